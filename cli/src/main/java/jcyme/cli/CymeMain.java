@@ -1,0 +1,32 @@
+package jcyme.cli;
+
+import jcyme.worker.Logging;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** {@code bin/cyme}: the jcyme command line. */
+@Command(name = "cyme", mixinStandardHelpOptions = true, version = "jcyme 0.1.0",
+        description = "Drive jcyme: send tasks to workers, run the embedded broker.",
+        subcommands = {CallCommand.class, BrokerCommand.class, CommandLine.HelpCommand.class})
+public final class CymeMain {
+
+    public static void main(String[] args) {
+        Logging.configure(Logging.level("WARNING"), null);
+        System.exit(commandLine().execute(args));
+    }
+
+    /** The command line with jcyme's error handling: one line on stderr, exit 2 for usage errors. */
+    static CommandLine commandLine() {
+        CommandLine cli = new CommandLine(new CymeMain());
+        cli.setParameterExceptionHandler((e, argv) -> {
+            e.getCommandLine().getErr().println("cyme: " + e.getMessage());
+            e.getCommandLine().getErr().println("Try 'cyme " + e.getCommandLine().getCommandName() + " --help'.");
+            return 2;
+        });
+        cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
+            cmd.getErr().println("cyme: " + e.getMessage());
+            return 1;
+        });
+        return cli;
+    }
+}

@@ -1,0 +1,118 @@
+package jcyme.examples;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.math.BigDecimal;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import jcyme.tasks.Task;
+import jcyme.tasks.TaskCall;
+
+/** The demo tasks a worker loads when it is given no {@code --classpath}. */
+public final class DemoTasks {
+    private DemoTasks() {}
+
+    /** {@code tasks.add(x, y)}: the sum; exact for integers of any size. */
+    public static final class Add implements Task {
+        @Override
+        public String name() {
+            return "tasks.add";
+        }
+
+        @Override
+        public Object run(TaskCall call) {
+            JsonNode x = call.arg(0);
+            JsonNode y = call.arg(1);
+            if (!x.isNumber() || !y.isNumber()) {
+                throw new IllegalArgumentException("tasks.add() needs two numbers, got " + x + " and " + y);
+            }
+            if (x.isIntegralNumber() && y.isIntegralNumber()) {
+                return x.bigIntegerValue().add(y.bigIntegerValue());
+            }
+            return x.decimalValue().add(y.decimalValue()).doubleValue();
+        }
+    }
+
+    /** {@code tasks.fib(n)}: Fibonacci by naive recursion — deliberately CPU-bound. */
+    public static final class Fib implements Task {
+        static final int MAX_N = 90;
+
+        @Override
+        public String name() {
+            return "tasks.fib";
+        }
+
+        @Override
+        public Object run(TaskCall call) {
+            long n = call.longArg(0);
+            if (n < 0 || n > MAX_N) {
+                throw new IllegalArgumentException("tasks.fib() needs 0 <= n <= " + MAX_N + ", got " + n);
+            }
+            return fib((int) n);
+        }
+
+        static long fib(int n) {
+            return n < 2 ? n : fib(n - 1) + fib(n - 2);
+        }
+    }
+
+    /** {@code tasks.sleep(seconds)}: sleeps (interruptibly) and returns the seconds asked for. */
+    public static final class Sleep implements Task {
+        @Override
+        public String name() {
+            return "tasks.sleep";
+        }
+
+        @Override
+        public Object run(TaskCall call) throws InterruptedException {
+            double seconds = call.doubleArg(0);
+            if (seconds < 0) {
+                throw new IllegalArgumentException("tasks.sleep() needs seconds >= 0, got " + seconds);
+            }
+            Thread.sleep(Math.round(seconds * 1000));
+            return BigDecimal.valueOf(seconds);
+        }
+    }
+
+    /** {@code tasks.fail(message)}: always raises, with that message. */
+    public static final class Fail implements Task {
+        @Override
+        public String name() {
+            return "tasks.fail";
+        }
+
+        @Override
+        public Object run(TaskCall call) {
+            String message = call.args().isEmpty() ? "tasks.fail was called" : call.stringArg(0);
+            throw new RuntimeException(message);
+        }
+    }
+
+    /** {@code tasks.noop()}: does nothing; measures the worker's own overhead. */
+    public static final class Noop implements Task {
+        @Override
+        public String name() {
+            return "tasks.noop";
+        }
+
+        @Override
+        public Object run(TaskCall call) {
+            return null;
+        }
+    }
+
+    /** {@code tasks.echo(*args, **kwargs)}: returns {@code {"args": [...], "kwargs": {...}}}. */
+    public static final class Echo implements Task {
+        @Override
+        public String name() {
+            return "tasks.echo";
+        }
+
+        @Override
+        public Object run(TaskCall call) {
+            Map<String, Object> echo = new LinkedHashMap<>();
+            echo.put("args", call.args());
+            echo.put("kwargs", call.kwargs());
+            return echo;
+        }
+    }
+}

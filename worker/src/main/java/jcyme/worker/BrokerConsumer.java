@@ -1,0 +1,304 @@
+package jcyme.worker;
+
+import com.rabbitmq.client.AMQP;
+import com.rabbitmq.client.AlreadyClosedException;
+import com.rabbitmq.client.Channel;
+import com.rabbitmq.client.Connection;
+import com.rabbitmq.client.ConnectionFactory;
+import com.rabbitmq.client.DefaultConsumer;
+import com.rabbitmq.client.Envelope;
+import com.rabbitmq.client.Recoverable;
+import com.rabbitmq.client.RecoveryListener;
+import com.rabbitmq.client.ShutdownSignalException;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
+import jcyme.tasks.BrokerUrl;
+import jcyme.tasks.CeleryQueue;
+import jcyme.tasks.InvalidMessageException;
+import jcyme.tasks.TaskMessage;
+import jcyme.tasks.TaskResult;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The worker's side of the broker: one connection that reconnects by itself, a channel that
+ * consumes the task queues (acks and qos go through it), and a channel that publishes results.
+ * After a reconnect, deliveries from before it can no longer be acked; the broker redelivers them.
+ */
+final class BrokerConsumer implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(BrokerConsumer.class);
+
+    /** What the worker does with what the broker delivers. */
+    interface Handler {
+        void onTask(Request request);
+
+        /** The connection is gone: every unacked delivery will come again after the reconnect. */
+        void onConnectionLost();
+    }
+
+    private final BrokerUrl broker;
+    private final String connectionName;
+    private final Handler handler;
+    private final Duration maxBackoff;
+    private final Map<String, CeleryQueue> queues = new LinkedHashMap<>();
+    private final AtomicLong generation = new AtomicLong();
+    private final Object taskLock = new Object();
+    private final Object resultLock = new Object();
+    private Connection connection;
+    private Channel taskChannel;
+    private Channel resultChannel;
+    private volatile int prefetch;
+
+    BrokerConsumer(BrokerUrl broker, String connectionName, Duration maxBackoff, Handler handler) {
+        this.broker = broker;
+        this.connectionName = connectionName;
+        this.maxBackoff = maxBackoff;
+        this.handler = handler;
+    }
+
+    /** Connects, retrying with backoff until it works or the thread is interrupted. */
+    void connect() throws InterruptedException {
+        ConnectionFactory factory = broker.connectionFactory(maxBackoff.toMillis());
+        long delay = 250;
+        for (int attempt = 1; ; attempt++) {
+            try {
+                connection = factory.newConnection(connectionName);
+                break;
+            } catch (IOException | TimeoutException e) {
+                log.warn("cannot reach broker {} (attempt {}): {}; retrying in {} ms", broker, attempt, reason(e), delay);
+                Thread.sleep(delay);
+                delay = Math.min(maxBackoff.toMillis(), delay * 2);
+            }
+        }
+        try {
+            taskChannel = connection.createChannel();
+            resultChannel = connection.createChannel();
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot open a channel on " + broker + ": " + reason(e), e);
+        }
+        connection.addShutdownListener(this::onShutdown);
+        ((Recoverable) connection).addRecoveryListener(new RecoveryListener() {
+            @Override
+            public void handleRecovery(Recoverable recoverable) {
+                log.info("reconnected to broker {}; consuming {} again", broker, queueNames());
+            }
+
+            @Override
+            public void handleRecoveryStarted(Recoverable recoverable) {
+                generation.incrementAndGet();
+            }
+        });
+        log.info("connected to broker {}", broker);
+    }
+
+    private void onShutdown(ShutdownSignalException cause) {
+        if (cause.isInitiatedByApplication()) {
+            return;
+        }
+        generation.incrementAndGet();
+        log.warn("lost the broker connection ({}); reconnecting, unacked tasks will be redelivered", reason(cause));
+        handler.onConnectionLost();
+    }
+
+    long generation() {
+        return generation.get();
+    }
+
+    String serverProduct() {
+        Object product = connection.getServerProperties().get("product");
+        return product == null ? "unknown" : product.toString();
+    }
+
+    /** Declares {@code queue} as Celery does and starts consuming it (no-op when already consumed). */
+    boolean consume(CeleryQueue queue) throws IOException {
+        synchronized (taskLock) {
+            if (queues.containsKey(queue.name())) {
+                return false;
+            }
+            queue.declare(taskChannel);
+            taskChannel.basicConsume(queue.name(), false, consumerTag(queue.name()), new DefaultConsumer(taskChannel) {
+                @Override
+                public void handleDelivery(String tag, Envelope envelope, AMQP.BasicProperties props, byte[] body) {
+                    deliver(envelope, props, body);
+                }
+
+                @Override
+                public void handleCancel(String tag) {
+                    log.warn("broker cancelled consumer of queue {} (queue deleted?)", queue.name());
+                    synchronized (taskLock) {
+                        queues.remove(queue.name());
+                    }
+                }
+            });
+            queues.put(queue.name(), queue);
+            return true;
+        }
+    }
+
+    /** Stops consuming {@code queue}; false when it was not consumed. */
+    boolean cancel(String queue) throws IOException {
+        synchronized (taskLock) {
+            if (queues.remove(queue) == null) {
+                return false;
+            }
+            try {
+                taskChannel.basicCancel(consumerTag(queue));
+            } catch (AlreadyClosedException e) {
+                log.debug("cancel of {} while disconnected: {}", queue, e.getMessage());
+            }
+            return true;
+        }
+    }
+
+    /** Stops consuming every queue; deliveries already made stay unacked until acked or closed. */
+    void cancelAll() {
+        for (String queue : queueNames()) {
+            try {
+                cancel(queue);
+            } catch (IOException | AlreadyClosedException e) {
+                log.debug("cancel of {} failed: {}", queue, e.getMessage());
+            }
+        }
+    }
+
+    List<CeleryQueue> queues() {
+        synchronized (taskLock) {
+            return new ArrayList<>(queues.values());
+        }
+    }
+
+    List<String> queueNames() {
+        synchronized (taskLock) {
+            return new ArrayList<>(queues.keySet());
+        }
+    }
+
+    void setPrefetch(int count) {
+        synchronized (taskLock) {
+            if (count == prefetch) {
+                return;
+            }
+            prefetch = count;
+            try {
+                taskChannel.basicQos(count, true);
+            } catch (IOException | AlreadyClosedException e) {
+                log.warn("could not set prefetch to {}: {}", count, reason(e));
+            }
+        }
+    }
+
+    int prefetch() {
+        return prefetch;
+    }
+
+    private void deliver(Envelope envelope, AMQP.BasicProperties props, byte[] body) {
+        TaskMessage message;
+        try {
+            message = TaskMessage.decode(props, body);
+        } catch (InvalidMessageException e) {
+            log.error("rejected a message from {}: {}", envelope.getRoutingKey(), e.getMessage());
+            reject(envelope.getDeliveryTag(), generation.get());
+            return;
+        }
+        handler.onTask(new Request(message, envelope, generation.get()));
+    }
+
+    /** Acknowledges a finished task; false when the delivery is from before a reconnect. */
+    boolean ack(Request request) {
+        synchronized (taskLock) {
+            if (request.channelGeneration != generation.get()) {
+                log.debug("not acking {}: delivered before a reconnect, the broker redelivers it", request.id());
+                return false;
+            }
+            try {
+                taskChannel.basicAck(request.envelope.getDeliveryTag(), false);
+                return true;
+            } catch (IOException | AlreadyClosedException e) {
+                log.debug("ack of {} lost with the connection: {}", request.id(), reason(e));
+                return false;
+            }
+        }
+    }
+
+    void reject(Request request) {
+        reject(request.envelope.getDeliveryTag(), request.channelGeneration);
+    }
+
+    private void reject(long deliveryTag, long deliveredIn) {
+        synchronized (taskLock) {
+            if (deliveredIn != generation.get()) {
+                return;
+            }
+            try {
+                taskChannel.basicReject(deliveryTag, false);
+            } catch (IOException | AlreadyClosedException e) {
+                log.debug("reject lost with the connection: {}", reason(e));
+            }
+        }
+    }
+
+    /** Publishes a result the way Celery's rpc backend does; false when it could not be sent. */
+    boolean publishResult(String replyTo, String correlationId, TaskResult result) {
+        synchronized (resultLock) {
+            try {
+                resultChannel.basicPublish("", replyTo, result.properties(correlationId), result.toBytes());
+                return true;
+            } catch (IOException | AlreadyClosedException e) {
+                log.warn("could not publish the result of {}: {}", result.taskId(), reason(e));
+                return false;
+            }
+        }
+    }
+
+    /** Publishes a task message (used to requeue work this worker will not run). */
+    void publish(String exchange, String routingKey, TaskMessage.Encoded message) throws IOException {
+        synchronized (resultLock) {
+            resultChannel.basicPublish(exchange, routingKey, message.properties(), message.body());
+        }
+    }
+
+    String brokerDisplay() {
+        return broker.display();
+    }
+
+    BrokerUrl broker() {
+        return broker;
+    }
+
+    @Override
+    public void close() {
+        if (connection != null) {
+            try {
+                connection.close(5_000);
+            } catch (IOException | AlreadyClosedException e) {
+                log.debug("close: {}", e.getMessage());
+            }
+        }
+    }
+
+    /** Closes at once without waiting; unacked deliveries return to their queues. */
+    void abort() {
+        if (connection != null) {
+            connection.abort(1_000);
+        }
+    }
+
+    private static String consumerTag(String queue) {
+        return "jcyme." + queue;
+    }
+
+    static String reason(Throwable e) {
+        Throwable root = e;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        String message = root.getMessage() == null ? root.getClass().getSimpleName() : root.getMessage();
+        return message.length() > 200 ? message.substring(0, 200) + "..." : message;
+    }
+}

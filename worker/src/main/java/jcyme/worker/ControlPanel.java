@@ -1,0 +1,214 @@
+package jcyme.worker;
+
+import static jcyme.worker.ControlCommands.error;
+import static jcyme.worker.ControlCommands.ok;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.ArrayList;
+import java.util.List;
+import jcyme.tasks.CeleryQueue;
+import jcyme.tasks.CeleryTime;
+
+/** The worker's remote-control commands, with Celery's names, arguments and replies. */
+final class ControlPanel {
+    private static final JsonNodeFactory JSON = JsonNodeFactory.instance;
+
+    private ControlPanel() {}
+
+    static void register(ControlCommands commands, Worker worker) {
+        commands.register("ping", args -> ok("pong"))
+                .register("stats", args -> worker.stats())
+                .register("clock", args -> JSON.objectNode().put("clock", worker.state().clock().value()))
+                .register("registered", args -> JSON.pojoNode(new ArrayList<>(worker.executor().tasks().keySet())))
+                .register("revoked", args -> JSON.pojoNode(worker.state().revokedIds()))
+                .register("active", args -> requests(worker, worker.executor().active(), safe(args)))
+                .register("reserved", args -> requests(worker, worker.pool().waiting(), safe(args)))
+                .register("scheduled", args -> scheduled(worker, safe(args)))
+                .register("query_task", args -> queryTask(worker, args))
+                .register("active_queues", args -> activeQueues(worker))
+                .register("add_consumer", args -> addConsumer(worker, args))
+                .register("cancel_consumer", args -> cancelConsumer(worker, args))
+                .register("autoscale", args -> autoscale(worker, args))
+                .register("pool_grow", args -> resizePool(worker, "pool_grow", intArg(args, "n", 1)))
+                .register("pool_shrink", args -> resizePool(worker, "pool_shrink", -intArg(args, "n", 1)))
+                .register("revoke", args -> revoke(worker, args))
+                .register("shutdown", args -> {
+                    Thread stopper = new Thread(() -> worker.stop(true), "shutdown");
+                    stopper.start();
+                    return ok("shutting down");
+                });
+    }
+
+    private static boolean safe(JsonNode args) {
+        return args.path("safe").asBoolean(false);
+    }
+
+    private static ArrayNode requests(Worker worker, List<Request> requests, boolean safe) {
+        ArrayNode list = JSON.arrayNode();
+        for (Request request : requests) {
+            list.add(request.info(safe, worker.config().nodename(), worker.pid()));
+        }
+        return list;
+    }
+
+    private static ArrayNode scheduled(Worker worker, boolean safe) {
+        ArrayNode list = JSON.arrayNode();
+        for (TaskExecutor.Held held : worker.executor().held()) {
+            ObjectNode entry = list.addObject();
+            entry.put("eta", CeleryTime.format(held.eta()));
+            entry.put("priority", 6);
+            entry.set("request", held.request().info(safe, worker.config().nodename(), worker.pid()));
+        }
+        return list;
+    }
+
+    private static ObjectNode queryTask(Worker worker, JsonNode args) {
+        ObjectNode found = JSON.objectNode();
+        for (String id : idList(args.get("ids"))) {
+            Request active = worker.executor().activeRequest(id);
+            if (active != null) {
+                found.putArray(id).add("active").add(active.info(false, worker.config().nodename(), worker.pid()));
+                continue;
+            }
+            for (Request waiting : worker.pool().waiting()) {
+                if (waiting.id().equals(id)) {
+                    found.putArray(id).add("reserved").add(waiting.info(false, worker.config().nodename(), worker.pid()));
+                }
+            }
+        }
+        return found;
+    }
+
+    private static ArrayNode activeQueues(Worker worker) {
+        ArrayNode list = JSON.arrayNode();
+        for (CeleryQueue queue : worker.broker().queues()) {
+            ObjectNode entry = list.addObject();
+            entry.put("name", queue.name());
+            ObjectNode exchange = entry.putObject("exchange");
+            exchange.put("name", queue.exchange());
+            exchange.put("type", queue.exchangeType());
+            exchange.putNull("arguments");
+            exchange.put("durable", true);
+            exchange.put("passive", false);
+            exchange.put("auto_delete", false);
+            exchange.putNull("delivery_mode");
+            exchange.put("no_declare", false);
+            entry.put("routing_key", queue.routingKey());
+            entry.putNull("queue_arguments");
+            entry.putNull("binding_arguments");
+            entry.putNull("consumer_arguments");
+            entry.put("durable", true);
+            entry.put("exclusive", false);
+            entry.put("auto_delete", false);
+            entry.put("no_ack", false);
+            entry.putNull("alias");
+            entry.putArray("bindings");
+            entry.putNull("no_declare");
+            entry.putNull("expires");
+            entry.putNull("message_ttl");
+            entry.putNull("max_length");
+            entry.putNull("max_length_bytes");
+            entry.putNull("max_priority");
+        }
+        return list;
+    }
+
+    private static ObjectNode addConsumer(Worker worker, JsonNode args) throws Exception {
+        String queue = requiredText(args, "queue");
+        CeleryQueue spec = new CeleryQueue(queue, text(args, "exchange"), text(args, "exchange_type"),
+                text(args, "routing_key"));
+        if (!worker.broker().consume(spec)) {
+            return ok("already consuming from '" + queue + "'");
+        }
+        return ok("add consumer " + queue);
+    }
+
+    private static ObjectNode cancelConsumer(Worker worker, JsonNode args) throws Exception {
+        String queue = requiredText(args, "queue");
+        worker.broker().cancel(queue);
+        return ok("no longer consuming from " + queue);
+    }
+
+    private static ObjectNode autoscale(Worker worker, JsonNode args) {
+        Autoscaler autoscaler = worker.autoscaler();
+        if (autoscaler == null) {
+            return error("ValueError('Autoscale not enabled')");
+        }
+        int max = intArg(args, "max", autoscaler.policy().max());
+        int min = intArg(args, "min", Math.min(autoscaler.policy().min(), max));
+        autoscaler.update(max, min);
+        worker.updatePrefetch();
+        return ok("autoscale now max=" + max + " min=" + min);
+    }
+
+    private static ObjectNode resizePool(Worker worker, String command, int delta) {
+        if (worker.autoscaler() != null) {
+            return error(command + " is not supported with autoscale. Adjust autoscale range instead.");
+        }
+        int size = worker.pool().size() + delta;
+        if (size < 1) {
+            return error("pool cannot shrink below 1 thread");
+        }
+        worker.pool().resize(size);
+        worker.updatePrefetch();
+        return ok(delta > 0 ? "pool will grow" : "pool will shrink");
+    }
+
+    private static ObjectNode revoke(Worker worker, JsonNode args) {
+        List<String> ids = idList(args.get("task_id"));
+        if (ids.isEmpty()) {
+            return error("revoke needs task_id (an id or a list of ids)");
+        }
+        ids.forEach(worker.state()::revoke);
+        if (args.path("terminate").asBoolean(false)) {
+            List<String> terminated = new ArrayList<>();
+            for (String id : ids) {
+                if (worker.executor().terminate(id)) {
+                    terminated.add(id);
+                }
+            }
+            return ok(terminated.isEmpty() ? "terminate: tasks unknown" : "terminate: " + String.join(", ", terminated));
+        }
+        return ok("tasks " + String.join(", ", ids) + " flagged as revoked");
+    }
+
+    private static List<String> idList(JsonNode node) {
+        List<String> ids = new ArrayList<>();
+        if (node == null || node.isNull()) {
+            return ids;
+        }
+        if (node.isArray()) {
+            node.forEach(id -> ids.add(id.asText()));
+        } else {
+            ids.add(node.asText());
+        }
+        return ids;
+    }
+
+    private static int intArg(JsonNode args, String name, int fallback) {
+        JsonNode value = args.get(name);
+        if (value == null || value.isNull()) {
+            return fallback;
+        }
+        if (value.canConvertToInt() || (value.isTextual() && value.asText().matches("-?\\d+"))) {
+            return value.asInt();
+        }
+        throw new IllegalArgumentException(name + " must be an integer, got " + value);
+    }
+
+    private static String text(JsonNode args, String name) {
+        JsonNode value = args.get(name);
+        return value == null || value.isNull() ? null : value.asText();
+    }
+
+    private static String requiredText(JsonNode args, String name) {
+        String value = text(args, name);
+        if (value == null || value.isBlank()) {
+            throw new IllegalArgumentException("missing argument '" + name + "'");
+        }
+        return value;
+    }
+}

@@ -1,0 +1,105 @@
+package jcyme.worker;
+
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.rabbitmq.client.Envelope;
+import java.time.Instant;
+import java.util.concurrent.atomic.AtomicBoolean;
+import jcyme.tasks.CeleryTime;
+import jcyme.tasks.Json;
+import jcyme.tasks.TaskMessage;
+
+/**
+ * One task message a worker holds, from receipt until it is acknowledged. {@link #finish()}
+ * succeeds exactly once, so a result is reported once even when a time limit, a terminate and the
+ * task itself race to end it.
+ */
+final class Request {
+    final TaskMessage message;
+    final Envelope envelope;
+    /** Which broker channel delivered it; after a reconnect older deliveries can no longer be acked. */
+    final long channelGeneration;
+    private final AtomicBoolean finished = new AtomicBoolean();
+    private volatile Instant timeStart;
+    private volatile Thread thread;
+    private volatile boolean softLimitReached;
+
+    Request(TaskMessage message, Envelope envelope, long channelGeneration) {
+        this.message = message;
+        this.envelope = envelope;
+        this.channelGeneration = channelGeneration;
+    }
+
+    String id() {
+        return message.id();
+    }
+
+    String name() {
+        return message.task();
+    }
+
+    boolean finish() {
+        return finished.compareAndSet(false, true);
+    }
+
+    boolean isFinished() {
+        return finished.get();
+    }
+
+    void started(Thread runner) {
+        this.thread = runner;
+        this.timeStart = Instant.now();
+    }
+
+    Instant timeStart() {
+        return timeStart;
+    }
+
+    /** Interrupts the thread running the task, if it has started. */
+    void interrupt() {
+        Thread runner = thread;
+        if (runner != null) {
+            runner.interrupt();
+        }
+    }
+
+    void softLimitReached() {
+        softLimitReached = true;
+        interrupt();
+    }
+
+    boolean isSoftLimitReached() {
+        return softLimitReached;
+    }
+
+    /** Celery's TASK_INFO: what {@code active}, {@code reserved} and {@code query_task} show. */
+    ObjectNode info(boolean safe, String hostname, long pid) {
+        ObjectNode info = JsonNodeFactory.instance.objectNode();
+        info.put("id", id());
+        info.put("name", name());
+        if (safe) {
+            info.put("args", Json.repr(message.args()));
+            info.put("kwargs", Json.repr(message.kwargs()));
+        } else {
+            info.set("args", message.args());
+            info.set("kwargs", message.kwargs());
+        }
+        info.put("type", name());
+        info.put("hostname", hostname);
+        Instant start = timeStart;
+        if (start == null) {
+            info.putNull("time_start");
+            info.putNull("worker_pid");
+        } else {
+            info.put("time_start", CeleryTime.unixSeconds(start));
+            info.put("worker_pid", pid);
+        }
+        info.put("acknowledged", false);
+        ObjectNode delivery = info.putObject("delivery_info");
+        delivery.put("exchange", envelope.getExchange());
+        delivery.put("routing_key", envelope.getRoutingKey());
+        delivery.put("priority", 0);
+        delivery.put("redelivered", envelope.isRedeliver());
+        return info;
+    }
+}

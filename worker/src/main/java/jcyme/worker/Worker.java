@@ -1,0 +1,357 @@
+package jcyme.worker;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import jcyme.tasks.CeleryQueue;
+import jcyme.tasks.CeleryTime;
+import jcyme.tasks.Task;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One worker instance, built from steps started in dependency order and stopped in reverse (as
+ * Celery's bootsteps): state, broker connection, pool (with autoscaler), consumer, control socket.
+ */
+public final class Worker {
+    private static final Logger log = LoggerFactory.getLogger(Worker.class);
+
+    /** A part of the worker with a start and a stop. */
+    private record Step(String name, Starter start, Stopper stop) {}
+
+    private interface Starter {
+        void run() throws Exception;
+    }
+
+    private interface Stopper {
+        void run(boolean warm) throws Exception;
+    }
+
+    private final WorkerConfig config;
+    private final long pid = ProcessHandle.current().pid();
+    private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(task -> {
+        Thread thread = new Thread(task, "timer");
+        thread.setDaemon(true);
+        return thread;
+    });
+    private final ControlCommands commands = new ControlCommands();
+    private final List<Step> steps = new ArrayList<>();
+    private final List<Step> started = new ArrayList<>();
+    private final CountDownLatch stopped = new CountDownLatch(1);
+    private final AtomicBoolean stopping = new AtomicBoolean();
+    private volatile boolean ready;
+    private final TaskExecutor executor;
+    private final BrokerConsumer broker;
+    private StateDb statedb;
+    private WorkerState state;
+    private TaskPool pool;
+    private Autoscaler autoscaler;
+    private ControlServer control;
+
+    public Worker(WorkerConfig config, Map<String, Task> tasks) {
+        this.config = config;
+        this.broker = new BrokerConsumer(config.broker(), config.nodename(), config.maxReconnectDelay(),
+                new BrokerConsumer.Handler() {
+                    @Override
+                    public void onTask(Request request) {
+                        executor.receive(request);
+                    }
+
+                    @Override
+                    public void onConnectionLost() {
+                        int dropped = executor.dropPending();
+                        if (dropped > 0) {
+                            log.info("dropped {} reserved task(s); the broker redelivers them", dropped);
+                        }
+                    }
+                });
+        this.executor = new TaskExecutor(tasks, broker, timer, config.softTimeLimit(), config.hardTimeLimit());
+        steps.add(new Step("state", this::openState, warm -> closeState()));
+        steps.add(new Step("broker", broker::connect, warm -> {
+            if (warm) broker.close(); else broker.abort();
+        }));
+        steps.add(new Step("pool", this::startPool, this::stopPool));
+        steps.add(new Step("consumer", this::startConsuming, warm -> stopConsuming()));
+        steps.add(new Step("control", this::startControl, warm -> {
+            if (control != null) control.close();
+        }));
+        steps.add(new Step("housekeeping", this::startHousekeeping, warm -> timer.shutdownNow()));
+        ControlPanel.register(commands, this);
+    }
+
+    /** Starts every step; returns once the worker consumes. */
+    public void start() throws Exception {
+        for (Step step : steps) {
+            log.debug("starting {}", step.name());
+            step.start().run();
+            started.add(0, step);
+        }
+        ready = true;
+        log.info("{} ready: consuming {} from {} with {} thread(s){}", config.nodename(), broker.queueNames(),
+                broker.brokerDisplay(), pool.size(),
+                config.autoscale() ? " (autoscale " + config.maxConcurrency() + "," + config.minConcurrency() + ")" : "");
+    }
+
+    /**
+     * Stops the worker. Warm: stop consuming, let running tasks finish (up to the shutdown
+     * timeout) and ack them. Cold: drop the connection now; unacked tasks go back to their queue.
+     * Only the first call acts.
+     */
+    public void stop(boolean warm) {
+        if (!stopping.compareAndSet(false, true)) {
+            return;
+        }
+        log.info("{} shutdown: {}", warm ? "warm" : "cold",
+                warm ? "finishing " + executor.activeCount() + " running task(s)" : "abandoning running tasks");
+        for (Step step : started) {
+            try {
+                step.stop().run(warm);
+            } catch (Exception e) {
+                log.warn("error while stopping {}: {}", step.name(), e.toString());
+            }
+        }
+        stopped.countDown();
+    }
+
+    /** Cold shutdown while a warm one is under way: drop the connection and let the process exit. */
+    public void forceStop() {
+        log.warn("cold shutdown: abandoning {} running task(s); their messages return to the queue",
+                executor.activeCount());
+        broker.abort();
+        stopped.countDown();
+    }
+
+    /** Waits until the worker has stopped, ignoring interrupts. */
+    public void awaitStop() {
+        while (true) {
+            try {
+                stopped.await();
+                return;
+            } catch (InterruptedException e) {
+                // keep waiting: only stop() ends the wait
+            }
+        }
+    }
+
+    /** True once every step has started. */
+    public boolean isReady() {
+        return ready;
+    }
+
+    public boolean isStopping() {
+        return stopping.get();
+    }
+
+    // ---- steps --------------------------------------------------------------------------------
+
+    private void openState() throws Exception {
+        statedb = config.statedb() == null ? null : StateDb.open(config.statedb());
+        state = WorkerState.restore(statedb);
+        executor.bind(state);
+    }
+
+    private void closeState() throws Exception {
+        state.saveClock();
+        if (statedb != null) {
+            statedb.close();
+        }
+    }
+
+    private void startPool() {
+        pool = new TaskPool(config.minConcurrency(), executor::execute);
+        if (config.autoscale()) {
+            autoscaler = new Autoscaler(new AutoscalePolicy(config.minConcurrency(), config.maxConcurrency(),
+                    config.keepalive()), pool, executor::demand);
+        }
+        executor.attach(pool, new TaskExecutor.Listener() {
+            @Override
+            public void onDemandChanged() {
+                if (autoscaler != null) autoscaler.maybeScale();
+            }
+
+            @Override
+            public void onHeldChanged() {
+                updatePrefetch();
+            }
+        });
+        updatePrefetch();
+    }
+
+    private void stopPool(boolean warm) throws InterruptedException {
+        pool.shutdown();
+        if (warm && !pool.awaitTermination(config.shutdownTimeout().toMillis())) {
+            log.warn("{} task(s) still running after {} s; leaving them unacked", executor.activeCount(),
+                    config.shutdownTimeout().toSeconds());
+        }
+    }
+
+    private void startConsuming() throws IOException {
+        for (String queue : config.queues()) {
+            broker.consume(CeleryQueue.named(queue));
+        }
+        broker.consume(CeleryQueue.named(config.directQueue()));
+    }
+
+    private void stopConsuming() {
+        broker.cancelAll();
+        int dropped = executor.dropPending();
+        if (dropped > 0) {
+            log.info("returned {} reserved task(s) to the broker", dropped);
+        }
+    }
+
+    private void startControl() throws IOException {
+        if (config.controlSocket() != null) {
+            control = new ControlServer(config.controlSocket(), commands);
+            control.start();
+        }
+    }
+
+    private void startHousekeeping() {
+        if (autoscaler != null) {
+            timer.scheduleWithFixedDelay(autoscaler::maybeScale, 1, 1, TimeUnit.SECONDS);
+        }
+        timer.scheduleWithFixedDelay(state::saveClock, 5, 5, TimeUnit.SECONDS);
+    }
+
+    // ---- what the control commands act on ----------------------------------------------------
+
+    WorkerConfig config() {
+        return config;
+    }
+
+    WorkerState state() {
+        return state;
+    }
+
+    TaskExecutor executor() {
+        return executor;
+    }
+
+    BrokerConsumer broker() {
+        return broker;
+    }
+
+    TaskPool pool() {
+        return pool;
+    }
+
+    Autoscaler autoscaler() {
+        return autoscaler;
+    }
+
+    long pid() {
+        return pid;
+    }
+
+    /** The pool's upper bound: autoscale max, or the fixed size. */
+    int maxConcurrency() {
+        return autoscaler != null ? autoscaler.policy().max() : pool.size();
+    }
+
+    /** Celery's rule: prefetch = max concurrency × multiplier, plus one per ETA task held. */
+    void updatePrefetch() {
+        if (config.prefetchMultiplier() == 0) {
+            broker.setPrefetch(0);
+            return;
+        }
+        broker.setPrefetch(maxConcurrency() * config.prefetchMultiplier() + executor.heldCount());
+    }
+
+    /** Celery's {@code stats} reply. */
+    ObjectNode stats() {
+        JsonNodeFactory json = JsonNodeFactory.instance;
+        ObjectNode stats = json.objectNode();
+        ObjectNode total = stats.putObject("total");
+        state.total().forEach(total::put);
+        stats.put("pid", pid);
+        stats.put("clock", Long.toString(state.clock().value()));
+        stats.put("uptime", Duration.between(state.startedAt(), Instant.now()).toSeconds());
+        ObjectNode poolInfo = stats.putObject("pool");
+        poolInfo.put("implementation", "jcyme.worker:ThreadPool");
+        poolInfo.put("max-concurrency", pool.size());
+        poolInfo.put("threads", pool.liveThreads());
+        ArrayNode processes = poolInfo.putArray("processes");
+        for (int i = 0; i < pool.size(); i++) {
+            processes.add(pid);
+        }
+        poolInfo.put("max-tasks-per-child", "N/A");
+        poolInfo.putArray("timeouts")
+                .add(seconds(config.softTimeLimit()))
+                .add(seconds(config.hardTimeLimit()));
+        if (autoscaler != null) {
+            stats.set("autoscaler", json.pojoNode(autoscaler.info()));
+        }
+        ObjectNode brokerInfo = brokerInfo();
+        stats.set("broker", brokerInfo);
+        stats.put("prefetch_count", broker.prefetch());
+        ObjectNode consumer = stats.putObject("consumer");
+        consumer.put("prefetch_count", broker.prefetch());
+        consumer.set("broker", brokerInfo.deepCopy());
+        stats.set("rusage", rusage());
+        return stats;
+    }
+
+    private ObjectNode brokerInfo() {
+        ObjectNode info = JsonNodeFactory.instance.objectNode();
+        var url = config.broker();
+        info.put("hostname", url.host());
+        info.put("userid", url.user());
+        info.put("virtual_host", url.virtualHost());
+        info.put("port", url.port());
+        info.put("insist", false);
+        info.put("ssl", url.scheme().equals("amqps"));
+        info.put("transport", "amqp");
+        info.put("connect_timeout", 5);
+        info.putObject("transport_options");
+        info.put("login_method", "PLAIN");
+        info.putNull("uri_prefix");
+        info.put("heartbeat", 20.0);
+        info.put("failover_strategy", "round-robin");
+        info.putArray("alternates");
+        return info;
+    }
+
+    private static ObjectNode rusage() {
+        ObjectNode rusage = JsonNodeFactory.instance.objectNode();
+        var os = ManagementFactory.getOperatingSystemMXBean();
+        if (os instanceof com.sun.management.OperatingSystemMXBean unix) {
+            rusage.put("utime", unix.getProcessCpuTime() / 1e9);
+        }
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmHWM:")) {
+                    rusage.put("maxrss", Long.parseLong(line.replaceAll("\\D+", "")));
+                } else if (line.startsWith("VmRSS:")) {
+                    rusage.put("rss", Long.parseLong(line.replaceAll("\\D+", "")));
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // not Linux: report what the JVM knows
+        }
+        return rusage;
+    }
+
+    private static JsonNode seconds(Duration limit) {
+        return limit == null ? JsonNodeFactory.instance.numberNode(0) : JsonNodeFactory.instance.numberNode(limit.toMillis() / 1000.0);
+    }
+
+    static String iso(Instant instant) {
+        return CeleryTime.format(instant);
+    }
+}

@@ -1,0 +1,47 @@
+package jcyme.worker;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import jcyme.tasks.BrokerUrl;
+
+/**
+ * Everything a worker is started with. Pool bounds: with autoscale the pool moves between
+ * {@code minConcurrency} and {@code maxConcurrency}; without it both equal the fixed concurrency.
+ *
+ * @param keepalive        idle time before the autoscaler shrinks the pool (Celery's AUTOSCALE_KEEPALIVE)
+ * @param shutdownTimeout  how long a warm shutdown waits for running tasks
+ * @param maxReconnectDelay the cap of the exponential reconnect backoff
+ */
+public record WorkerConfig(
+        BrokerUrl broker,
+        List<String> queues,
+        String nodename,
+        String directQueue,
+        boolean autoscale,
+        int minConcurrency,
+        int maxConcurrency,
+        int prefetchMultiplier,
+        Path pidfile,
+        Path statedb,
+        Path controlSocket,
+        List<Path> classpath,
+        Duration softTimeLimit,
+        Duration hardTimeLimit,
+        Duration keepalive,
+        Duration shutdownTimeout,
+        Duration maxReconnectDelay) {
+
+    public WorkerConfig {
+        queues = List.copyOf(queues);
+        classpath = List.copyOf(classpath);
+        if (autoscale) {
+            new AutoscalePolicy(minConcurrency, maxConcurrency, keepalive);
+        } else if (minConcurrency != maxConcurrency || maxConcurrency < 1) {
+            throw new IllegalArgumentException("concurrency must be at least 1, got " + maxConcurrency);
+        }
+        if (prefetchMultiplier < 0) {
+            throw new IllegalArgumentException("prefetch multiplier must be 0 or more, got " + prefetchMultiplier);
+        }
+    }
+}

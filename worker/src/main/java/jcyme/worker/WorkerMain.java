@@ -1,0 +1,260 @@
+package jcyme.worker;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.MalformedURLException;
+import java.net.URISyntaxException;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+import jcyme.tasks.BrokerUrl;
+import jcyme.tasks.Task;
+import jcyme.tasks.Tasks;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import sun.misc.Signal;
+
+/** {@code bin/worker}: one worker instance, with the options of {@code celery worker}. */
+@Command(name = "worker", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Consume Celery protocol v2 tasks from an AMQP 0-9-1 broker and run them on an autoscaling thread pool.")
+public final class WorkerMain implements Callable<Integer> {
+    static final int EXIT_STARTUP_FAILED = 1;
+    static final int EXIT_ALREADY_RUNNING = 3;
+
+    @Option(names = {"-b", "--broker"}, paramLabel = "URL", description = "Broker URL (default: ${DEFAULT-VALUE}).")
+    String broker = BrokerUrl.DEFAULT;
+
+    @Option(names = {"-Q", "--queues"}, split = ",", paramLabel = "QUEUE", description = "Queues to consume (default: celery).")
+    List<String> queues = List.of("celery");
+
+    @Option(names = "--autoscale", paramLabel = "MAX,MIN", description = "Autoscale the pool between MIN and MAX threads.")
+    String autoscale;
+
+    @Option(names = {"-c", "--concurrency"}, paramLabel = "N", description = "Fixed pool size (default: number of CPUs).")
+    Integer concurrency;
+
+    @Option(names = {"-n", "--hostname"}, paramLabel = "NAME", description = "Node name; %%h, %%n, %%d expand (default: celery@%%h).")
+    String hostname = "celery@%h";
+
+    @Option(names = "--pidfile", paramLabel = "FILE", description = "Write the pid here once ready; a sibling .lock keeps out a second copy.")
+    Path pidfile;
+
+    @Option(names = {"-f", "--logfile"}, paramLabel = "FILE", description = "Append the log here (default: stderr).")
+    Path logfile;
+
+    @Option(names = {"-S", "--statedb"}, paramLabel = "FILE", description = "SQLite file keeping revoked ids and the clock across restarts.")
+    Path statedb;
+
+    @Option(names = {"-l", "--loglevel"}, paramLabel = "LEVEL", description = "DEBUG, INFO, WARNING, ERROR or CRITICAL (default: ${DEFAULT-VALUE}).")
+    String loglevel = "INFO";
+
+    @Option(names = "--classpath", split = ":", paramLabel = "PATH",
+            description = "Extra jars or directories with tasks (default: the demo tasks of examples/).")
+    List<Path> classpath = List.of();
+
+    @Option(names = "--prefetch-multiplier", paramLabel = "N", description = "Prefetch = max concurrency x N (default: ${DEFAULT-VALUE}).")
+    int prefetchMultiplier = 4;
+
+    @Option(names = "--control-socket", paramLabel = "PATH", description = "Serve remote control on this Unix socket (mode 0600).")
+    Path controlSocket;
+
+    @Option(names = "--time-limit", paramLabel = "SECONDS", description = "Default hard time limit per task.")
+    Double timeLimit;
+
+    @Option(names = "--soft-time-limit", paramLabel = "SECONDS", description = "Default soft time limit per task (interrupts it).")
+    Double softTimeLimit;
+
+    @Option(names = "--autoscale-keepalive", paramLabel = "SECONDS",
+            description = "Idle time before the pool shrinks (default: $AUTOSCALE_KEEPALIVE or ${DEFAULT-VALUE}).")
+    double keepalive = envDouble("AUTOSCALE_KEEPALIVE", 30);
+
+    @Option(names = "--shutdown-timeout", paramLabel = "SECONDS", description = "How long a warm shutdown waits for running tasks (default: ${DEFAULT-VALUE}).")
+    double shutdownTimeout = 60;
+
+    @Option(names = "--max-reconnect-delay", paramLabel = "SECONDS", description = "Cap of the reconnect backoff (default: ${DEFAULT-VALUE}).")
+    double maxReconnectDelay = 10;
+
+    public static void main(String[] args) {
+        CommandLine cli = new CommandLine(new WorkerMain());
+        cli.setParameterExceptionHandler((e, argv) -> {
+            cli.getErr().println("worker: " + e.getMessage());
+            cli.getErr().println("Try 'worker --help'.");
+            return 2;
+        });
+        System.exit(cli.execute(args));
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        WorkerConfig config;
+        try {
+            Logging.configure(Logging.level(loglevel), logfile);
+            config = config();
+        } catch (IllegalArgumentException e) {
+            System.err.println("worker: " + e.getMessage());
+            return 2;
+        }
+        Logger log = LoggerFactory.getLogger(WorkerMain.class);
+        Pidfile pid = null;
+        if (pidfile != null) {
+            try {
+                pid = Pidfile.acquire(pidfile);
+            } catch (Pidfile.AlreadyRunningException e) {
+                log.error(e.getMessage());
+                System.err.println("worker: " + e.getMessage());
+                return EXIT_ALREADY_RUNNING;
+            }
+        }
+        Map<String, Task> tasks = Tasks.load(taskLoader(classpath));
+        log.info("starting {} (pid {}) with {} task(s): {}", config.nodename(), ProcessHandle.current().pid(),
+                tasks.size(), tasks.keySet());
+        Worker worker = new Worker(config, tasks);
+        Thread main = Thread.currentThread();
+        Signal.handle(new Signal("TERM"), signal -> onSignal(worker, main, "SIGTERM"));
+        Signal.handle(new Signal("INT"), signal -> onSignal(worker, main, "SIGINT"));
+        try {
+            worker.start();
+        } catch (InterruptedException e) {
+            log.info("stopped before it was ready");
+            worker.stop(false);
+            release(pid);
+            return 0;
+        } catch (Exception e) {
+            log.error("worker failed to start: {}", BrokerConsumer.reason(e), e);
+            worker.stop(false);
+            release(pid);
+            return EXIT_STARTUP_FAILED;
+        }
+        if (pid != null) {
+            pid.write();
+        }
+        worker.awaitStop();
+        log.info("{} stopped", config.nodename());
+        release(pid);
+        return 0;
+    }
+
+    /** First signal: warm shutdown. A second one: cold shutdown, now. */
+    private static void onSignal(Worker worker, Thread main, String name) {
+        Logger log = LoggerFactory.getLogger(WorkerMain.class);
+        if (worker.isStopping()) {
+            log.warn("{} again: cold shutdown", name);
+            worker.forceStop();
+            return;
+        }
+        log.info("{} received", name);
+        if (!worker.isReady()) {
+            main.interrupt();
+            return;
+        }
+        new Thread(() -> worker.stop(true), "warm-shutdown").start();
+    }
+
+    private static void release(Pidfile pid) {
+        if (pid != null) {
+            pid.release();
+        }
+    }
+
+    WorkerConfig config() {
+        int min;
+        int max;
+        boolean scaling = autoscale != null;
+        if (scaling) {
+            String[] parts = autoscale.split(",");
+            try {
+                max = Integer.parseInt(parts[0].trim());
+                min = parts.length > 1 ? Integer.parseInt(parts[1].trim()) : 0;
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--autoscale must be MAX,MIN (two integers), got '" + autoscale + "'");
+            }
+        } else {
+            max = min = concurrency != null ? concurrency : Runtime.getRuntime().availableProcessors();
+        }
+        String nodename = nodename(hostname);
+        String shortName = nodename.contains("@") ? nodename.substring(0, nodename.indexOf('@')) : nodename;
+        List<String> queueList = queues.stream().map(String::trim).filter(q -> !q.isEmpty()).toList();
+        if (queueList.isEmpty()) {
+            throw new IllegalArgumentException("--queues must name at least one queue");
+        }
+        return new WorkerConfig(BrokerUrl.parse(broker), queueList, nodename, "dq." + shortName, scaling, min, max,
+                prefetchMultiplier, pidfile, statedb, controlSocket, classpath, seconds(softTimeLimit),
+                seconds(timeLimit), seconds(keepalive), seconds(shutdownTimeout), seconds(maxReconnectDelay));
+    }
+
+    /** Celery's node name rules: a bare name gets {@code @<host>}; %h, %n and %d expand. */
+    static String nodename(String pattern) {
+        String host = hostName();
+        String shortHost = host.contains(".") ? host.substring(0, host.indexOf('.')) : host;
+        String domain = host.contains(".") ? host.substring(host.indexOf('.') + 1) : "";
+        String name = pattern.contains("@") ? pattern : pattern + "@%h";
+        return name.replace("%h", host).replace("%n", shortHost).replace("%d", domain);
+    }
+
+    private static String hostName() {
+        try {
+            return InetAddress.getLocalHost().getHostName();
+        } catch (IOException e) {
+            return "localhost";
+        }
+    }
+
+    /** Task classes: the given jars and directories, or the demo tasks when none are given. */
+    static ClassLoader taskLoader(List<Path> classpath) throws IOException {
+        List<Path> entries = new ArrayList<>(classpath);
+        if (entries.isEmpty()) {
+            entries.addAll(demoJars());
+        }
+        List<URL> urls = new ArrayList<>();
+        for (Path entry : entries) {
+            if (!Files.exists(entry)) {
+                throw new IOException("--classpath entry " + entry + " does not exist");
+            }
+            try {
+                urls.add(entry.toUri().toURL());
+            } catch (MalformedURLException e) {
+                throw new IOException("bad --classpath entry " + entry, e);
+            }
+        }
+        return new URLClassLoader(urls.toArray(URL[]::new), WorkerMain.class.getClassLoader());
+    }
+
+    /** {@code examples/*.jar} beside the {@code lib/} this worker runs from, if there is one. */
+    private static List<Path> demoJars() throws IOException {
+        try {
+            Path self = Path.of(WorkerMain.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+            Path examples = self.getParent().resolveSibling("examples");
+            if (!Files.isDirectory(examples)) {
+                return List.of();
+            }
+            try (Stream<Path> jars = Files.list(examples)) {
+                return jars.filter(p -> p.toString().endsWith(".jar")).sorted().toList();
+            }
+        } catch (URISyntaxException | RuntimeException e) {
+            return List.of();
+        }
+    }
+
+    private static Duration seconds(Double value) {
+        return value == null ? null : Duration.ofMillis(Math.round(value * 1000));
+    }
+
+    private static double envDouble(String name, double fallback) {
+        String value = System.getenv(name);
+        try {
+            return value == null ? fallback : Double.parseDouble(value);
+        } catch (NumberFormatException e) {
+            return fallback;
+        }
+    }
+}
