@@ -15,7 +15,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
+import java.util.function.Consumer;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeoutException;
 
 /**
@@ -35,6 +37,7 @@ public final class TaskProducer implements AutoCloseable {
     private final String origin = "gen" + ProcessHandle.current().pid() + "@" + hostname();
     private final Map<String, AsyncResult> results = new ConcurrentHashMap<>();
     private final Set<CeleryQueue> declared = new HashSet<>();
+    private final List<Consumer<TaskResult>> listeners = new CopyOnWriteArrayList<>();
 
     private TaskProducer(Connection connection, boolean ownsConnection) throws IOException {
         this.connection = connection;
@@ -109,10 +112,19 @@ public final class TaskProducer implements AutoCloseable {
         return replyQueue;
     }
 
+    /**
+     * Calls {@code listener} with every result message that arrives, on the producer's consumer
+     * thread — a task run twice (at-least-once delivery) reports twice.
+     */
+    public void addResultListener(Consumer<TaskResult> listener) {
+        listeners.add(listener);
+    }
+
     private void onReply(byte[] body) {
         try {
             TaskResult result = TaskResult.parse(body);
             result(result.taskId()).update(result);
+            listeners.forEach(listener -> listener.accept(result));
         } catch (RuntimeException malformed) {
             // not a result this producer can read: nothing waits for it
         }

@@ -110,18 +110,13 @@ final class BrokerConsumer implements AutoCloseable {
         return generation.get();
     }
 
-    String serverProduct() {
-        Object product = connection.getServerProperties().get("product");
-        return product == null ? "unknown" : product.toString();
-    }
-
     /** Declares {@code queue} as Celery does and starts consuming it (no-op when already consumed). */
     boolean consume(CeleryQueue queue) throws IOException {
         synchronized (taskLock) {
             if (queues.containsKey(queue.name())) {
                 return false;
             }
-            queue.declare(taskChannel);
+            declare(queue);
             taskChannel.basicConsume(queue.name(), false, consumerTag(queue.name()), new DefaultConsumer(taskChannel) {
                 @Override
                 public void handleDelivery(String tag, Envelope envelope, AMQP.BasicProperties props, byte[] body) {
@@ -138,6 +133,27 @@ final class BrokerConsumer implements AutoCloseable {
             });
             queues.put(queue.name(), queue);
             return true;
+        }
+    }
+
+    /**
+     * Declares on a channel of its own: a declaration the broker refuses (say, an exchange that
+     * exists with another type) closes that channel, never the one that consumes.
+     */
+    private void declare(CeleryQueue queue) throws IOException {
+        Channel channel = connection.createChannel();
+        try {
+            queue.declare(channel);
+        } catch (IOException e) {
+            throw new IOException("broker refused to declare queue " + queue.name() + ": " + reason(e), e);
+        } finally {
+            if (channel.isOpen()) {
+                try {
+                    channel.close();
+                } catch (TimeoutException | IOException e) {
+                    log.debug("closing declare channel: {}", e.getMessage());
+                }
+            }
         }
     }
 
@@ -253,13 +269,6 @@ final class BrokerConsumer implements AutoCloseable {
                 log.warn("could not publish the result of {}: {}", result.taskId(), reason(e));
                 return false;
             }
-        }
-    }
-
-    /** Publishes a task message (used to requeue work this worker will not run). */
-    void publish(String exchange, String routingKey, TaskMessage.Encoded message) throws IOException {
-        synchronized (resultLock) {
-            resultChannel.basicPublish(exchange, routingKey, message.properties(), message.body());
         }
     }
 

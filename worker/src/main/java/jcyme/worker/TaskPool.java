@@ -3,6 +3,7 @@ package jcyme.worker;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -35,8 +36,14 @@ final class TaskPool {
         };
     }
 
-    void submit(Request request) {
-        executor.execute(new Job(request));
+    /** Queues a request; false once the pool is shut down (the request stays unacked). */
+    boolean submit(Request request) {
+        try {
+            executor.execute(new Job(request));
+            return true;
+        } catch (RejectedExecutionException shutDown) {
+            return false;
+        }
     }
 
     /** The number of threads the pool runs tasks on (its target size). */

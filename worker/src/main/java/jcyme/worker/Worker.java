@@ -16,6 +16,7 @@ import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import jcyme.tasks.CeleryQueue;
@@ -52,6 +53,7 @@ public final class Worker {
     private final ControlCommands commands = new ControlCommands();
     private final List<Step> steps = new ArrayList<>();
     private final List<Step> started = new ArrayList<>();
+    private final List<ScheduledFuture<?>> housekeeping = new ArrayList<>();
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final AtomicBoolean stopping = new AtomicBoolean();
     private volatile boolean ready;
@@ -90,7 +92,7 @@ public final class Worker {
         steps.add(new Step("control", this::startControl, warm -> {
             if (control != null) control.close();
         }));
-        steps.add(new Step("housekeeping", this::startHousekeeping, warm -> timer.shutdownNow()));
+        steps.add(new Step("housekeeping", this::startHousekeeping, warm -> stopHousekeeping()));
         ControlPanel.register(commands, this);
     }
 
@@ -125,6 +127,7 @@ public final class Worker {
                 log.warn("error while stopping {}: {}", step.name(), e.toString());
             }
         }
+        timer.shutdownNow();
         stopped.countDown();
     }
 
@@ -224,9 +227,13 @@ public final class Worker {
 
     private void startHousekeeping() {
         if (autoscaler != null) {
-            timer.scheduleWithFixedDelay(autoscaler::maybeScale, 1, 1, TimeUnit.SECONDS);
+            housekeeping.add(timer.scheduleWithFixedDelay(autoscaler::maybeScale, 1, 1, TimeUnit.SECONDS));
         }
-        timer.scheduleWithFixedDelay(state::saveClock, 5, 5, TimeUnit.SECONDS);
+        housekeeping.add(timer.scheduleWithFixedDelay(state::saveClock, 5, 5, TimeUnit.SECONDS));
+    }
+
+    private void stopHousekeeping() {
+        housekeeping.forEach(task -> task.cancel(false));
     }
 
     // ---- what the control commands act on ----------------------------------------------------

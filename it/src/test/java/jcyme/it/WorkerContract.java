@@ -1,0 +1,261 @@
+package jcyme.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicLong;
+import jcyme.tasks.AsyncResult;
+import jcyme.tasks.RemoteError;
+import jcyme.tasks.TaskFailedException;
+import jcyme.tasks.TaskProducer;
+import jcyme.tasks.TaskRequest;
+import jcyme.tasks.TaskState;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * What a worker must do against a real broker: the same tests run against the embedded broker and
+ * against RabbitMQ (see the subclasses). Every test uses its own queues and worker.
+ */
+abstract class WorkerContract {
+    static final Duration RESULT = Duration.ofSeconds(30);
+
+    @TempDir
+    Path tmp;
+
+    TestBroker broker;
+    TaskProducer producer;
+    final List<WorkerProcess> workers = new ArrayList<>();
+    final String queue = "it-" + UUID.randomUUID().toString().substring(0, 8);
+
+    abstract TestBroker broker() throws Exception;
+
+    @BeforeEach
+    void connect() throws Exception {
+        broker = broker();
+        producer = TaskProducer.connect(broker.url());
+    }
+
+    @AfterEach
+    void cleanUp() throws Exception {
+        for (WorkerProcess worker : workers) {
+            worker.close();
+        }
+        producer.close();
+    }
+
+    WorkerProcess worker(String name, String... options) throws Exception {
+        WorkerProcess worker = new WorkerProcess(name + "-" + queue, tmp.resolve(name), broker.url(), options);
+        workers.add(worker);
+        return worker.start();
+    }
+
+    AsyncResult send(TaskRequest.Builder request) throws Exception {
+        return producer.send(request.queue(queue).build());
+    }
+
+    @Test
+    void resultsAndFailuresRoundTrip() throws Exception {
+        worker("w", "-Q", queue, "--autoscale", "4,1");
+
+        assertEquals(5, send(TaskRequest.of("tasks.add").args(2, 3)).get(RESULT).asInt());
+        assertEquals(6765, send(TaskRequest.of("tasks.fib").args(20)).get(RESULT).asLong());
+        JsonNode echo = send(TaskRequest.of("tasks.echo").args("a", 1).kwargs(Map.of("k", List.of(true)))).get(RESULT);
+        assertEquals("a", echo.at("/args/0").asText());
+        assertTrue(echo.at("/kwargs/k/0").asBoolean());
+
+        TaskFailedException failed = assertThrows(TaskFailedException.class,
+                () -> send(TaskRequest.of("tasks.fail").args("boom")).get(RESULT));
+        assertEquals(TaskState.FAILURE, failed.state());
+        assertEquals(new RemoteError("RuntimeException", "boom", "java.lang"), failed.error());
+        assertTrue(failed.remoteTraceback().contains("DemoTasks$Fail.run"), failed.remoteTraceback());
+
+        TaskFailedException unknown = assertThrows(TaskFailedException.class,
+                () -> send(TaskRequest.of("tasks.nope")).get(RESULT));
+        assertEquals(RemoteError.notRegistered("tasks.nope"), unknown.error());
+
+        TaskFailedException expired = assertThrows(TaskFailedException.class,
+                () -> send(TaskRequest.of("tasks.add").args(1, 1).expires(Instant.now().minusSeconds(1))).get(RESULT));
+        assertEquals(TaskState.REVOKED, expired.state());
+        assertEquals(RemoteError.revoked("expired"), expired.error());
+    }
+
+    @Test
+    void countdownAndTimeLimitsAreHonoured() throws Exception {
+        worker("w", "-Q", queue, "-c", "2");
+
+        Instant sent = Instant.now();
+        AsyncResult later = send(TaskRequest.of("tasks.add").args(1, 2).countdown(Duration.ofSeconds(2)));
+        AsyncResult soft = send(TaskRequest.of("tasks.sleep").args(30)
+                .timeLimits(Duration.ofSeconds(20), Duration.ofMillis(300)));
+        TaskFailedException softError = assertThrows(TaskFailedException.class, () -> soft.get(RESULT));
+        assertEquals("SoftTimeLimitExceeded", softError.error().type());
+
+        assertEquals(3, later.get(RESULT).asInt());
+        assertTrue(Duration.between(sent, Instant.now()).toMillis() >= 1900, "ran before its countdown");
+        assertEquals(0, broker.messageCount(queue), "the ETA task was acked");
+    }
+
+    @Test
+    void killedWorkerLosesNothing() throws Exception {
+        int total = 10_000;
+        Map<String, List<Instant>> seen = new ConcurrentHashMap<>();
+        AtomicLong results = new AtomicLong();
+        producer.addResultListener(result -> {
+            seen.computeIfAbsent(result.taskId(), id -> new CopyOnWriteArrayList<>()).add(Instant.now());
+            results.incrementAndGet();
+        });
+        List<TaskRequest> requests = new ArrayList<>();
+        for (int i = 0; i < total; i++) {
+            requests.add(TaskRequest.of("tasks.noop").queue(queue).build());
+        }
+        for (int i = 0; i < total; i += 1000) {
+            producer.sendAll(requests.subList(i, i + 1000));
+        }
+        WorkerProcess first = worker("w1", "-Q", queue, "-c", "4");
+        Wait.until(Duration.ofSeconds(120), "a third of the results", () -> results.get() >= total / 3);
+        first.kill9();
+        int beforeKill = seen.size();
+        assertTrue(beforeKill < total, "the worker was killed midway (" + beforeKill + " done)");
+
+        WorkerProcess second = worker("w2", "-Q", queue, "-c", "4");
+        Instant restarted = Instant.now();
+        Wait.until(Duration.ofSeconds(180), "every task id to complete", () -> seen.size() == total,
+                () -> seen.size() + " of " + total + second.logTail());
+
+        List<String> twice = seen.entrySet().stream().filter(e -> e.getValue().size() > 1).map(Map.Entry::getKey).toList();
+        int prefetch = 4 * 4;
+        assertTrue(twice.size() <= prefetch, twice.size() + " ids ran twice; at most " + prefetch + " can be unacked");
+        for (String id : twice) {
+            assertTrue(seen.get(id).get(0).isBefore(restarted),
+                    id + " ran twice, but its first run was not in flight when the worker was killed");
+        }
+        assertEquals(0, broker.messageCount(queue), "queue drained");
+    }
+
+    @Test
+    void warmShutdownFinishesRunningTasks() throws Exception {
+        WorkerProcess worker = worker("w", "-Q", queue, "-c", "3");
+        List<AsyncResult> running = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            running.add(send(TaskRequest.of("tasks.sleep").args(2)));
+        }
+        Wait.until(Duration.ofSeconds(20), "3 active tasks", () -> active(worker) == 3);
+        worker.terminate();
+        assertEquals(0, worker.waitForExit(Duration.ofSeconds(30)), "warm shutdown exits 0");
+        for (AsyncResult result : running) {
+            assertEquals(2.0, result.get(Duration.ofSeconds(5)).asDouble(), "finished, not abandoned");
+        }
+        assertFalse(Files.exists(worker.pidfile()), "pid file removed on clean exit");
+        assertTrue(worker.logText().contains("warm shutdown"), worker.logTail());
+        assertEquals(0, broker.messageCount(queue), "all acked");
+    }
+
+    @Test
+    void autoscaleGrowsUnderBacklogAndShrinksAfterKeepalive() throws Exception {
+        WorkerProcess worker = worker("w", "-Q", queue, "--autoscale", "4,1", "--autoscale-keepalive", "2");
+        assertEquals(1, worker.control("stats").at("/autoscaler/current").asInt());
+        List<AsyncResult> backlog = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            backlog.add(send(TaskRequest.of("tasks.sleep").args(1)));
+        }
+        Wait.until(Duration.ofSeconds(20), "pool to grow to 4", () -> current(worker) == 4);
+        for (AsyncResult result : backlog) {
+            result.get(RESULT);
+        }
+        Wait.until(Duration.ofSeconds(20), "pool to shrink back to 1", () -> current(worker) == 1);
+
+        JsonNode reply = worker.control("autoscale", Map.of("max", 6, "min", 2));
+        assertEquals("autoscale now max=6 min=2", reply.path("ok").asText(), reply.toString());
+        JsonNode stats = worker.control("stats");
+        assertEquals(6, stats.at("/autoscaler/max").asInt());
+        assertEquals(2, stats.at("/autoscaler/current").asInt(), "min raised: grows at once");
+        assertEquals(24, stats.at("/consumer/prefetch_count").asInt(), "prefetch follows max x 4");
+        assertTrue(worker.control("autoscale", Map.of("max", 1, "min", 3)).has("error"), "min > max refused");
+    }
+
+    @Test
+    void consumersAreAddedAndCancelledLive() throws Exception {
+        WorkerProcess worker = worker("w", "-Q", queue, "-c", "2");
+        String extra = queue + "-extra";
+        JsonNode added = worker.control("add_consumer", Map.of("queue", extra));
+        assertEquals("add consumer " + extra, added.path("ok").asText());
+        assertTrue(queueNames(worker).contains(extra));
+        assertEquals(7, producer.send(TaskRequest.of("tasks.add").args(3, 4).queue(extra).build()).get(RESULT).asInt());
+
+        JsonNode cancelled = worker.control("cancel_consumer", Map.of("queue", extra));
+        assertEquals("no longer consuming from " + extra, cancelled.path("ok").asText());
+        assertFalse(queueNames(worker).contains(extra));
+        AsyncResult parked = producer.send(TaskRequest.of("tasks.add").args(1, 1).queue(extra).build());
+        assertEquals(2, send(TaskRequest.of("tasks.add").args(1, 1)).get(RESULT).asInt(), "still consuming its own queue");
+        assertEquals(1, broker.messageCount(extra), "the cancelled queue is not consumed");
+        assertEquals(TaskState.PENDING, parked.state());
+        assertTrue(queueNames(worker).contains("dq." + worker.name), "direct queue consumed");
+    }
+
+    @Test
+    void revokedIdsSurviveRestart() throws Exception {
+        WorkerProcess first = worker("w", "-Q", queue, "-c", "1");
+        String revokedId = UUID.randomUUID().toString();
+        JsonNode reply = first.control("revoke", Map.of("task_id", revokedId));
+        assertEquals("tasks " + revokedId + " flagged as revoked", reply.path("ok").asText());
+        first.terminate();
+        assertEquals(0, first.waitForExit(Duration.ofSeconds(30)));
+
+        WorkerProcess second = worker("w", "-Q", queue, "-c", "1");
+        assertTrue(second.control("revoked").toString().contains(revokedId), "revoked id restored from the statedb");
+        TaskFailedException revoked = assertThrows(TaskFailedException.class,
+                () -> send(TaskRequest.of("tasks.add").args(1, 2).id(revokedId)).get(RESULT));
+        assertEquals(RemoteError.revoked("revoked"), revoked.error());
+    }
+
+    @Test
+    void brokerRestartIsSurvived() throws Exception {
+        WorkerProcess worker = worker("w", "-Q", queue, "-c", "2");
+        assertEquals(2, send(TaskRequest.of("tasks.add").args(1, 1)).get(RESULT).asInt());
+        producer.close();
+        broker.restart();
+        producer = TaskProducer.connect(broker.url());
+        assertEquals(4, send(TaskRequest.of("tasks.add").args(2, 2)).get(Duration.ofSeconds(60)).asInt());
+        assertTrue(worker.isAlive());
+        assertTrue(worker.logText().contains("reconnected"), worker.logTail());
+    }
+
+    private static int active(WorkerProcess worker) {
+        try {
+            return worker.control("active").size();
+        } catch (Exception e) {
+            return -1;
+        }
+    }
+
+    private static int current(WorkerProcess worker) {
+        try {
+            return worker.control("stats").at("/autoscaler/current").asInt();
+        } catch (Exception e) {
+            return -1;
+        }
+    }
+
+    private static Set<String> queueNames(WorkerProcess worker) throws Exception {
+        Set<String> names = new java.util.HashSet<>();
+        worker.control("active_queues").forEach(q -> names.add(q.path("name").asText()));
+        return names;
+    }
+}
