@@ -140,6 +140,7 @@ abstract class WorkerContract {
                 () -> seen.size() + " of " + total + second.logTail());
 
         List<String> twice = seen.entrySet().stream().filter(e -> e.getValue().size() > 1).map(Map.Entry::getKey).toList();
+        System.out.printf("killed after %d of %d tasks; %d ran twice%n", beforeKill, total, twice.size());
         int prefetch = 4 * 4;
         assertTrue(twice.size() <= prefetch, twice.size() + " ids ran twice; at most " + prefetch + " can be unacked");
         for (String id : twice) {

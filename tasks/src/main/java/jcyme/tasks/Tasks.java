@@ -18,6 +18,6 @@ public final class Tasks {
                         + previous.getClass().getName() + " and " + task.getClass().getName());
             }
         }
-        return Map.copyOf(byName);
+        return java.util.Collections.unmodifiableMap(byName);
     }
 }
