@@ -19,6 +19,7 @@ import jcyme.broker.EmbeddedBroker;
 import jcyme.tasks.BrokerUrl;
 import jcyme.tasks.TaskProducer;
 import jcyme.tasks.TaskRequest;
+import jcyme.worker.Logging;
 
 /**
  * Noop tasks per second through one jcyme worker, beside the floor: a raw amqp-client loop that
@@ -41,6 +42,7 @@ public final class WorkerThroughput {
     }
 
     public static void main(String[] args) throws Exception {
+        Logging.configure(Logging.level("WARNING"), null);
         String broker = null;
         int tasks = 20_000;
         int concurrency = 4;

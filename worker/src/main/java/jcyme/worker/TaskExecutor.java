@@ -163,19 +163,24 @@ final class TaskExecutor {
             limits.forEach(limit -> limit.cancel(false));
             Thread.interrupted();
         }
-        double seconds = (System.nanoTime() - started) / 1e9;
         if (request.finish()) {
-            if (result.state() == TaskState.SUCCESS) {
-                log.info("task {}[{}] succeeded in {}s", request.name(), request.id(), String.format("%.4f", seconds));
-            } else {
-                log.warn("task {}[{}] failed in {}s: {}", request.name(), request.id(),
-                        String.format("%.4f", seconds), result.error());
-            }
+            logOutcome(request, result, System.nanoTime() - started);
             complete(request, result);
         }
         active.remove(request.id());
         activeCount.decrementAndGet();
         listener.onDemandChanged();
+    }
+
+    private static void logOutcome(Request request, TaskResult result, long nanos) {
+        if (result.state() == TaskState.SUCCESS) {
+            if (log.isInfoEnabled()) {
+                log.info("task {}[{}] succeeded in {}s", request.name(), request.id(), String.format("%.4f", nanos / 1e9));
+            }
+        } else {
+            log.warn("task {}[{}] failed in {}s: {}", request.name(), request.id(), String.format("%.4f", nanos / 1e9),
+                    result.error());
+        }
     }
 
     private List<ScheduledFuture<?>> startLimits(Request request) {
