@@ -11,11 +11,24 @@ import jcyme.tasks.TaskCall;
 public final class DemoTasks {
     private DemoTasks() {}
 
-    /** {@code tasks.add(x, y)}: the sum; exact for integers of any size. */
-    public static final class Add implements Task {
+    /** A task whose name is fixed at construction. */
+    abstract static class Named implements Task {
+        private final String name;
+
+        Named(String name) {
+            this.name = name;
+        }
+
         @Override
-        public String name() {
-            return "tasks.add";
+        public final String name() {
+            return name;
+        }
+    }
+
+    /** {@code tasks.add(x, y)}: the sum; exact for integers of any size. */
+    public static final class Add extends Named {
+        public Add() {
+            super("tasks.add");
         }
 
         @Override
@@ -33,12 +46,11 @@ public final class DemoTasks {
     }
 
     /** {@code tasks.fib(n)}: Fibonacci by naive recursion — deliberately CPU-bound. */
-    public static final class Fib implements Task {
+    public static final class Fib extends Named {
         static final int MAX_N = 90;
 
-        @Override
-        public String name() {
-            return "tasks.fib";
+        public Fib() {
+            super("tasks.fib");
         }
 
         @Override
@@ -56,10 +68,9 @@ public final class DemoTasks {
     }
 
     /** {@code tasks.sleep(seconds)}: sleeps (interruptibly) and returns the seconds asked for. */
-    public static final class Sleep implements Task {
-        @Override
-        public String name() {
-            return "tasks.sleep";
+    public static final class Sleep extends Named {
+        public Sleep() {
+            super("tasks.sleep");
         }
 
         @Override
@@ -74,10 +85,9 @@ public final class DemoTasks {
     }
 
     /** {@code tasks.fail(message)}: always raises, with that message. */
-    public static final class Fail implements Task {
-        @Override
-        public String name() {
-            return "tasks.fail";
+    public static final class Fail extends Named {
+        public Fail() {
+            super("tasks.fail");
         }
 
         @Override
@@ -88,10 +98,9 @@ public final class DemoTasks {
     }
 
     /** {@code tasks.noop()}: does nothing; measures the worker's own overhead. */
-    public static final class Noop implements Task {
-        @Override
-        public String name() {
-            return "tasks.noop";
+    public static final class Noop extends Named {
+        public Noop() {
+            super("tasks.noop");
         }
 
         @Override
@@ -101,10 +110,9 @@ public final class DemoTasks {
     }
 
     /** {@code tasks.echo(*args, **kwargs)}: returns {@code {"args": [...], "kwargs": {...}}}. */
-    public static final class Echo implements Task {
-        @Override
-        public String name() {
-            return "tasks.echo";
+    public static final class Echo extends Named {
+        public Echo() {
+            super("tasks.echo");
         }
 
         @Override
