@@ -107,9 +107,25 @@ abstract class WorkerContract {
         TaskFailedException softError = assertThrows(TaskFailedException.class, () -> soft.get(RESULT));
         assertEquals("SoftTimeLimitExceeded", softError.error().type());
 
+        AsyncResult hard = send(TaskRequest.of("tasks.sleep").args(30).timeLimits(Duration.ofMillis(500), null));
+        TaskFailedException hardError = assertThrows(TaskFailedException.class, () -> hard.get(RESULT));
+        assertEquals(new RemoteError("TimeLimitExceeded", "0.5", RemoteError.BILLIARD), hardError.error());
+
         assertEquals(3, later.get(RESULT).asInt());
         assertTrue(Duration.between(sent, Instant.now()).toMillis() >= 1900, "ran before its countdown");
         assertEquals(0, broker.messageCount(queue), "the ETA task was acked");
+    }
+
+    @Test
+    void revokeWithTerminateInterruptsTheRunningTask() throws Exception {
+        WorkerProcess worker = worker("w", "-Q", queue, "-c", "1");
+        AsyncResult running = send(TaskRequest.of("tasks.sleep").args(30));
+        Wait.until(Duration.ofSeconds(20), "the task to run", () -> active(worker) == 1);
+        JsonNode reply = worker.control("revoke", Map.of("task_id", List.of(running.id()), "terminate", true));
+        assertEquals("terminate: " + running.id(), reply.path("ok").asText(), reply.toString());
+        TaskFailedException revoked = assertThrows(TaskFailedException.class, () -> running.get(RESULT));
+        assertEquals(RemoteError.revoked("terminated"), revoked.error());
+        assertEquals(2, send(TaskRequest.of("tasks.add").args(1, 1)).get(RESULT).asInt(), "its thread is free again");
     }
 
     @Test

@@ -1,0 +1,43 @@
+package jcyme.examples;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.math.BigInteger;
+import java.util.List;
+import java.util.Map;
+import jcyme.tasks.Json;
+import jcyme.tasks.Task;
+import jcyme.tasks.TaskCall;
+import jcyme.tasks.Tasks;
+import org.junit.jupiter.api.Test;
+
+class DemoTasksTest {
+    private final Map<String, Task> tasks = Tasks.load(getClass().getClassLoader());
+
+    private Object run(String name, Object... args) throws Exception {
+        List<JsonNode> list = new java.util.ArrayList<>();
+        for (Object arg : args) {
+            list.add(Json.tree(arg));
+        }
+        return tasks.get(name).run(new TaskCall("id", name, list, Map.of(), 0));
+    }
+
+    @Test
+    void serviceLoaderFindsEveryDemoTask() {
+        assertEquals(List.of("tasks.add", "tasks.echo", "tasks.fail", "tasks.fib", "tasks.noop", "tasks.sleep"),
+                List.copyOf(tasks.keySet()));
+    }
+
+    @Test
+    void demoTasksCompute() throws Exception {
+        assertEquals(BigInteger.valueOf(5), run("tasks.add", 2, 3));
+        assertEquals(new BigInteger("100000000000000000001"), run("tasks.add", new BigInteger("100000000000000000000"), 1));
+        assertEquals(6765L, run("tasks.fib", 20));
+        assertThrows(IllegalArgumentException.class, () -> run("tasks.fib", 91));
+        assertThrows(IllegalArgumentException.class, () -> run("tasks.add", "a", 1));
+        RuntimeException failure = assertThrows(RuntimeException.class, () -> run("tasks.fail", "boom"));
+        assertEquals("boom", failure.getMessage());
+    }
+}
