@@ -1,5 +1,6 @@
 package jcyme.cli;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -24,8 +25,11 @@ final class BrokerCommand implements Callable<Integer> {
     @Option(names = "--data-dir", paramLabel = "DIR", description = "Where messages are kept (default: ${DEFAULT-VALUE}).")
     Path dataDir = Path.of("instances", "broker");
 
+    @Option(names = "--pidfile", paramLabel = "FILE", description = "Write the pid here once ready; removed at exit.")
+    Path pidfile;
+
     @Override
-    public Integer call() throws InterruptedException {
+    public Integer call() throws Exception {
         EmbeddedBroker broker;
         try {
             broker = EmbeddedBroker.start(port, dataDir);
@@ -36,8 +40,14 @@ final class BrokerCommand implements Callable<Integer> {
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             broker.close();
+            if (pidfile != null) {
+                pidfile.toFile().delete();
+            }
             stopped.countDown();
         }, "broker-shutdown"));
+        if (pidfile != null) {
+            Files.writeString(pidfile, ProcessHandle.current().pid() + "\n");
+        }
         spec.commandLine().getOut().println("broker ready on " + broker.amqpUrl() + " (data: "
                 + broker.dataDir().toAbsolutePath() + ")");
         spec.commandLine().getOut().flush();

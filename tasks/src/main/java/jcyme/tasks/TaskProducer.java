@@ -102,6 +102,28 @@ public final class TaskProducer implements AutoCloseable {
         return sent;
     }
 
+    /**
+     * Declares {@code queue} on the broker, on a channel of its own (a refused declaration closes
+     * only that channel).
+     */
+    public void declare(CeleryQueue queue) throws IOException {
+        Channel channel = connection.createChannel();
+        try {
+            queue.declare(channel);
+            synchronized (publishChannel) {
+                declared.add(queue);
+            }
+        } finally {
+            if (channel.isOpen()) {
+                try {
+                    channel.close();
+                } catch (TimeoutException e) {
+                    // closing anyway
+                }
+            }
+        }
+    }
+
     /** The result handle of a task sent by this producer. */
     public AsyncResult result(String taskId) {
         return results.computeIfAbsent(taskId, AsyncResult::new);

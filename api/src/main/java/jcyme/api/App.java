@@ -1,0 +1,29 @@
+package jcyme.api;
+
+import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import java.util.List;
+import java.util.Map;
+
+/** An app: what its instances run (class path, JVM options, environment) and their defaults. */
+@JsonIgnoreProperties(ignoreUnknown = true)
+public record App(
+        String name,
+        String broker,
+        String arguments,
+        @JsonProperty("extra_config") Map<String, Object> extraConfig,
+        List<String> classpath,
+        @JsonProperty("jvm_options") List<String> jvmOptions,
+        Map<String, String> env,
+        @JsonProperty("default_queues") List<String> defaultQueues,
+        @JsonProperty("min_concurrency") int minConcurrency,
+        @JsonProperty("max_concurrency") int maxConcurrency) {
+
+    public App {
+        extraConfig = extraConfig == null ? Map.of() : Map.copyOf(extraConfig);
+        classpath = classpath == null ? List.of() : List.copyOf(classpath);
+        jvmOptions = jvmOptions == null ? List.of() : List.copyOf(jvmOptions);
+        env = env == null ? Map.of() : Map.copyOf(env);
+        defaultQueues = defaultQueues == null ? List.of() : List.copyOf(defaultQueues);
+    }
+}

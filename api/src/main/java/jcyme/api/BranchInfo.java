@@ -1,0 +1,19 @@
+package jcyme.api;
+
+import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import java.util.List;
+
+/** What a branch says about itself. */
+@JsonIgnoreProperties(ignoreUnknown = true)
+public record BranchInfo(
+        String id,
+        String url,
+        String host,
+        String version,
+        @JsonProperty("instance_dir") String instanceDir,
+        @JsonProperty("sup_interval") double supInterval,
+        int instances,
+        List<Double> load,
+        @JsonProperty("disk_used_pct") double diskUsedPct,
+        @JsonProperty("started_at") String startedAt) {}

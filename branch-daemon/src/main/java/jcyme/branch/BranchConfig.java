@@ -1,0 +1,22 @@
+package jcyme.branch;
+
+import java.nio.file.Path;
+import jcyme.supervisor.SupervisorSettings;
+
+/**
+ * How a branch runs.
+ *
+ * @param broker      an external broker URL, or null for the embedded one
+ * @param brokerPort  the embedded broker's port
+ * @param url         this branch's HTTP URL, as others should reach it
+ * @param libDir      the distribution's lib/ (what workers and the embedded broker run from)
+ */
+public record BranchConfig(
+        String id,
+        Path dataDir,
+        String broker,
+        int brokerPort,
+        String url,
+        Path java,
+        Path libDir,
+        SupervisorSettings supervision) {}

@@ -1,0 +1,177 @@
+package jcyme.cli;
+
+import java.net.InetAddress;
+import java.net.URISyntaxException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import jcyme.branch.Branch;
+import jcyme.branch.BranchConfig;
+import jcyme.http.HttpApi;
+import jcyme.supervisor.SupervisorSettings;
+import jcyme.worker.Logging;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code bin/branch}: the branch daemon of one host. */
+@Command(name = "branch", mixinStandardHelpOptions = true, version = "jcyme " + Branch.VERSION, sortOptions = false,
+        description = "Run a branch: an HTTP API that defines apps and runs their worker instances as supervised JVMs.")
+public final class BranchMain implements Callable<Integer> {
+
+    @Option(names = {"-D", "--data-dir"}, paramLabel = "DIR", description = "Instances, branch.db and the embedded broker's data (default: ${DEFAULT-VALUE}).")
+    Path dataDir = Path.of("instances");
+
+    @Option(names = "--bind", paramLabel = "ADDR", description = "HTTP address: host:port, :port or port (default: ${DEFAULT-VALUE}).")
+    String bind = "127.0.0.1:8000";
+
+    @Option(names = "--broker", paramLabel = "URL", description = "External broker (e.g. RabbitMQ); without it the branch runs the embedded broker.")
+    String broker;
+
+    @Option(names = "--broker-port", paramLabel = "PORT", description = "Port of the embedded broker (default: ${DEFAULT-VALUE}).")
+    int brokerPort = 5672;
+
+    @Option(names = "--id", paramLabel = "ID", description = "Branch id (default: <host>-<http port>).")
+    String id;
+
+    @Option(names = "--token", paramLabel = "TOKEN", description = "Require 'Authorization: Bearer TOKEN' (default: $JCYME_TOKEN).")
+    String token = System.getenv("JCYME_TOKEN");
+
+    @Option(names = "--cors-origin", paramLabel = "ORIGIN", description = "Allow browser requests from this origin.")
+    String corsOrigin;
+
+    @Option(names = {"-l", "--loglevel"}, paramLabel = "LEVEL", description = "DEBUG, INFO, WARNING, ERROR (default: ${DEFAULT-VALUE}).")
+    String loglevel = "INFO";
+
+    @Option(names = "--sup-interval", paramLabel = "S", description = "Reconcile every S seconds (default: ${DEFAULT-VALUE}).")
+    double supInterval = 5;
+
+    @Option(names = "--start-secs", paramLabel = "S", description = "An instance must stay up S seconds for its start to count (default: ${DEFAULT-VALUE}).")
+    double startSecs = 5;
+
+    @Option(names = "--start-retries", paramLabel = "N", description = "Quick failures in a row before FATAL (default: ${DEFAULT-VALUE}).")
+    int startRetries = 3;
+
+    @Option(names = "--backoff-base", paramLabel = "S", description = "First retry delay, doubling (default: ${DEFAULT-VALUE}).")
+    double backoffBase = 1;
+
+    @Option(names = "--backoff-cap", paramLabel = "S", description = "Longest retry delay (default: ${DEFAULT-VALUE}).")
+    double backoffCap = 30;
+
+    @Option(names = "--stop-grace", paramLabel = "S", description = "Warm shutdown time before SIGTERM (default: ${DEFAULT-VALUE}).")
+    double stopGrace = 30;
+
+    @Option(names = "--kill-grace", paramLabel = "S", description = "Time after SIGTERM before SIGKILL (default: ${DEFAULT-VALUE}).")
+    double killGrace = 10;
+
+    public static void main(String[] args) {
+        CommandLine cli = new CommandLine(new BranchMain());
+        cli.setParameterExceptionHandler((e, argv) -> {
+            cli.getErr().println("branch: " + e.getMessage());
+            return 2;
+        });
+        int code = cli.execute(args);
+        if (code != 0) {
+            System.exit(code);
+        }
+    }
+
+    /** {@code host:port}, {@code :port} or {@code port}; the host defaults to loopback. */
+    record Address(String host, int port) {
+        static Address parse(String text) {
+            String host = "127.0.0.1";
+            String port = text;
+            int colon = text.lastIndexOf(':');
+            if (colon >= 0) {
+                host = colon == 0 ? host : text.substring(0, colon);
+                port = text.substring(colon + 1);
+            }
+            try {
+                int number = Integer.parseInt(port);
+                if (number < 0 || number > 65535) throw new NumberFormatException();
+                return new Address(host, number);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--bind must be host:port, :port or port, got '" + text + "'");
+            }
+        }
+
+        boolean isLoopback() {
+            try {
+                return InetAddress.getByName(host).isLoopbackAddress();
+            } catch (java.io.IOException e) {
+                return false;
+            }
+        }
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        Address address;
+        try {
+            Logging.configure(Logging.level(loglevel), null);
+            address = Address.parse(bind);
+        } catch (IllegalArgumentException e) {
+            System.err.println("branch: " + e.getMessage());
+            return 2;
+        }
+        if (!address.isLoopback() && (token == null || token.isBlank())) {
+            System.err.println("branch: refusing to listen on " + address.host() + " without a token: set --token or JCYME_TOKEN"
+                    + " (or bind to 127.0.0.1)");
+            return 2;
+        }
+        Logger log = LoggerFactory.getLogger(BranchMain.class);
+        String host = address.isLoopback() ? address.host()
+                : address.host().equals("0.0.0.0") ? InetAddress.getLocalHost().getHostName() : address.host();
+        SupervisorSettings settings = new SupervisorSettings(seconds(startSecs), Duration.ofSeconds(60), startRetries,
+                seconds(backoffBase), seconds(backoffCap), seconds(stopGrace), seconds(killGrace), seconds(supInterval));
+        Path libDir = libDir();
+        Path java = Path.of(System.getProperty("java.home"), "bin", "java");
+        Branch branch;
+        try {
+            String branchId = id != null ? id : InetAddress.getLocalHost().getHostName() + "-" + address.port();
+            branch = Branch.start(new BranchConfig(branchId, dataDir, broker, brokerPort,
+                    "http://" + host + ":" + address.port(), java, libDir, settings));
+        } catch (java.io.IOException | IllegalArgumentException e) {
+            System.err.println("branch: " + e.getMessage());
+            return 1;
+        }
+        HttpApi api;
+        try {
+            api = new HttpApi(branch, token, corsOrigin).start(address.host(), address.port());
+        } catch (RuntimeException e) {
+            branch.close();
+            System.err.println("branch: cannot listen on " + address.host() + ":" + address.port() + ": " + rootMessage(e));
+            return 1;
+        }
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            log.info("branch stopping; instances keep running and are re-adopted at the next start");
+            api.close();
+            branch.close();
+            stopped.countDown();
+        }, "branch-shutdown"));
+        System.out.println("branch " + branch.id() + " on http://" + host + ":" + api.port() + " broker "
+                + jcyme.tasks.BrokerUrl.parse(branch.brokerUrl()).display() + " instances " + branch.dataDir());
+        System.out.println("ready");
+        System.out.flush();
+        stopped.await();
+        return 0;
+    }
+
+    private static Path libDir() throws URISyntaxException {
+        return Path.of(BranchMain.class.getProtectionDomain().getCodeSource().getLocation().toURI()).getParent();
+    }
+
+    private static Duration seconds(double value) {
+        return Duration.ofMillis(Math.round(value * 1000));
+    }
+
+    private static String rootMessage(Throwable e) {
+        Throwable root = e;
+        while (root.getCause() != null) root = root.getCause();
+        return root.getMessage() == null ? root.toString() : root.getMessage();
+    }
+}

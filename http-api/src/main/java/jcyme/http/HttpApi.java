@@ -1,0 +1,250 @@
+package jcyme.http;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.javalin.Javalin;
+import io.javalin.http.Context;
+import io.javalin.http.HandlerType;
+import io.javalin.json.JavalinJackson;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import jcyme.api.QueueSpec;
+import jcyme.branch.Branch;
+import jcyme.branch.BranchException;
+import jcyme.tasks.Json;
+import jcyme.tasks.TaskResult;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The branch's HTTP API (see API.md): every route in {@link #routes}, handlers one line over the
+ * {@link Branch} facade. Errors are {@code {"error": "..."}} with the status the facade chose.
+ */
+public final class HttpApi implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(HttpApi.class);
+    private static final String ASYNC = "!";
+
+    private final Branch branch;
+    private final String token;
+    private final Javalin app;
+    private final java.util.Set<String> asyncGets = new java.util.HashSet<>();
+    private final ExecutorService background = Executors.newCachedThreadPool(task -> {
+        Thread thread = new Thread(task, "http-async");
+        thread.setDaemon(true);
+        return thread;
+    });
+
+    /** @param token bearer token every request but {@code GET /ping} must carry, or null for none */
+    public HttpApi(Branch branch, String token, String corsOrigin) {
+        this.branch = branch;
+        this.token = token;
+        this.app = Javalin.create(config -> {
+            config.showJavalinBanner = false;
+            config.startupWatcherEnabled = false;
+            config.router.ignoreTrailingSlashes = true;
+            config.http.prefer405over404 = true;
+            config.jsonMapper(new JavalinJackson(Json.MAPPER, false));
+            if (corsOrigin != null) {
+                config.bundledPlugins.enableCors(cors -> cors.addRule(rule -> rule.allowHost(corsOrigin)));
+            }
+        });
+        app.beforeMatched(this::authenticate);
+        app.exception(BranchException.class, (e, ctx) -> error(ctx, e.status(), e.getMessage()));
+        app.exception(Exception.class, (e, ctx) -> {
+            log.error("{} {} failed", ctx.method(), ctx.path(), e);
+            error(ctx, 500, "internal error: " + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage()));
+        });
+        app.error(404, ctx -> {
+            if (ctx.result() == null || ctx.result().isEmpty()) error(ctx, 404, "no such route: " + ctx.method() + " " + ctx.path());
+        });
+        app.error(405, ctx -> error(ctx, 405, "method " + ctx.method() + " is not allowed on " + ctx.path()));
+        routes();
+    }
+
+    private void routes() {
+        app.get("/ping", ctx -> ok(ctx, "pong"));
+        app.get("/branches", ctx -> ctx.json(List.of(branch.id())));
+        app.get("/branches/{id}", ctx -> {
+            if (!ctx.pathParam("id").equals(branch.id())) throw BranchException.notFound("no branch '" + ctx.pathParam("id") + "'");
+            ctx.json(branch.info());
+        });
+        app.get("/", ctx -> ctx.json(branch.apps()));
+
+        app.get("/{app}", ctx -> ctx.json(branch.app(app(ctx))));
+        app.put("/{app}", this::putApp);
+        app.post("/{app}", this::putApp);
+        app.delete("/{app}", ctx -> {
+            branch.deleteApp(app(ctx));
+            ok(ctx, "ok");
+        });
+
+        app.get("/{app}/instances", ctx -> ctx.json(branch.instanceNames(app(ctx))));
+        mutating(HandlerType.POST, "/{app}/instances", 201, (path, params) -> createInstance(path, null, params));
+        mutating(HandlerType.POST, "/{app}/instances/{name}", 201,
+                (path, params) -> createInstance(path, path.get("name"), params));
+        app.get("/{app}/instances/{name}", ctx -> ctx.json(branch.instance(app(ctx), name(ctx))));
+        mutating(HandlerType.DELETE, "/{app}/instances/{name}", 200, (path, params) -> {
+            branch.deleteInstance(path.get("app"), path.get("name"));
+            return Map.of("ok", "ok");
+        });
+        mutating(HandlerType.POST, "/{app}/instances/{name}/restart", 200,
+                (path, params) -> branch.restart(path.get("app"), path.get("name")));
+        mutating(HandlerType.POST, "/{app}/instances/{name}/enable", 200,
+                (path, params) -> branch.enable(path.get("app"), path.get("name")));
+        mutating(HandlerType.POST, "/{app}/instances/{name}/disable", 200,
+                (path, params) -> branch.disable(path.get("app"), path.get("name")));
+        app.get("/{app}/instances/{name}/stats", ctx -> ctx.json(branch.stats(app(ctx), name(ctx))));
+        app.get("/{app}/instances/{name}/autoscale", ctx -> ctx.json(branch.autoscale(app(ctx), name(ctx))));
+        for (HandlerType verb : List.of(HandlerType.PUT, HandlerType.POST)) {
+            mutating(verb, "/{app}/instances/{name}/autoscale", 200, (path, params) -> branch.setAutoscale(
+                    path.get("app"), path.get("name"), Params.integer(params, "max"), Params.integer(params, "min")));
+            mutating(verb, "/{app}/instances/{name}/queues/{queue}", 201, (path, params) -> {
+                branch.bind(path.get("app"), path.get("name"), path.get("queue"));
+                return Map.of("ok", "ok");
+            });
+        }
+        app.get("/{app}/instances/{name}/queues", ctx -> ctx.json(branch.instanceQueues(app(ctx), name(ctx))));
+        mutating(HandlerType.DELETE, "/{app}/instances/{name}/queues/{queue}", 200, (path, params) -> {
+            branch.unbind(path.get("app"), path.get("name"), path.get("queue"));
+            return Map.of("ok", "ok");
+        });
+        app.get("/{app}/instances/{name}/log", ctx -> {
+            Integer lines = Params.integer(Params.of(ctx), "lines");
+            ctx.contentType("text/plain; charset=utf-8").result(branch.log(app(ctx), name(ctx), lines == null ? 100 : lines));
+        });
+
+        app.get("/{app}/queues", ctx -> ctx.json(branch.queues(app(ctx))));
+        app.get("/{app}/queues/{queue}", ctx -> ctx.json(branch.queue(app(ctx), ctx.pathParam("queue"))));
+        app.put("/{app}/queues/{queue}", this::declareQueue);
+        app.post("/{app}/queues/{queue}", this::declareQueue);
+        app.delete("/{app}/queues/{queue}", ctx -> {
+            branch.deleteQueue(app(ctx), ctx.pathParam("queue"));
+            ok(ctx, "ok");
+        });
+
+        app.post("/{app}/tasks/{task}", this::sendTask);
+        app.get("/{app}/query/{id}/state", ctx -> ctx.json(Map.of("state", result(ctx, null).state().name())));
+        app.get("/{app}/query/{id}/result", ctx -> ctx.json(resultBody(result(ctx, null))));
+        app.get("/{app}/query/{id}/wait", ctx -> {
+            Double timeout = Params.number(Params.of(ctx), "timeout");
+            ctx.json(resultBody(result(ctx, Duration.ofMillis(Math.round((timeout == null ? 30 : timeout) * 1000)))));
+        });
+    }
+
+    /** What a changing route does, from its path parameters and request parameters. */
+    @FunctionalInterface
+    private interface Action {
+        Object run(Map<String, String> path, Map<String, Object> params);
+    }
+
+    /**
+     * A route that changes something, plus its async twin with {@code !/} after the collection
+     * name: 202 at once, the work done in the background. GET on the twin is 405.
+     */
+    private void mutating(HandlerType method, String path, int status, Action action) {
+        app.addHttpHandler(method, path, ctx -> ctx.status(status).json(action.run(ctx.pathParamMap(), Params.of(ctx))));
+        String async = path.replace("/instances", "/instances/" + ASYNC);
+        app.addHttpHandler(method, async, ctx -> {
+            Map<String, String> pathParams = Map.copyOf(ctx.pathParamMap());
+            Map<String, Object> params = Params.of(ctx);
+            background.execute(() -> {
+                try {
+                    action.run(pathParams, params);
+                } catch (RuntimeException e) {
+                    log.warn("async {} {} failed: {}", method, ctx.path(), e.getMessage());
+                }
+            });
+            ctx.status(202).json(Map.of("ok", "operation scheduled"));
+        });
+        if (method != HandlerType.GET && !asyncGets.contains(async)) {
+            asyncGets.add(async);
+            app.get(async, ctx -> error(ctx, 405, "an operation with !/ cannot be a GET"));
+        }
+    }
+
+    private void putApp(Context ctx) {
+        Map<String, Object> params = Params.normalize(Params.of(ctx),
+                List.of("classpath", "jvm_options", "default_queues"), List.of("env", "extra_config"));
+        Branch.Saved<?> saved = branch.putApp(app(ctx), params);
+        ctx.status(saved.created() ? 201 : 200).json(saved.value());
+    }
+
+    private Object createInstance(Map<String, String> path, String name, Map<String, Object> params) {
+        return branch.createInstance(path.get("app"), name,
+                Params.normalize(params, List.of("queues"), List.of("extra_config")));
+    }
+
+    private void declareQueue(Context ctx) {
+        Map<String, Object> params = Params.normalize(Params.of(ctx), List.of(), List.of("options"));
+        @SuppressWarnings("unchecked")
+        Map<String, Object> options = (Map<String, Object>) params.get("options");
+        QueueSpec spec = new QueueSpec(ctx.pathParam("queue"), Params.text(params, "exchange"),
+                Params.text(params, "exchange_type"), Params.text(params, "routing_key"), options);
+        Branch.Saved<QueueSpec> saved = branch.declareQueue(app(ctx), spec);
+        ctx.status(201).json(saved.value());
+    }
+
+    private void sendTask(Context ctx) {
+        Map<String, Object> params = Params.of(ctx);
+        JsonNode args = params.get("args") == null ? null : Json.tree(params.get("args"));
+        JsonNode kwargs = params.get("kwargs") == null ? null : Json.tree(params.get("kwargs"));
+        String id = branch.sendTask(app(ctx), ctx.pathParam("task"), args, kwargs, Params.text(params, "queue"),
+                Params.number(params, "countdown"));
+        ctx.status(202).json(Map.of("id", id));
+    }
+
+    private TaskResult result(Context ctx, Duration wait) {
+        return branch.taskResult(app(ctx), ctx.pathParam("id"), wait);
+    }
+
+    private static Map<String, Object> resultBody(TaskResult result) {
+        Map<String, Object> body = new java.util.LinkedHashMap<>();
+        body.put("state", result.state().name());
+        body.put("result", result.result());
+        if (result.traceback() != null) body.put("traceback", result.traceback());
+        return body;
+    }
+
+    private void authenticate(Context ctx) {
+        if (token == null || (ctx.method() == HandlerType.GET && ctx.path().equals("/ping"))) {
+            return;
+        }
+        String header = ctx.header("Authorization");
+        if (header == null || !java.security.MessageDigest.isEqual(header.getBytes(), ("Bearer " + token).getBytes())) {
+            throw new BranchException(401, "missing or wrong bearer token (Authorization: Bearer <token>)");
+        }
+    }
+
+    private static String app(Context ctx) {
+        return ctx.pathParam("app");
+    }
+
+    private static String name(Context ctx) {
+        return ctx.pathParam("name");
+    }
+
+    private static void ok(Context ctx, Object value) {
+        ctx.json(Map.of("ok", value));
+    }
+
+    private static void error(Context ctx, int status, String message) {
+        ctx.status(status).json(Map.of("error", message));
+    }
+
+    public HttpApi start(String host, int port) {
+        app.start(host, port);
+        return this;
+    }
+
+    public int port() {
+        return app.port();
+    }
+
+    @Override
+    public void close() {
+        app.stop();
+        background.shutdownNow();
+    }
+}

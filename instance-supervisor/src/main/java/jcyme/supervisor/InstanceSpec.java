@@ -1,0 +1,57 @@
+package jcyme.supervisor;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What to run for one instance: the worker's options and the app's JVM settings.
+ *
+ * @param classpath  the app's task jars ({@code --classpath}); empty means the demo tasks
+ */
+public record InstanceSpec(
+        String app,
+        String name,
+        Path dir,
+        String broker,
+        List<String> queues,
+        int minConcurrency,
+        int maxConcurrency,
+        List<String> classpath,
+        List<String> jvmOptions,
+        Map<String, String> env,
+        List<String> arguments) {
+
+    public InstanceSpec {
+        queues = List.copyOf(queues);
+        classpath = List.copyOf(classpath);
+        jvmOptions = List.copyOf(jvmOptions);
+        env = Map.copyOf(env);
+        arguments = List.copyOf(arguments);
+    }
+
+    /** The token on the worker's command line that says whose process it is. */
+    public String marker() {
+        return "-Djcyme.instance=" + app + "/" + name;
+    }
+
+    public Path pidfile() {
+        return dir.resolve("worker.pid");
+    }
+
+    public Path lockfile() {
+        return dir.resolve("worker.lock");
+    }
+
+    public Path logfile() {
+        return dir.resolve("worker.log");
+    }
+
+    public Path statedb() {
+        return dir.resolve("worker.statedb");
+    }
+
+    public Path socket() {
+        return dir.resolve("worker.sock");
+    }
+}

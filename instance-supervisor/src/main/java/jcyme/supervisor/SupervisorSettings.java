@@ -1,0 +1,41 @@
+package jcyme.supervisor;
+
+import java.time.Duration;
+
+/**
+ * Every timing of supervision, named, with defaults.
+ *
+ * @param startSecs     an instance must stay up this long after RUNNING for its start to count as good
+ * @param startTimeout  how long STARTING may take before the attempt counts as failed
+ * @param startRetries  quick failures in a row before FATAL
+ * @param backoffBase   first BACKOFF delay; doubles per quick failure
+ * @param backoffCap    longest BACKOFF delay
+ * @param stopGrace     how long a warm shutdown (over the socket) may take before SIGTERM
+ * @param killGrace     how long after SIGTERM before SIGKILL
+ * @param interval      the periodic reconcile (--sup-interval)
+ */
+public record SupervisorSettings(
+        Duration startSecs,
+        Duration startTimeout,
+        int startRetries,
+        Duration backoffBase,
+        Duration backoffCap,
+        Duration stopGrace,
+        Duration killGrace,
+        Duration interval) {
+
+    public static SupervisorSettings defaults() {
+        return new SupervisorSettings(Duration.ofSeconds(5), Duration.ofSeconds(60), 3, Duration.ofSeconds(1),
+                Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ofSeconds(10), Duration.ofSeconds(5));
+    }
+
+    public SupervisorSettings withInterval(Duration value) {
+        return new SupervisorSettings(startSecs, startTimeout, startRetries, backoffBase, backoffCap, stopGrace, killGrace, value);
+    }
+
+    /** The delay before retry number {@code failures} (1-based). */
+    public Duration backoff(int failures) {
+        long millis = backoffBase.toMillis() << Math.min(Math.max(failures - 1, 0), 20);
+        return Duration.ofMillis(Math.min(millis, backoffCap.toMillis()));
+    }
+}

@@ -1,0 +1,94 @@
+package jcyme.supervisor;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.zeroturnaround.exec.ProcessExecutor;
+import org.zeroturnaround.exec.StartedProcess;
+
+/**
+ * Starts a worker JVM detached from the branch: its own session ({@code setsid}), stdin from
+ * /dev/null, stdout and stderr appended to {@code worker.log}. zt-exec runs a shell that sets up
+ * those redirections and then execs the JVM in place, so the pid zt-exec reports is the worker's
+ * and the worker holds no pipe to the branch (a pipe would lose its output once the branch dies).
+ */
+public final class WorkerLauncher {
+    private final Path java;
+    private final Path libDir;
+    private final List<String> defaultJvmOptions;
+
+    /**
+     * @param libDir             the distribution's {@code lib/} (the worker's own class path)
+     * @param defaultJvmOptions  options every worker gets before the app's own
+     */
+    public WorkerLauncher(Path java, Path libDir, List<String> defaultJvmOptions) {
+        this.java = java;
+        this.libDir = libDir;
+        this.defaultJvmOptions = List.copyOf(defaultJvmOptions);
+    }
+
+    /** The worker's command line; the instance marker comes first, before anything long. */
+    public List<String> command(InstanceSpec spec) {
+        List<String> command = new ArrayList<>();
+        command.add("setsid");
+        command.add(java.toString());
+        command.add(spec.marker());
+        command.addAll(defaultJvmOptions);
+        command.addAll(spec.jvmOptions());
+        command.add("-cp");
+        command.add(libDir + "/*");
+        command.add("jcyme.worker.WorkerMain");
+        command.addAll(List.of("-b", spec.broker(), "-n", spec.name()));
+        if (!spec.queues().isEmpty()) {
+            command.addAll(List.of("-Q", String.join(",", spec.queues())));
+        }
+        command.addAll(List.of("--autoscale", spec.maxConcurrency() + "," + spec.minConcurrency(),
+                "--pidfile", spec.pidfile().toString(), "--logfile", spec.logfile().toString(),
+                "--statedb", spec.statedb().toString(), "--control-socket", spec.socket().toString()));
+        if (!spec.classpath().isEmpty()) {
+            command.addAll(List.of("--classpath", String.join(":", spec.classpath())));
+        }
+        command.addAll(spec.arguments());
+        return command;
+    }
+
+    /** Spawns the worker; returns its process (a child of this JVM until this JVM dies). */
+    public Process start(InstanceSpec spec) throws IOException {
+        Files.createDirectories(spec.dir());
+        String script = "exec " + shellWords(command(spec)) + " </dev/null >>" + quote(spec.logfile().toString()) + " 2>&1";
+        try {
+            StartedProcess started = new ProcessExecutor("/bin/sh", "-c", script)
+                    .directory(spec.dir().toFile())
+                    .environment(spec.env())
+                    .start();
+            return started.getProcess();
+        } catch (IOException e) {
+            throw new IOException("cannot start instance " + spec.name() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Runs a short helper command (e.g. {@code kill}) and returns its exit code. */
+    static int run(List<String> command) {
+        try {
+            return new ProcessExecutor(command).timeout(10, TimeUnit.SECONDS).execute().getExitValue();
+        } catch (Exception e) {
+            return -1;
+        }
+    }
+
+    private static String shellWords(List<String> words) {
+        StringBuilder out = new StringBuilder();
+        for (String word : words) {
+            if (out.length() > 0) out.append(' ');
+            out.append(quote(word));
+        }
+        return out.toString();
+    }
+
+    static String quote(String word) {
+        return "'" + word.replace("'", "'\\''") + "'";
+    }
+}
