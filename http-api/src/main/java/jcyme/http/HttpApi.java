@@ -46,6 +46,7 @@ public final class HttpApi implements AutoCloseable {
             config.router.ignoreTrailingSlashes = true;
             config.http.prefer405over404 = true;
             config.jsonMapper(new JavalinJackson(Json.MAPPER, false));
+            config.jetty.modifyServer(server -> server.setErrorHandler(new JsonErrorHandler()));
             if (corsOrigin != null) {
                 config.bundledPlugins.enableCors(cors -> cors.addRule(rule -> rule.allowHost(corsOrigin)));
             }

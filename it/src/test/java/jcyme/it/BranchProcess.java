@@ -1,0 +1,163 @@
+package jcyme.it;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import jcyme.tasks.Json;
+
+/** A real branch JVM started from dist/, and a small HTTP client for it. */
+final class BranchProcess implements AutoCloseable {
+    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+
+    final Path dataDir;
+    final int port;
+    private final List<String> command;
+    private Process process;
+    private int starts;
+
+    /** A reply: status and body (JSON when it parses). */
+    record Reply(int status, String text) {
+        JsonNode json() {
+            try {
+                return Json.MAPPER.readTree(text);
+            } catch (IOException e) {
+                throw new AssertionError("not JSON (" + status + "): " + text);
+            }
+        }
+    }
+
+    BranchProcess(Path dataDir, String... options) throws IOException {
+        this.dataDir = dataDir;
+        this.port = freePort();
+        Path home = Path.of(System.getProperty("jcyme.home", "..")).toAbsolutePath();
+        command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData",
+                "-cp", home.resolve("dist/lib") + "/*", "jcyme.cli.BranchMain",
+                "-D", dataDir.toString(), "--bind", Integer.toString(port),
+                "--sup-interval", "1", "--backoff-base", "0.2", "--start-secs", "3", "--stop-grace", "10",
+                "--kill-grace", "3"));
+        command.addAll(List.of(options));
+    }
+
+    static int freePort() throws IOException {
+        try (ServerSocket socket = new ServerSocket(0)) {
+            return socket.getLocalPort();
+        }
+    }
+
+    Path out() {
+        return dataDir.resolveSibling(dataDir.getFileName() + "-branch-" + starts + ".out");
+    }
+
+    BranchProcess start() throws IOException {
+        starts++;
+        Files.createDirectories(dataDir);
+        process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(out().toFile()).start();
+        Wait.until(Duration.ofSeconds(90), "branch to be ready", () -> read(out()).contains("\nready") || !process.isAlive(),
+                () -> read(out()));
+        if (!process.isAlive()) {
+            throw new AssertionError("branch exited: " + read(out()));
+        }
+        return this;
+    }
+
+    long pid() {
+        return process.pid();
+    }
+
+    void kill9() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor(10, TimeUnit.SECONDS);
+    }
+
+    String log() {
+        return read(out());
+    }
+
+    Reply call(String method, String path) {
+        return call(method, path, null);
+    }
+
+    Reply call(String method, String path, String json) {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                .timeout(Duration.ofSeconds(30));
+        if (json != null) {
+            request.header("Content-Type", "application/json");
+        }
+        request.method(method, json == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(json));
+        try {
+            HttpResponse<String> response = HTTP.send(request.build(), HttpResponse.BodyHandlers.ofString());
+            return new Reply(response.statusCode(), response.body());
+        } catch (IOException e) {
+            throw new AssertionError(method + " " + path + ": " + e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError("interrupted");
+        }
+    }
+
+    JsonNode json(String method, String path) {
+        Reply reply = call(method, path);
+        if (reply.status() >= 300) {
+            throw new AssertionError(method + " " + path + " -> " + reply.status() + " " + reply.text());
+        }
+        return reply.json();
+    }
+
+    /** Waits until the instance is in {@code state}; returns it. */
+    JsonNode awaitState(String app, String name, String state) {
+        JsonNode[] last = new JsonNode[1];
+        Wait.until(Duration.ofSeconds(60), name + " to be " + state, () -> {
+            Reply reply = call("GET", "/" + app + "/instances/" + name);
+            last[0] = reply.status() == 200 ? reply.json() : null;
+            return last[0] != null && last[0].path("state").asText().equals(state);
+        }, () -> "last: " + last[0] + "\n" + log());
+        return last[0];
+    }
+
+    /** Pids of live processes whose command line carries {@code marker}. */
+    static List<Long> processesWith(String marker) {
+        List<Long> pids = new ArrayList<>();
+        ProcessHandle.allProcesses().forEach(p -> {
+            try {
+                String cmdline = new String(Files.readAllBytes(Path.of("/proc", Long.toString(p.pid()), "cmdline"))).replace('\0', ' ');
+                String stat = Files.readString(Path.of("/proc", Long.toString(p.pid()), "stat"));
+                boolean zombie = stat.charAt(stat.lastIndexOf(')') + 2) == 'Z';
+                if (cmdline.contains(marker) && !zombie) {
+                    pids.add(p.pid());
+                }
+            } catch (IOException | RuntimeException e) {
+                // gone meanwhile
+            }
+        });
+        return pids;
+    }
+
+    private static String read(Path file) {
+        try {
+            return Files.exists(file) ? Files.readString(file) : "";
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        if (process != null && process.isAlive()) {
+            process.destroy();
+            if (!process.waitFor(20, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+            }
+        }
+    }
+}
