@@ -1,13 +1,16 @@
 package jcyme.cli;
 
+import jcyme.client.BranchException;
 import jcyme.worker.Logging;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** {@code bin/cyme}: the jcyme command line. */
 @Command(name = "cyme", mixinStandardHelpOptions = true, version = "jcyme 0.1.0",
-        description = "Drive jcyme: send tasks to workers, run the embedded broker.",
-        subcommands = {CallCommand.class, BrokerCommand.class, CommandLine.HelpCommand.class})
+        description = "Drive jcyme: manage a branch's apps, instances and queues; send tasks; run the embedded broker.",
+        subcommands = {AppsCommand.class, InstancesCommand.class, ConsumersCommand.class, QueuesCommand.class,
+                BranchesCommand.class, ShortcutCommands.Stats.class, ShortcutCommands.Log.class, CallCommand.class,
+                BrokerCommand.class, CommandLine.HelpCommand.class})
 public final class CymeMain {
 
     public static void main(String[] args) {
@@ -24,7 +27,11 @@ public final class CymeMain {
             return 2;
         });
         cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
-            cmd.getErr().println("cyme: " + e.getMessage());
+            if (e instanceof BranchException failed && failed.status() > 0) {
+                cmd.getErr().println("cyme: " + failed.getMessage() + " (HTTP " + failed.status() + ")");
+            } else {
+                cmd.getErr().println("cyme: " + e.getMessage());
+            }
             return 1;
         });
         return cli;

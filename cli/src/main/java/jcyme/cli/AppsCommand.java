@@ -1,0 +1,57 @@
+package jcyme.cli;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code cyme apps ...} */
+@Command(name = "apps", aliases = "app", mixinStandardHelpOptions = true, description = "List, add, show and delete apps.")
+final class AppsCommand implements Runnable {
+    @Spec CommandSpec spec;
+    @Mixin ClientOptions options;
+
+    @Override
+    public void run() {
+        list();
+    }
+
+    @Command(name = "list", description = "App names, cluster-wide.")
+    void list() {
+        options.print(spec.commandLine().getOut(), options.client().apps());
+    }
+
+    @Command(name = "add", description = "Create an app, or update the fields given.")
+    void add(@Parameters(paramLabel = "APP") String name,
+             @Option(names = "--broker", paramLabel = "URL") String broker,
+             @Option(names = "--classpath", paramLabel = "JAR", split = ",") List<String> classpath,
+             @Option(names = "--jvm-option", paramLabel = "OPT") List<String> jvmOptions,
+             @Option(names = {"-Q", "--queues"}, paramLabel = "Q", split = ",") List<String> queues,
+             @Option(names = "--min", paramLabel = "N") Integer min,
+             @Option(names = "--max", paramLabel = "N") Integer max) {
+        Map<String, Object> fields = new LinkedHashMap<>();
+        if (broker != null) fields.put("broker", broker);
+        if (classpath != null) fields.put("classpath", classpath);
+        if (jvmOptions != null) fields.put("jvm_options", jvmOptions);
+        if (queues != null) fields.put("default_queues", queues);
+        if (min != null) fields.put("min_concurrency", min);
+        if (max != null) fields.put("max_concurrency", max);
+        options.print(spec.commandLine().getOut(), options.client().putApp(name, fields));
+    }
+
+    @Command(name = "show", description = "An app's definition.")
+    void show(@Parameters(paramLabel = "APP") String name) {
+        options.print(spec.commandLine().getOut(), options.client().app(name));
+    }
+
+    @Command(name = "delete", description = "Delete an app and stop and remove all its instances.")
+    void delete(@Parameters(paramLabel = "APP") String name) {
+        options.client().deleteApp(name);
+        options.print(spec.commandLine().getOut(), Map.of("ok", "deleted " + name));
+    }
+}

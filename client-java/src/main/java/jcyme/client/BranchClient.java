@@ -1,0 +1,284 @@
+package jcyme.client;
+
+import com.fasterxml.jackson.core.type.TypeReference;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import jcyme.api.App;
+import jcyme.api.Autoscale;
+import jcyme.api.BranchInfo;
+import jcyme.api.Instance;
+import jcyme.api.QueueSpec;
+
+/**
+ * A typed client of a branch's HTTP API. Every method is one request; an error reply throws
+ * {@link BranchException} with the status and the branch's one-sentence message. Thread-safe.
+ *
+ * <pre>{@code
+ * BranchClient branch = BranchClient.of("http://127.0.0.1:8000");
+ * branch.createApp("pycon", Map.of());
+ * Instance w1 = branch.createInstance("pycon", "w1", Map.of("queues", List.of("celery"), "max", 4));
+ * branch.setAutoscale("pycon", "w1", 10, 4);
+ * }</pre>
+ */
+public final class BranchClient {
+    private static final ObjectMapper JSON = new ObjectMapper().disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+    private static final TypeReference<List<String>> NAMES = new TypeReference<>() {};
+
+    private final URI base;
+    private final String token;
+    private final Duration timeout;
+    private final HttpClient http;
+
+    private BranchClient(URI base, String token, Duration timeout) {
+        this.base = base;
+        this.token = token;
+        this.timeout = timeout;
+        this.http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    }
+
+    public static BranchClient of(String url) {
+        return of(url, null, Duration.ofSeconds(60));
+    }
+
+    /** @param token bearer token, or null */
+    public static BranchClient of(String url, String token, Duration timeout) {
+        String trimmed = url.endsWith("/") ? url.substring(0, url.length() - 1) : url;
+        return new BranchClient(URI.create(trimmed), token, timeout);
+    }
+
+    public URI url() {
+        return base;
+    }
+
+    // ---- branch -------------------------------------------------------------------------------
+
+    public String ping() {
+        return ok(request("GET", path("ping"), null));
+    }
+
+    public List<String> branches() {
+        return read(request("GET", path("branches"), null), NAMES);
+    }
+
+    public BranchInfo branch(String id) {
+        return read(request("GET", path("branches", id), null), BranchInfo.class);
+    }
+
+    // ---- apps ---------------------------------------------------------------------------------
+
+    public List<String> apps() {
+        return read(request("GET", "/", null), NAMES);
+    }
+
+    public App app(String name) {
+        return read(request("GET", path(name), null), App.class);
+    }
+
+    /** Creates the app, or updates the given fields (broker, classpath, jvm_options, env, default_queues, ...). */
+    public App putApp(String name, Map<String, ?> fields) {
+        return read(request("PUT", path(name), fields), App.class);
+    }
+
+    public App createApp(String name) {
+        return putApp(name, Map.of());
+    }
+
+    public void deleteApp(String name) {
+        request("DELETE", path(name), null);
+    }
+
+    // ---- instances ----------------------------------------------------------------------------
+
+    public List<String> instances(String app) {
+        return read(request("GET", path(app, "instances"), null), NAMES);
+    }
+
+    public Instance instance(String app, String name) {
+        return read(request("GET", path(app, "instances", name), null), Instance.class);
+    }
+
+    /**
+     * Creates and starts an instance; {@code name} null for a generated one. Fields: queues (list),
+     * min, max, arguments, extra_config, broker.
+     */
+    public Instance createInstance(String app, String name, Map<String, ?> fields) {
+        String path = name == null ? path(app, "instances") : path(app, "instances", name);
+        return read(request("POST", path, fields), Instance.class);
+    }
+
+    public void deleteInstance(String app, String name) {
+        request("DELETE", path(app, "instances", name), null);
+    }
+
+    public Instance restart(String app, String name) {
+        return read(request("POST", path(app, "instances", name, "restart"), null), Instance.class);
+    }
+
+    public Instance enable(String app, String name) {
+        return read(request("POST", path(app, "instances", name, "enable"), null), Instance.class);
+    }
+
+    public Instance disable(String app, String name) {
+        return read(request("POST", path(app, "instances", name, "disable"), null), Instance.class);
+    }
+
+    /** Live stats, in Celery's {@code stats} shape. */
+    public JsonNode stats(String app, String name) {
+        return read(request("GET", path(app, "instances", name, "stats"), null), JsonNode.class);
+    }
+
+    public Autoscale autoscale(String app, String name) {
+        return read(request("GET", path(app, "instances", name, "autoscale"), null), Autoscale.class);
+    }
+
+    public Autoscale setAutoscale(String app, String name, int max, int min) {
+        return read(request("PUT", path(app, "instances", name, "autoscale"), Map.of("max", max, "min", min)), Autoscale.class);
+    }
+
+    /** The queues the instance consumes now. */
+    public Map<String, QueueSpec> consumers(String app, String name) {
+        return read(request("GET", path(app, "instances", name, "queues"), null), new TypeReference<>() {});
+    }
+
+    public void addConsumer(String app, String name, String queue) {
+        request("PUT", path(app, "instances", name, "queues", queue), null);
+    }
+
+    public void cancelConsumer(String app, String name, String queue) {
+        request("DELETE", path(app, "instances", name, "queues", queue), null);
+    }
+
+    public String log(String app, String name, int lines) {
+        return request("GET", path(app, "instances", name, "log") + "?lines=" + lines, null);
+    }
+
+    // ---- queues -------------------------------------------------------------------------------
+
+    public List<String> queues(String app) {
+        return read(request("GET", path(app, "queues"), null), NAMES);
+    }
+
+    public QueueSpec queue(String app, String name) {
+        return read(request("GET", path(app, "queues", name), null), QueueSpec.class);
+    }
+
+    public QueueSpec declareQueue(String app, QueueSpec queue) {
+        Map<String, Object> fields = new LinkedHashMap<>();
+        fields.put("exchange", queue.exchange());
+        fields.put("exchange_type", queue.exchangeType());
+        fields.put("routing_key", queue.routingKey());
+        fields.put("options", queue.options());
+        return read(request("PUT", path(app, "queues", queue.name()), fields), QueueSpec.class);
+    }
+
+    public void deleteQueue(String app, String name) {
+        request("DELETE", path(app, "queues", name), null);
+    }
+
+    // ---- tasks --------------------------------------------------------------------------------
+
+    /** Publishes a task through the branch; returns its id. {@code queue} and {@code countdown} may be null. */
+    public String sendTask(String app, String task, List<?> args, Map<String, ?> kwargs, String queue, Double countdown) {
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("args", args == null ? List.of() : args);
+        body.put("kwargs", kwargs == null ? Map.of() : kwargs);
+        if (queue != null) body.put("queue", queue);
+        if (countdown != null) body.put("countdown", countdown);
+        return read(request("POST", path(app, "tasks", task), body), JsonNode.class).path("id").asText();
+    }
+
+    /** {@code {"state": ...}} */
+    public String taskState(String app, String id) {
+        return read(request("GET", path(app, "query", id, "state"), null), JsonNode.class).path("state").asText();
+    }
+
+    /** {@code {"state": ..., "result": ...}} as it is now. */
+    public JsonNode taskResult(String app, String id) {
+        return read(request("GET", path(app, "query", id, "result"), null), JsonNode.class);
+    }
+
+    /** Waits up to {@code timeoutSeconds} for the task to finish; {@code {"state", "result"}}. */
+    public JsonNode waitTask(String app, String id, double timeoutSeconds) {
+        return read(request("GET", path(app, "query", id, "wait") + "?timeout=" + timeoutSeconds, null), JsonNode.class);
+    }
+
+    // ---- plumbing -----------------------------------------------------------------------------
+
+    /** {@code /a/b/c} with every segment URL-encoded. */
+    static String path(String... segments) {
+        StringBuilder out = new StringBuilder();
+        for (String segment : segments) {
+            out.append('/').append(URLEncoder.encode(segment, StandardCharsets.UTF_8).replace("+", "%20"));
+        }
+        return out.toString();
+    }
+
+    private String request(String method, String path, Object body) {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(base + path)).timeout(timeout);
+        if (token != null) {
+            request.header("Authorization", "Bearer " + token);
+        }
+        try {
+            if (body != null) {
+                request.header("Content-Type", "application/json");
+                request.method(method, HttpRequest.BodyPublishers.ofString(JSON.writeValueAsString(body)));
+            } else {
+                request.method(method, HttpRequest.BodyPublishers.noBody());
+            }
+            HttpResponse<String> response = http.send(request.build(), HttpResponse.BodyHandlers.ofString());
+            if (response.statusCode() >= 400) {
+                throw new BranchException(response.statusCode(), errorMessage(response));
+            }
+            return response.body();
+        } catch (IOException e) {
+            throw new BranchException(0, "cannot reach branch at " + base + ": " + (e.getMessage() == null ? e : e.getMessage()));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new BranchException(0, "interrupted while calling " + base);
+        }
+    }
+
+    static String errorMessage(HttpResponse<String> response) {
+        try {
+            JsonNode error = JSON.readTree(response.body()).path("error");
+            if (error.isTextual()) {
+                return error.asText();
+            }
+        } catch (IOException notJson) {
+            // fall through
+        }
+        return "HTTP " + response.statusCode() + " from " + response.uri();
+    }
+
+    private static String ok(String body) {
+        return read(body, JsonNode.class).path("ok").asText();
+    }
+
+    private static <T> T read(String body, Class<T> type) {
+        try {
+            return JSON.readValue(body, type);
+        } catch (IOException e) {
+            throw new BranchException(0, "unexpected reply from the branch: " + e.getMessage());
+        }
+    }
+
+    private static <T> T read(String body, TypeReference<T> type) {
+        try {
+            return JSON.readValue(body, type);
+        } catch (IOException e) {
+            throw new BranchException(0, "unexpected reply from the branch: " + e.getMessage());
+        }
+    }
+}
