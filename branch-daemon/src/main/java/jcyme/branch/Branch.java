@@ -83,7 +83,7 @@ public final class Branch implements AutoCloseable {
         this.brokerUrl = brokerUrl;
         this.supervisor = new Supervisor(config.supervision(),
                 new WorkerLauncher(config.java(), config.libDir(),
-                        List.of("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k", "-XX:-UsePerfData",
+                        List.of("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xms16m", "-Xmx256m", "-Xss512k", "-XX:-UsePerfData",
                                 "-Djava.net.preferIPv4Stack=true")),
                 this::queueBinding);
     }

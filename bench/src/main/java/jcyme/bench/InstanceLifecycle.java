@@ -1,0 +1,188 @@
+package jcyme.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.TimeUnit;
+import jcyme.broker.EmbeddedBroker;
+import jcyme.tasks.Json;
+import jcyme.worker.Logging;
+
+/**
+ * A branch's instance lifecycle against the floor of a bare JVM, measured in the same run:
+ * POST instance → consuming (RUNNING), kill -9 → consuming again, and idle RSS per instance.
+ *
+ * <p>Usage: {@code bench/run-lifecycle [--instances N]}.
+ */
+public final class InstanceLifecycle {
+    private static final HttpClient HTTP = HttpClient.newHttpClient();
+    private static final List<String> JVM_FLAGS = List.of("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k", "-XX:-UsePerfData");
+
+    private final Path home = Path.of(System.getProperty("jcyme.home", ".")).toAbsolutePath();
+    private final Path java = Path.of(System.getProperty("java.home"), "bin", "java");
+    private String base;
+
+    public static void main(String[] args) throws Exception {
+        Logging.configure(Logging.level("WARNING"), null);
+        int instances = 20;
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--instances")) {
+                instances = Integer.parseInt(args[++i]);
+            } else {
+                System.err.println("usage: bench/run-lifecycle [--instances N]");
+                System.exit(2);
+            }
+        }
+        new InstanceLifecycle().run(instances);
+    }
+
+    private void run(int count) throws Exception {
+        List<Double> bareStart = new ArrayList<>();
+        List<Double> bareRss = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            bareJvm(bareStart, bareRss);
+        }
+        Path dir = Files.createTempDirectory("jcyme-bench-branch");
+        int port;
+        try (ServerSocket socket = new ServerSocket(0)) {
+            port = socket.getLocalPort();
+        }
+        base = "http://127.0.0.1:" + port;
+        try (EmbeddedBroker broker = EmbeddedBroker.start(0, null)) {
+            Process branch = new ProcessBuilder(java.toString(), "-XX:+UseSerialGC", "-cp", home.resolve("dist/lib") + "/*",
+                    "jcyme.cli.BranchMain", "-D", dir.resolve("instances").toString(), "--bind", Integer.toString(port),
+                    "--broker", broker.amqpUrl(), "--start-secs", "1", "--sup-interval", "5", "-l", "WARNING")
+                    .redirectErrorStream(true).redirectOutput(dir.resolve("branch.out").toFile()).start();
+            try {
+                await(() -> Files.readString(dir.resolve("branch.out")).contains("ready"), 60_000, "branch ready");
+                call("PUT", "/bench");
+                List<Double> spawn = new ArrayList<>();
+                List<Long> pids = new ArrayList<>();
+                for (int i = 0; i < count; i++) {
+                    String name = "b" + i;
+                    long start = System.nanoTime();
+                    call("POST", "/bench/instances/" + name + "?queues=bench-" + i + "&min=1&max=2");
+                    JsonNode running = awaitRunning(name, -1);
+                    spawn.add((System.nanoTime() - start) / 1e6);
+                    pids.add(running.path("pid").asLong());
+                    System.err.print(".");
+                }
+                System.err.println();
+                Thread.sleep(5_000);
+                List<Double> rss = new ArrayList<>();
+                for (long pid : pids) {
+                    rss.add(rssMiB(pid));
+                }
+                List<Double> recovery = new ArrayList<>();
+                for (int i = 0; i < count; i++) {
+                    String name = "b" + i;
+                    long start = System.nanoTime();
+                    ProcessHandle.of(pids.get(i)).ifPresent(ProcessHandle::destroyForcibly);
+                    awaitRunning(name, pids.get(i));
+                    recovery.add((System.nanoTime() - start) / 1e6);
+                    System.err.print(".");
+                }
+                System.err.println();
+                call("DELETE", "/bench");
+                report(count, bareStart, bareRss, spawn, recovery, rss);
+            } finally {
+                branch.destroy();
+                branch.waitFor(30, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    private void bareJvm(List<Double> starts, List<Double> rss) throws Exception {
+        List<String> command = new ArrayList<>(List.of(java.toString()));
+        command.addAll(JVM_FLAGS);
+        command.addAll(List.of("-cp", home.resolve("dist/bench") + "/*", "jcyme.bench.BareJvm"));
+        long start = System.nanoTime();
+        Process bare = new ProcessBuilder(command).start();
+        try (BufferedReader out = new BufferedReader(new InputStreamReader(bare.getInputStream()))) {
+            if (!"main".equals(out.readLine())) {
+                throw new IllegalStateException("bare JVM did not start");
+            }
+            starts.add((System.nanoTime() - start) / 1e6);
+            Thread.sleep(1_000);
+            rss.add(rssMiB(bare.pid()));
+        } finally {
+            bare.destroyForcibly();
+            bare.waitFor();
+        }
+    }
+
+    private void report(int count, List<Double> bareStart, List<Double> bareRss, List<Double> spawn,
+                        List<Double> recovery, List<Double> rss) {
+        System.out.printf(Locale.ROOT, "%d instances, one at a time; floor = a bare JVM (same flags) reaching main%n", count);
+        System.out.printf(Locale.ROOT, "%-34s %10s %10s %10s %10s%n", "", "p50", "p95", "floor p50", "ratio p50");
+        row("POST instance -> consuming (ms)", spawn, bareStart);
+        row("kill -9 -> consuming again (ms)", recovery, bareStart);
+        row("idle RSS per instance (MiB)", rss, bareRss);
+    }
+
+    private static void row(String label, List<Double> values, List<Double> floor) {
+        double p50 = percentile(values, 50);
+        double floor50 = percentile(floor, 50);
+        System.out.printf(Locale.ROOT, "%-34s %10.0f %10.0f %10.0f %10.1f%n", label, p50, percentile(values, 95), floor50, p50 / floor50);
+    }
+
+    static double percentile(List<Double> values, int pct) {
+        List<Double> sorted = new ArrayList<>(values);
+        Collections.sort(sorted);
+        int index = (int) Math.ceil(pct / 100.0 * sorted.size()) - 1;
+        return sorted.get(Math.max(0, Math.min(index, sorted.size() - 1)));
+    }
+
+    private JsonNode awaitRunning(String name, long notPid) throws Exception {
+        JsonNode[] last = new JsonNode[1];
+        await(() -> {
+            last[0] = call("GET", "/bench/instances/" + name);
+            return last[0].path("state").asText().equals("RUNNING") && last[0].path("pid").asLong() != notPid;
+        }, 60_000, name + " running");
+        return last[0];
+    }
+
+    private JsonNode call(String method, String path) throws IOException, InterruptedException {
+        HttpResponse<String> response = HTTP.send(HttpRequest.newBuilder(URI.create(base + path))
+                .method(method, HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+        if (response.statusCode() >= 300) {
+            throw new IllegalStateException(method + " " + path + " -> " + response.statusCode() + " " + response.body());
+        }
+        return Json.MAPPER.readTree(response.body());
+    }
+
+    private static double rssMiB(long pid) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
+            if (line.startsWith("VmRSS:")) {
+                return Long.parseLong(line.replaceAll("\\D+", "")) / 1024.0;
+            }
+        }
+        throw new IOException("no VmRSS for " + pid);
+    }
+
+    private interface Check {
+        boolean ok() throws Exception;
+    }
+
+    private static void await(Check check, long timeoutMs, String what) throws Exception {
+        long deadline = System.nanoTime() + timeoutMs * 1_000_000;
+        while (!check.ok()) {
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("timed out waiting for " + what);
+            }
+            Thread.sleep(10);
+        }
+    }
+}
