@@ -30,6 +30,7 @@ import jcyme.api.BranchInfo;
 import jcyme.api.Instance;
 import jcyme.api.Names;
 import jcyme.api.QueueSpec;
+import jcyme.supervisor.ClassArchive;
 import jcyme.supervisor.ControlClient;
 import jcyme.supervisor.InstanceSpec;
 import jcyme.supervisor.InstanceState;
@@ -65,6 +66,7 @@ public final class Branch implements AutoCloseable {
     private final Path dataDir;
     private final Store store;
     private final Supervisor supervisor;
+    private final WorkerLauncher launcher;
     private final BrokerProcess embeddedBroker;
     private final String brokerUrl;
     private final Instant startedAt = Instant.now();
@@ -81,11 +83,10 @@ public final class Branch implements AutoCloseable {
         this.store = store;
         this.embeddedBroker = embeddedBroker;
         this.brokerUrl = brokerUrl;
-        this.supervisor = new Supervisor(config.supervision(),
-                new WorkerLauncher(config.java(), config.libDir(),
-                        List.of("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xms16m", "-Xmx256m", "-Xss512k", "-XX:-UsePerfData",
-                                "-Djava.net.preferIPv4Stack=true")),
-                this::queueBinding);
+        this.launcher = new WorkerLauncher(config.java(), config.libDir(),
+                List.of("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xms16m", "-Xmx256m", "-Xss512k", "-XX:-UsePerfData",
+                        "-Djava.net.preferIPv4Stack=true"));
+        this.supervisor = new Supervisor(config.supervision(), launcher, this::queueBinding);
     }
 
     /** Opens the store, brings up the broker, re-adopts running instances and starts the rest. */
@@ -102,6 +103,7 @@ public final class Branch implements AutoCloseable {
             BrokerUrl.parse(brokerUrl);
         }
         Branch branch = new Branch(config, store, embedded, brokerUrl);
+        branch.prepareClassArchive();
         branch.recover();
         branch.housekeeping.scheduleWithFixedDelay(branch::checkBroker, config.supervision().interval().toMillis(),
                 config.supervision().interval().toMillis(), TimeUnit.MILLISECONDS);
@@ -125,6 +127,52 @@ public final class Branch implements AutoCloseable {
             log.warn("could not scan {} for orphans: {}", dataDir, e.getMessage());
         }
         log.info("recovered {} instance(s) from {}", records.size(), dataDir.resolve("branch.db"));
+    }
+
+    /**
+     * Workers map a class-data archive of their classes once it exists; the first start of a
+     * branch on a new set of jars makes it in the background with one training run.
+     */
+    private void prepareClassArchive() {
+        ClassArchive archive;
+        try {
+            archive = ClassArchive.in(config.libDir().resolveSibling("cds"), config.libDir());
+        } catch (IOException e) {
+            log.warn("no class-data archive: {}", e.getMessage());
+            return;
+        }
+        launcher.useArchive(archive);
+        if (archive.option().isPresent()) {
+            return;
+        }
+        housekeeping.execute(() -> {
+            Path training;
+            try {
+                training = Files.createTempDirectory("jcyme-cds");
+            } catch (IOException e) {
+                return;
+            }
+            String queue = "jcyme.cds-training." + UUID.randomUUID().toString().substring(0, 8);
+            List<String> command = new ArrayList<>(launcher.jvm(List.of()));
+            command.addAll(List.of("-b", brokerUrl, "-n", queue, "-Q", queue, "--autoscale", "1,1",
+                    "--pidfile", training.resolve("worker.pid").toString(), "--logfile", training.resolve("worker.log").toString(),
+                    "--statedb", training.resolve("worker.statedb").toString(),
+                    "--control-socket", training.resolve("worker.sock").toString(), "--exit-when-ready"));
+            archive.create(config.java(), command);
+            deleteQueues(queue, "dq." + queue);
+            Supervisor.deleteTree(training);
+        });
+    }
+
+    private void deleteQueues(String... queues) {
+        try (com.rabbitmq.client.Connection connection = BrokerUrl.parse(brokerUrl).connectionFactory(1000).newConnection("jcyme-branch");
+             com.rabbitmq.client.Channel channel = connection.createChannel()) {
+            for (String queue : queues) {
+                channel.queueDelete(queue);
+            }
+        } catch (IOException | TimeoutException | RuntimeException e) {
+            log.debug("could not delete {}: {}", List.of(queues), e.getMessage());
+        }
     }
 
     private void checkBroker() {

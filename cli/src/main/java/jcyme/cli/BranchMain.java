@@ -68,7 +68,7 @@ public final class BranchMain implements Callable<Integer> {
     double killGrace = 10;
 
     public static void main(String[] args) {
-        CommandLine cli = new CommandLine(new BranchMain());
+        CommandLine cli = new CommandLine(new BranchMain()).setOverwrittenOptionsAllowed(true);
         cli.setParameterExceptionHandler((e, argv) -> {
             cli.getErr().println("branch: " + e.getMessage());
             return 2;

@@ -166,7 +166,8 @@ public final class Supervisor implements AutoCloseable {
         executor.shutdownNow();
     }
 
-    static void deleteTree(Path dir) {
+    /** Deletes a directory tree (best effort, logged). */
+    public static void deleteTree(Path dir) {
         if (!Files.exists(dir)) {
             return;
         }

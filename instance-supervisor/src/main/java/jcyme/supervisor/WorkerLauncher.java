@@ -19,6 +19,7 @@ public final class WorkerLauncher {
     private final Path java;
     private final Path libDir;
     private final List<String> defaultJvmOptions;
+    private volatile ClassArchive archive;
 
     /**
      * @param libDir             the distribution's {@code lib/} (the worker's own class path)
@@ -30,17 +31,32 @@ public final class WorkerLauncher {
         this.defaultJvmOptions = List.copyOf(defaultJvmOptions);
     }
 
+    /** Workers started from now on map this class-data archive once it exists. */
+    public void useArchive(ClassArchive archive) {
+        this.archive = archive;
+    }
+
+    /** The JVM options and main class of a worker (without java and its arguments). */
+    public List<String> jvm(List<String> appOptions) {
+        List<String> command = new ArrayList<>(defaultJvmOptions);
+        ClassArchive current = archive;
+        if (current != null) {
+            current.option().ifPresent(command::add);
+        }
+        command.addAll(appOptions);
+        command.add("-cp");
+        command.add(libDir + "/*");
+        command.add("jcyme.worker.WorkerMain");
+        return command;
+    }
+
     /** The worker's command line; the instance marker comes first, before anything long. */
     public List<String> command(InstanceSpec spec) {
         List<String> command = new ArrayList<>();
         command.add("setsid");
         command.add(java.toString());
         command.add(spec.marker());
-        command.addAll(defaultJvmOptions);
-        command.addAll(spec.jvmOptions());
-        command.add("-cp");
-        command.add(libDir + "/*");
-        command.add("jcyme.worker.WorkerMain");
+        command.addAll(jvm(spec.jvmOptions()));
         command.addAll(List.of("-b", spec.broker(), "-n", spec.name()));
         if (!spec.queues().isEmpty()) {
             command.addAll(List.of("-Q", String.join(",", spec.queues())));

@@ -71,6 +71,14 @@ final class BranchProcess implements AutoCloseable {
         return this;
     }
 
+    /** Starts the JVM without waiting for it to be ready (for start-up refusals). */
+    Process startExpectingExit() throws IOException {
+        starts++;
+        Files.createDirectories(dataDir.getParent());
+        process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(out().toFile()).start();
+        return process;
+    }
+
     long pid() {
         return process.pid();
     }

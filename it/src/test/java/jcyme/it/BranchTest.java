@@ -172,6 +172,11 @@ class BranchTest {
         assertEquals(2, stats.at("/autoscaler/current").asInt());
         assertEquals(24, stats.at("/consumer/prefetch_count").asInt());
 
+        jcyme.supervisor.ControlClient.call(branch.dataDir.resolve("w1/worker.sock"), "autoscale",
+                java.util.Map.of("max", 3, "min", 1), Duration.ofSeconds(5));
+        Wait.until(Duration.ofSeconds(20), "the reconcile to correct autoscale drift", () ->
+                branch.json("GET", "/" + app + "/instances/w1/stats").at("/autoscaler/max").asInt() == 6);
+
         String extra = app + "-b";
         assertEquals(201, branch.call("PUT", "/" + app + "/instances/w1/queues/" + extra).status());
         assertTrue(branch.json("GET", "/" + app + "/instances/w1/queues").has(extra));
@@ -185,6 +190,23 @@ class BranchTest {
         assertEquals(app + "-ex", branch.json("GET", "/" + app + "/instances/w1/queues").path(extra).path("exchange").asText());
         assertEquals(200, branch.call("DELETE", "/" + app + "/queues/" + extra).status());
         assertFalse(branch.json("GET", "/" + app + "/instances/w1/queues").has(extra), "deleting a queue unbinds it at once");
+    }
+
+    @Test
+    void startUpRefusalsAreClear() throws Exception {
+        BranchProcess exposed = new BranchProcess(tmp.resolve("a"), "--bind", "0.0.0.0:" + BranchProcess.freePort());
+        assertStartFails(exposed, 2, "without a token");
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(0)) {
+            BranchProcess clash = new BranchProcess(tmp.resolve("b"), "--broker-port", Integer.toString(taken.getLocalPort()));
+            assertStartFails(clash, 1, "port " + taken.getLocalPort() + " on 127.0.0.1 is already in use");
+        }
+    }
+
+    private static void assertStartFails(BranchProcess branch, int code, String message) throws Exception {
+        Process process = branch.startExpectingExit();
+        assertTrue(process.waitFor(60, java.util.concurrent.TimeUnit.SECONDS));
+        assertEquals(code, process.exitValue(), branch.log());
+        assertTrue(branch.log().contains(message), branch.log());
     }
 
     @Test

@@ -84,6 +84,10 @@ public final class WorkerMain implements Callable<Integer> {
     @Option(names = "--max-reconnect-delay", paramLabel = "SECONDS", description = "Cap of the reconnect backoff (default: ${DEFAULT-VALUE}).")
     double maxReconnectDelay = 10;
 
+    @Option(names = "--exit-when-ready", hidden = true,
+            description = "Stop (warm) as soon as the worker is ready: a training run for a class-data archive.")
+    boolean exitWhenReady;
+
     public static void main(String[] args) {
         CommandLine cli = new CommandLine(new WorkerMain());
         cli.setParameterExceptionHandler((e, argv) -> {
@@ -137,6 +141,9 @@ public final class WorkerMain implements Callable<Integer> {
         }
         if (pid != null) {
             pid.write();
+        }
+        if (exitWhenReady) {
+            worker.stop(true);
         }
         worker.awaitStop();
         log.info("{} stopped", config.nodename());
