@@ -27,6 +27,8 @@ import org.slf4j.LoggerFactory;
 final class Supervised {
     private static final Logger log = LoggerFactory.getLogger(Supervised.class);
     private static final Duration CONTROL_TIMEOUT = Duration.ofSeconds(3);
+    /** The worker's exit code when another copy of it holds its lock. */
+    private static final int ALREADY_RUNNING = 3;
 
     private final SupervisorSettings settings;
     private final WorkerLauncher launcher;
@@ -105,7 +107,12 @@ final class Supervised {
         }
         process = child.toHandle();
         startedAt = null;
-        exited = child.onExit().thenAccept(p -> onExit(gen, "exit code " + p.exitValue()));
+        exited = child.onExit().thenAccept(p -> {
+            if (p.exitValue() == ALREADY_RUNNING && adoptInstead(gen)) {
+                return;
+            }
+            onExit(gen, "exit code " + p.exitValue());
+        });
         Instant deadline = Instant.now().plus(settings.startTimeout());
         pending = executor.schedule(() -> awaitReady(gen, deadline), 100, TimeUnit.MILLISECONDS);
     }
@@ -140,8 +147,21 @@ final class Supervised {
         }
     }
 
-    /** Takes over a worker that is already running (found by {@link ProcessIdentity}); false if none. */
+    /**
+     * Takes over a worker that is already running (found by {@link ProcessIdentity}); false if
+     * none. A worker still starting holds its lock before it writes its pid file: wait for that.
+     */
     synchronized boolean adopt() {
+        long deadline = System.nanoTime() + settings.startTimeout().toNanos();
+        while (!java.nio.file.Files.exists(spec.pidfile()) && ProcessIdentity.lockHeld(spec.lockfile())
+                && System.nanoTime() < deadline) {
+            try {
+                wait(100);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
         Optional<ProcessHandle> found = ProcessIdentity.find(spec);
         if (found.isEmpty()) {
             return false;
@@ -153,6 +173,15 @@ final class Supervised {
         exited = watchLock(gen);
         transition(InstanceState.RUNNING, "adopted pid " + process.pid());
         return true;
+    }
+
+    /** Our start found the instance already running (say, still starting from before a branch restart): take it over. */
+    private synchronized boolean adoptInstead(long gen) {
+        if (gen != generation || !wanted) {
+            return false;
+        }
+        log.info("instance {}: another copy is running; adopting it", spec.name());
+        return adopt();
     }
 
     /** Completes when the worker's lock can be taken: the worker is gone. */
