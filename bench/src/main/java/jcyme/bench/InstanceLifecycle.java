@@ -63,7 +63,7 @@ public final class InstanceLifecycle {
         try (EmbeddedBroker broker = EmbeddedBroker.start(0, null)) {
             Process branch = new ProcessBuilder(java.toString(), "-XX:+UseSerialGC", "-cp", home.resolve("dist/lib") + "/*",
                     "jcyme.cli.BranchMain", "-D", dir.resolve("instances").toString(), "--bind", Integer.toString(port),
-                    "--broker", broker.amqpUrl(), "--start-secs", "1", "--sup-interval", "5", "-l", "WARNING")
+                    "--broker", broker.amqpUrl(), "--start-secs", "1", "--sup-interval", "5", "-l", "WARNING", "--no-cluster")
                     .redirectErrorStream(true).redirectOutput(dir.resolve("branch.out").toFile()).start();
             try {
                 await(() -> Files.readString(dir.resolve("branch.out")).contains("ready"), 60_000, "branch ready");

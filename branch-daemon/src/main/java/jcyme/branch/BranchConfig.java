@@ -10,6 +10,7 @@ import jcyme.supervisor.SupervisorSettings;
  * @param brokerPort  the embedded broker's port
  * @param url         this branch's HTTP URL, as others should reach it
  * @param libDir      the distribution's lib/ (what workers and the embedded broker run from)
+ * @param cluster     how to join the other branches, or null to run alone
  */
 public record BranchConfig(
         String id,
@@ -19,4 +20,5 @@ public record BranchConfig(
         String url,
         Path java,
         Path libDir,
-        SupervisorSettings supervision) {}
+        SupervisorSettings supervision,
+        ClusterSettings cluster) {}

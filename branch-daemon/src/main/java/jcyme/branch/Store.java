@@ -33,32 +33,111 @@ final class Store implements AutoCloseable {
         try (Statement s = db.createStatement()) {
             s.execute("PRAGMA journal_mode=WAL");
             s.execute("PRAGMA busy_timeout=5000");
-            s.execute("CREATE TABLE IF NOT EXISTS apps (name TEXT PRIMARY KEY, json TEXT NOT NULL)");
+            s.execute("CREATE TABLE IF NOT EXISTS apps (name TEXT PRIMARY KEY, json TEXT NOT NULL,"
+                    + " clock INTEGER NOT NULL DEFAULT 0, origin TEXT NOT NULL DEFAULT '', deleted INTEGER NOT NULL DEFAULT 0)");
             s.execute("CREATE TABLE IF NOT EXISTS queues (app TEXT NOT NULL, name TEXT NOT NULL, json TEXT NOT NULL,"
                     + " PRIMARY KEY (app, name))");
             s.execute("CREATE TABLE IF NOT EXISTS instances (name TEXT PRIMARY KEY, app TEXT NOT NULL, json TEXT NOT NULL)");
+            s.execute("CREATE TABLE IF NOT EXISTS placements (name TEXT PRIMARY KEY, app TEXT NOT NULL, branch TEXT NOT NULL)");
+            addMissingColumns(s, "apps", "clock INTEGER NOT NULL DEFAULT 0", "origin TEXT NOT NULL DEFAULT ''",
+                    "deleted INTEGER NOT NULL DEFAULT 0");
         }
         return new Store(db);
     }
 
+    /** Brings a branch.db written by an earlier version up to date. */
+    private static void addMissingColumns(Statement s, String table, String... columns) throws SQLException {
+        List<String> present = new ArrayList<>();
+        try (ResultSet rs = s.executeQuery("PRAGMA table_info(" + table + ")")) {
+            while (rs.next()) {
+                present.add(rs.getString("name"));
+            }
+        }
+        for (String column : columns) {
+            if (!present.contains(column.substring(0, column.indexOf(' ')))) {
+                s.execute("ALTER TABLE " + table + " ADD COLUMN " + column);
+            }
+        }
+    }
+
+    /**
+     * An app as replicated: its definition and queue declarations, versioned by a logical clock
+     * (ties broken by the origin branch id); a deleted app stays as a tombstone.
+     */
+    record AppEntry(String name, long clock, String origin, boolean deleted, App app, List<QueueSpec> queues) {
+        boolean newerThan(AppEntry other) {
+            return other == null || clock > other.clock || (clock == other.clock && origin.compareTo(other.origin) > 0);
+        }
+    }
+
     synchronized List<String> appNames() {
-        return names("SELECT name FROM apps ORDER BY name");
+        return names("SELECT name FROM apps WHERE deleted = 0 ORDER BY name");
     }
 
     synchronized Optional<App> app(String name) {
-        return one("SELECT json FROM apps WHERE name = ?", App.class, name);
+        return one("SELECT json FROM apps WHERE name = ? AND deleted = 0", App.class, name);
     }
 
-    synchronized void putApp(App app) {
-        update("INSERT OR REPLACE INTO apps VALUES (?, ?)", app.name(), json(app));
+    synchronized void putApp(App app, long clock, String origin) {
+        update("INSERT OR REPLACE INTO apps VALUES (?, ?, ?, ?, 0)", app.name(), json(app), clock, origin);
     }
 
-    /** Deletes the app with its queues and instance records, in one transaction. */
-    synchronized void deleteApp(String name) {
+    /** A new version of an app that changed in place (say, its queues). */
+    synchronized void touchApp(String name, long clock, String origin) {
+        update("UPDATE apps SET clock = ?, origin = ? WHERE name = ?", clock, origin, name);
+    }
+
+    /** Deletes the app with its queues and instance records, keeping a tombstone, in one transaction. */
+    synchronized void deleteApp(String name, long clock, String origin) {
         transaction(() -> {
             update("DELETE FROM instances WHERE app = ?", name);
             update("DELETE FROM queues WHERE app = ?", name);
-            update("DELETE FROM apps WHERE name = ?", name);
+            update("DELETE FROM placements WHERE app = ?", name);
+            update("INSERT OR REPLACE INTO apps VALUES (?, '{}', ?, ?, 1)", name, clock, origin);
+        });
+    }
+
+    synchronized long maxAppClock() {
+        List<String> max = names("SELECT CAST(COALESCE(MAX(clock), 0) AS TEXT) FROM apps");
+        return max.isEmpty() ? 0 : Long.parseLong(max.get(0));
+    }
+
+    synchronized List<AppEntry> appEntries() {
+        List<AppEntry> entries = new ArrayList<>();
+        for (String name : names("SELECT name FROM apps ORDER BY name")) {
+            appEntry(name).ifPresent(entries::add);
+        }
+        return entries;
+    }
+
+    synchronized Optional<AppEntry> appEntry(String name) {
+        try (PreparedStatement s = prepare("SELECT json, clock, origin, deleted FROM apps WHERE name = ?", name);
+             ResultSet rs = s.executeQuery()) {
+            if (!rs.next()) {
+                return Optional.empty();
+            }
+            boolean deleted = rs.getInt(4) == 1;
+            App app = deleted ? null : parse(rs.getString(1), App.class);
+            List<QueueSpec> queues = deleted ? List.of()
+                    : all("SELECT json FROM queues WHERE app = ? ORDER BY name", QueueSpec.class, name);
+            return Optional.of(new AppEntry(name, rs.getLong(2), rs.getString(3), deleted, app, queues));
+        } catch (SQLException e) {
+            throw new IllegalStateException("branch.db: " + e.getMessage(), e);
+        }
+    }
+
+    /** Applies a replicated version of an app: definition and queue declarations together. */
+    synchronized void applyApp(AppEntry entry) {
+        if (entry.deleted()) {
+            deleteApp(entry.name(), entry.clock(), entry.origin());
+            return;
+        }
+        transaction(() -> {
+            update("INSERT OR REPLACE INTO apps VALUES (?, ?, ?, ?, 0)", entry.name(), json(entry.app()), entry.clock(), entry.origin());
+            update("DELETE FROM queues WHERE app = ?", entry.name());
+            for (QueueSpec queue : entry.queues()) {
+                update("INSERT INTO queues VALUES (?, ?, ?)", entry.name(), queue.name(), json(queue));
+            }
         });
     }
 
@@ -101,6 +180,49 @@ final class Store implements AutoCloseable {
 
     synchronized void deleteInstance(String name) {
         update("DELETE FROM instances WHERE name = ?", name);
+    }
+
+    /** An instance that lives on another branch, as its owner last told. */
+    record Placement(String name, String app, String branch) {}
+
+    synchronized Optional<Placement> placement(String name) {
+        return placements("SELECT name, app, branch FROM placements WHERE name = ?", name).stream().findFirst();
+    }
+
+    synchronized List<Placement> placements() {
+        return placements("SELECT name, app, branch FROM placements ORDER BY name");
+    }
+
+    /** Replaces what is known of one branch's instances with its own full list; true if anything changed. */
+    synchronized boolean replacePlacements(String branch, List<Placement> now) {
+        List<Placement> before = placements("SELECT name, app, branch FROM placements WHERE branch = ? ORDER BY name", branch);
+        List<Placement> sorted = now.stream().sorted(java.util.Comparator.comparing(Placement::name)).toList();
+        if (before.equals(sorted)) {
+            return false;
+        }
+        transaction(() -> {
+            update("DELETE FROM placements WHERE branch = ?", branch);
+            for (Placement placement : sorted) {
+                update("INSERT OR REPLACE INTO placements VALUES (?, ?, ?)", placement.name(), placement.app(), branch);
+            }
+        });
+        return true;
+    }
+
+    synchronized void forgetPlacements(String branch) {
+        update("DELETE FROM placements WHERE branch = ?", branch);
+    }
+
+    private List<Placement> placements(String sql, Object... params) {
+        List<Placement> rows = new ArrayList<>();
+        try (PreparedStatement s = prepare(sql, params); ResultSet rs = s.executeQuery()) {
+            while (rs.next()) {
+                rows.add(new Placement(rs.getString(1), rs.getString(2), rs.getString(3)));
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("branch.db: " + e.getMessage(), e);
+        }
+        return rows;
     }
 
     @Override

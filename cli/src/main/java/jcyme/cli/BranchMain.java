@@ -8,6 +8,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import jcyme.branch.Branch;
 import jcyme.branch.BranchConfig;
+import jcyme.branch.ClusterSettings;
 import jcyme.http.HttpApi;
 import jcyme.supervisor.SupervisorSettings;
 import jcyme.worker.Logging;
@@ -36,6 +37,24 @@ public final class BranchMain implements Callable<Integer> {
 
     @Option(names = "--id", paramLabel = "ID", description = "Branch id (default: <host>-<http port>).")
     String id;
+
+    @Option(names = "--cluster", paramLabel = "NAME", description = "Cluster to join (default: ${DEFAULT-VALUE}).")
+    String cluster = "jcyme";
+
+    @Option(names = "--cluster-bind", paramLabel = "ADDR:PORT",
+            description = "Where the cluster channel listens (default: ${DEFAULT-VALUE}; port 0 = any, with multicast discovery).")
+    String clusterBind = "127.0.0.1:0";
+
+    @Option(names = "--peers", paramLabel = "HOST:PORT", split = ",",
+            description = "Discover branches over TCP from this list (their --cluster-bind), where multicast is blocked.")
+    java.util.List<String> peers = java.util.List.of();
+
+    @Option(names = "--cluster-secret", paramLabel = "SECRET",
+            description = "Encrypt cluster traffic; branches without it cannot join (default: $JCYME_CLUSTER_SECRET).")
+    String clusterSecret = System.getenv("JCYME_CLUSTER_SECRET");
+
+    @Option(names = "--no-cluster", description = "Run alone: join no cluster.")
+    boolean noCluster;
 
     @Option(names = "--token", paramLabel = "TOKEN", description = "Require 'Authorization: Bearer TOKEN' (default: $JCYME_TOKEN).")
     String token = System.getenv("JCYME_TOKEN");
@@ -133,7 +152,8 @@ public final class BranchMain implements Callable<Integer> {
         try {
             String branchId = id != null ? id : InetAddress.getLocalHost().getHostName() + "-" + address.port();
             branch = Branch.start(new BranchConfig(branchId, dataDir, broker, brokerPort,
-                    "http://" + host + ":" + address.port(), java, libDir, settings));
+                    "http://" + host + ":" + address.port(), java, libDir, settings,
+                    noCluster ? null : new ClusterSettings(cluster, clusterBind, peers, clusterSecret)));
         } catch (java.io.IOException | IllegalArgumentException e) {
             System.err.println("branch: " + e.getMessage());
             return 1;

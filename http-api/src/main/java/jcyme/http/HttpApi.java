@@ -24,9 +24,10 @@ import org.slf4j.LoggerFactory;
  */
 public final class HttpApi implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(HttpApi.class);
-    private static final String ASYNC = "!";
+    static final String ASYNC = "!";
 
     private final Branch branch;
+    private final ClusterRouter router;
     private final String token;
     private final Javalin app;
     private final java.util.Set<String> asyncGets = new java.util.HashSet<>();
@@ -39,6 +40,7 @@ public final class HttpApi implements AutoCloseable {
     /** @param token bearer token every request but {@code GET /ping} must carry, or null for none */
     public HttpApi(Branch branch, String token, String corsOrigin) {
         this.branch = branch;
+        this.router = new ClusterRouter(branch);
         this.token = token;
         this.app = Javalin.create(config -> {
             config.showJavalinBanner = false;
@@ -52,6 +54,7 @@ public final class HttpApi implements AutoCloseable {
             }
         });
         app.beforeMatched(this::authenticate);
+        app.beforeMatched(router::route);
         app.exception(BranchException.class, (e, ctx) -> error(ctx, e.status(), e.getMessage()));
         app.exception(Exception.class, (e, ctx) -> {
             log.error("{} {} failed", ctx.method(), ctx.path(), e);
@@ -66,11 +69,8 @@ public final class HttpApi implements AutoCloseable {
 
     private void routes() {
         app.get("/ping", ctx -> ok(ctx, "pong"));
-        app.get("/branches", ctx -> ctx.json(List.of(branch.id())));
-        app.get("/branches/{id}", ctx -> {
-            if (!ctx.pathParam("id").equals(branch.id())) throw BranchException.notFound("no branch '" + ctx.pathParam("id") + "'");
-            ctx.json(branch.info());
-        });
+        app.get("/branches", ctx -> ctx.json(branch.branches()));
+        app.get("/branches/{id}", ctx -> ctx.json(branch.branchInfo(ctx.pathParam("id"))));
         app.get("/", ctx -> ctx.json(branch.apps()));
 
         app.get("/{app}", ctx -> ctx.json(branch.app(app(ctx))));
@@ -81,7 +81,7 @@ public final class HttpApi implements AutoCloseable {
             ok(ctx, "ok");
         });
 
-        app.get("/{app}/instances", ctx -> ctx.json(branch.instanceNames(app(ctx))));
+        app.get("/{app}/instances", ctx -> ctx.json(router.instanceNames(ctx, app(ctx))));
         mutating(HandlerType.POST, "/{app}/instances", 201, (path, params) -> createInstance(path, null, params));
         mutating(HandlerType.POST, "/{app}/instances/{name}", 201,
                 (path, params) -> createInstance(path, path.get("name"), params));
@@ -172,9 +172,12 @@ public final class HttpApi implements AutoCloseable {
         ctx.status(saved.created() ? 201 : 200).json(saved.value());
     }
 
+    /** Creates the instance here: {@code branch} and {@code placement} were used by the router to get here. */
     private Object createInstance(Map<String, String> path, String name, Map<String, Object> params) {
-        return branch.createInstance(path.get("app"), name,
-                Params.normalize(params, List.of("queues"), List.of("extra_config")));
+        Map<String, Object> fields = Params.normalize(params, List.of("queues"), List.of("extra_config"));
+        fields.remove("branch");
+        fields.remove("placement");
+        return branch.createInstance(path.get("app"), name, fields);
     }
 
     private void declareQueue(Context ctx) {

@@ -47,6 +47,9 @@ final class BranchProcess implements AutoCloseable {
                 "--sup-interval", "1", "--backoff-base", "0.2", "--start-secs", "3", "--stop-grace", "10",
                 "--kill-grace", "3"));
         command.addAll(List.of(options));
+        if (!command.contains("--cluster") && !command.contains("--no-cluster")) {
+            command.addAll(List.of("--cluster", "it-" + java.util.UUID.randomUUID().toString().substring(0, 8)));
+        }
     }
 
     static int freePort() throws IOException {
@@ -96,8 +99,12 @@ final class BranchProcess implements AutoCloseable {
         return call(method, path, null);
     }
 
+    String url() {
+        return "http://127.0.0.1:" + port;
+    }
+
     Reply call(String method, String path, String json) {
-        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(url() + path))
                 .timeout(Duration.ofSeconds(30));
         if (json != null) {
             request.header("Content-Type", "application/json");

@@ -57,7 +57,7 @@ public final class Logging {
         root.setLevel(level);
         root.addAppender(appender);
         Level quiet = level.isGreaterOrEqual(Level.WARN) ? level : Level.WARN;
-        for (String noisy : new String[] {"com.rabbitmq", "org.apache.qpid", "qpid", "org.sqlite", "io.javalin", "org.eclipse.jetty"}) {
+        for (String noisy : new String[] {"com.rabbitmq", "org.apache.qpid", "qpid", "org.sqlite", "io.javalin", "org.eclipse.jetty", "org.jgroups"}) {
             context.getLogger(noisy).setLevel(quiet);
         }
     }

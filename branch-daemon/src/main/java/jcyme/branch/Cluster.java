@@ -1,0 +1,210 @@
+package jcyme.branch;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.ByteArrayInputStream;
+import java.net.InetAddress;
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.logging.Level;
+import javax.crypto.SecretKey;
+import javax.crypto.SecretKeyFactory;
+import javax.crypto.spec.PBEKeySpec;
+import javax.crypto.spec.SecretKeySpec;
+import jcyme.tasks.Json;
+import org.jgroups.Address;
+import org.jgroups.BytesMessage;
+import org.jgroups.JChannel;
+import org.jgroups.Message;
+import org.jgroups.Receiver;
+import org.jgroups.View;
+import org.jgroups.protocols.SYM_ENCRYPT;
+import org.jgroups.protocols.pbcast.NAKACK2;
+import org.jgroups.stack.IpAddress;
+import org.jgroups.stack.ProtocolStack;
+import org.jgroups.util.ExtendedUUID;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The branch's JGroups channel: membership (every member's address carries its branch id and
+ * HTTP URL) and small JSON messages. Discovery is UDP multicast, or TCP with a static peer list
+ * where multicast is blocked. With a shared secret every message is encrypted with a key derived
+ * from it, so a member without the secret can neither join nor read.
+ */
+final class Cluster implements Receiver, AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Cluster.class);
+    private static final String ID = "jcyme.id";
+    private static final String URL = "jcyme.url";
+
+    /** What the cluster layer tells the branch. */
+    interface Listener {
+        void onMessage(String fromBranch, JsonNode message);
+
+        void onView(List<Member> members);
+    }
+
+    /** A live member: its branch id, HTTP URL and JGroups address. */
+    record Member(String id, String url, Address address) {}
+
+    private final ClusterSettings settings;
+    private final String branchId;
+    private final String url;
+    private final Listener listener;
+    private JChannel channel;
+    private volatile List<Member> members = List.of();
+
+    Cluster(ClusterSettings settings, String branchId, String url, Listener listener) {
+        this.settings = settings;
+        this.branchId = branchId;
+        this.url = url;
+        this.listener = listener;
+    }
+
+    /** Joins the cluster; fails when the channel did not bind where it was told to. */
+    void connect() throws Exception {
+        java.util.logging.Logger.getLogger("org.jgroups").setLevel(Level.SEVERE);
+        String host = settings.bind().substring(0, settings.bind().lastIndexOf(':'));
+        int port = Integer.parseInt(settings.bind().substring(settings.bind().lastIndexOf(':') + 1));
+        channel = new JChannel(new ByteArrayInputStream(stack(host, port).getBytes(StandardCharsets.UTF_8)));
+        if (settings.secret() != null && !settings.secret().isEmpty()) {
+            SYM_ENCRYPT encrypt = new SYM_ENCRYPT();
+            encrypt.setKeyStoreEntry(new KeyStore.SecretKeyEntry(key(settings.secret(), settings.name())));
+            channel.getProtocolStack().insertProtocol(encrypt, ProtocolStack.Position.ABOVE, org.jgroups.protocols.TP.class);
+            encrypt.init();
+        }
+        channel.addAddressGenerator(() -> ExtendedUUID.randomUUID(branchId)
+                .put(ID, branchId.getBytes(StandardCharsets.UTF_8))
+                .put(URL, url.getBytes(StandardCharsets.UTF_8)));
+        channel.setReceiver(this);
+        channel.connect(settings.name());
+        Object physical = channel.down(new org.jgroups.Event(org.jgroups.Event.GET_PHYSICAL_ADDRESS, channel.getAddress()));
+        if (physical instanceof IpAddress ip && !ip.getIpAddress().equals(InetAddress.getByName(host))) {
+            channel.close();
+            throw new IllegalStateException("cluster channel bound to " + ip + " instead of " + settings.bind());
+        }
+        log.info("joined cluster '{}' as {} on {} ({}){}", settings.name(), branchId, physical,
+                settings.peers().isEmpty() ? "multicast discovery" : "peers " + settings.peers(),
+                settings.secret() == null ? "" : ", encrypted");
+    }
+
+    private String stack(String host, int port) {
+        boolean tcp = !settings.peers().isEmpty();
+        String transport = tcp
+                ? "<TCP bind_addr=\"%s\" bind_port=\"%d\" port_range=\"0\" sock_conn_timeout=\"300ms\" tcp_nodelay=\"true\" diag.enabled=\"false\" thread_pool.min_threads=\"0\" thread_pool.max_threads=\"20\"/>"
+                        .formatted(host, port == 0 ? 7800 : port)
+                : "<UDP bind_addr=\"%s\" bind_port=\"%d\" mcast_port=\"45588\" ip_ttl=\"%d\" diag.enabled=\"false\" thread_pool.min_threads=\"0\" thread_pool.max_threads=\"20\" ucast_recv_buf_size=\"1m\" mcast_recv_buf_size=\"1m\" ucast_send_buf_size=\"640k\" mcast_send_buf_size=\"640k\"/>"
+                        .formatted(host, port, isLoopback(host) ? 0 : 8);
+        String discovery = tcp
+                ? "<TCPPING initial_hosts=\"%s\" port_range=\"0\"/>".formatted(initialHosts())
+                : "<PING/>";
+        return """
+                <config xmlns="urn:org:jgroups">
+                  %s
+                  %s
+                  <MERGE3 min_interval="2s" max_interval="5s"/>
+                  <FD_SOCK2 bind_addr="%s"/>
+                  <FD_ALL3 timeout="4s" interval="1s"/>
+                  <VERIFY_SUSPECT2 timeout="500ms"/>
+                  <BARRIER/>
+                  <pbcast.NAKACK2 use_mcast_xmit="false"/>
+                  <UNICAST3/>
+                  <pbcast.STABLE desired_avg_gossip="50s" max_bytes="4M"/>
+                  <pbcast.GMS print_local_addr="false" join_timeout="1s"/>
+                  <UFC max_credits="2M" min_threshold="0.4"/>
+                  <MFC max_credits="2M" min_threshold="0.4"/>
+                  <FRAG2 frag_size="60K"/>
+                </config>""".formatted(transport, discovery, host);
+    }
+
+    private String initialHosts() {
+        List<String> hosts = new ArrayList<>();
+        for (String peer : settings.peers()) {
+            int colon = peer.lastIndexOf(':');
+            hosts.add(colon < 0 ? peer + "[7800]" : peer.substring(0, colon) + "[" + peer.substring(colon + 1) + "]");
+        }
+        return String.join(",", hosts);
+    }
+
+    private static boolean isLoopback(String host) {
+        try {
+            return InetAddress.getByName(host).isLoopbackAddress();
+        } catch (java.io.IOException e) {
+            return false;
+        }
+    }
+
+    /** An AES key derived from the shared secret (PBKDF2, salted with the cluster name). */
+    static SecretKey key(String secret, String salt) throws GeneralSecurityException {
+        SecretKeyFactory factory = SecretKeyFactory.getInstance("PBKDF2WithHmacSHA256");
+        byte[] bytes = factory.generateSecret(new PBEKeySpec(secret.toCharArray(),
+                ("jcyme:" + salt).getBytes(StandardCharsets.UTF_8), 65_536, 128)).getEncoded();
+        return new SecretKeySpec(bytes, "AES");
+    }
+
+    List<Member> members() {
+        return members;
+    }
+
+    /** Sends a JSON message to every member (this one included). */
+    void broadcast(Object message) {
+        send(null, message);
+    }
+
+    void send(Address to, Object message) {
+        try {
+            channel.send(new BytesMessage(to, Json.bytes(message)));
+        } catch (Exception e) {
+            log.debug("cluster send failed: {}", e.getMessage());
+        }
+    }
+
+    @Override
+    public void receive(Message message) {
+        String from = idOf(message.getSrc());
+        try {
+            listener.onMessage(from, Json.parse(message.getArray()));
+        } catch (RuntimeException e) {
+            log.warn("bad cluster message from {}: {}", from, e.getMessage());
+        }
+    }
+
+    @Override
+    public void viewAccepted(View view) {
+        List<Member> now = new ArrayList<>();
+        for (Address address : view.getMembers()) {
+            now.add(new Member(idOf(address), urlOf(address), address));
+        }
+        List<Member> before = members;
+        members = List.copyOf(now);
+        List<String> joined = now.stream().map(Member::id).filter(id -> before.stream().noneMatch(m -> m.id().equals(id))).toList();
+        List<String> left = before.stream().map(Member::id).filter(id -> now.stream().noneMatch(m -> m.id().equals(id))).toList();
+        log.info("cluster view: {} branch(es){}{}", now.size(), joined.isEmpty() ? "" : ", joined " + joined,
+                left.isEmpty() ? "" : ", left " + left);
+        listener.onView(members);
+    }
+
+    private static String idOf(Address address) {
+        if (address instanceof ExtendedUUID extended && extended.get(ID) != null) {
+            return new String(extended.get(ID), StandardCharsets.UTF_8);
+        }
+        return Objects.toString(address);
+    }
+
+    private static String urlOf(Address address) {
+        if (address instanceof ExtendedUUID extended && extended.get(URL) != null) {
+            return new String(extended.get(URL), StandardCharsets.UTF_8);
+        }
+        return null;
+    }
+
+    @Override
+    public void close() {
+        if (channel != null) {
+            channel.close();
+        }
+    }
+}

@@ -1,0 +1,17 @@
+package jcyme.branch;
+
+import java.util.List;
+
+/**
+ * How a branch joins the others.
+ *
+ * @param name    the cluster name; branches join only their own cluster
+ * @param bind    host:port the channel listens on (port 0: any, for multicast discovery)
+ * @param peers   host:port list for TCP discovery where multicast is blocked; empty means UDP multicast
+ * @param secret  shared secret that encrypts all cluster traffic, or null for none
+ */
+public record ClusterSettings(String name, String bind, List<String> peers, String secret) {
+    public ClusterSettings {
+        peers = peers == null ? List.of() : List.copyOf(peers);
+    }
+}

@@ -1,0 +1,143 @@
+package jcyme.http;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.javalin.http.Context;
+import io.javalin.http.HandlerType;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import jcyme.branch.Branch;
+import jcyme.branch.BranchException;
+import jcyme.tasks.Json;
+
+/**
+ * Makes every branch answer for the whole cluster: a request about an instance that lives on
+ * another branch is forwarded there and its answer passed back unchanged; a new instance goes to
+ * the branch its placement names; instance listings gather from every live branch.
+ * A forwarded request carries {@value #FORWARDED} and is always answered where it arrives.
+ */
+final class ClusterRouter {
+    static final String FORWARDED = "X-Jcyme-Forwarded-By";
+    static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(2);
+    static final Duration FORWARD_TIMEOUT = Duration.ofSeconds(90);
+    static final Duration LISTING_WAIT = Duration.ofSeconds(2);
+
+    private final Branch branch;
+    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(CONNECT_TIMEOUT).build();
+
+    ClusterRouter(Branch branch) {
+        this.branch = branch;
+    }
+
+    /** Runs before every matched route: forwards the request when another branch must answer it. */
+    void route(Context ctx) {
+        if (ctx.header(FORWARDED) != null || branch.peers().isEmpty() && ctx.method() != HandlerType.POST) {
+            return;
+        }
+        List<String> path = new ArrayList<>(Arrays.asList(ctx.path().replaceAll("^/+|/+$", "").split("/+")));
+        if (path.size() < 2 || !path.get(1).equals("instances")) {
+            return;
+        }
+        if (path.size() > 2 && path.get(2).equals(HttpApi.ASYNC)) {
+            path.remove(2);
+        }
+        String app = path.get(0);
+        boolean creates = ctx.method() == HandlerType.POST && path.size() <= 3;
+        if (creates) {
+            Map<String, Object> params = Params.of(ctx);
+            Branch.Peer target = branch.placeInstance(app, path.size() == 3 ? path.get(2) : null,
+                    Params.text(params, "branch"), Params.text(params, "placement"));
+            if (!target.id().equals(branch.id())) {
+                forward(ctx, target);
+            }
+        } else if (path.size() >= 3) {
+            branch.ownerOf(app, path.get(2)).ifPresent(owner -> forward(ctx, owner));
+        }
+    }
+
+    /** The app's instance names on every live branch, plus those of unreachable branches as last gossiped. */
+    List<String> instanceNames(Context ctx, String app) {
+        List<String> local = branch.instanceNames(app);
+        List<Branch.Peer> peers = branch.peers();
+        if (ctx.header(FORWARDED) != null || peers.isEmpty()) {
+            return local;
+        }
+        Set<String> names = new TreeSet<>(local);
+        Set<String> answered = ConcurrentHashMap.newKeySet();
+        answered.add(branch.id());
+        List<CompletableFuture<Void>> asks = new ArrayList<>();
+        for (Branch.Peer peer : peers) {
+            HttpRequest request = request(ctx, peer, LISTING_WAIT).GET().build();
+            asks.add(http.sendAsync(request, HttpResponse.BodyHandlers.ofString()).thenAccept(response -> {
+                if (response.statusCode() == 200) {
+                    JsonNode list = Json.parse(response.body().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                    synchronized (names) {
+                        list.forEach(name -> names.add(name.asText()));
+                    }
+                    answered.add(peer.id());
+                } else if (response.statusCode() == 404) {
+                    answered.add(peer.id());
+                }
+            }).exceptionally(e -> null));
+        }
+        CompletableFuture.allOf(asks.toArray(CompletableFuture[]::new)).join();
+        Set<String> all = new HashSet<>(answered);
+        synchronized (names) {
+            names.addAll(branch.instanceNamesElsewhere(app, all));
+            return List.copyOf(names);
+        }
+    }
+
+    private void forward(Context ctx, Branch.Peer owner) {
+        byte[] body = ctx.bodyAsBytes();
+        HttpRequest request = request(ctx, owner, FORWARD_TIMEOUT)
+                .method(ctx.method().name(), body.length == 0 ? HttpRequest.BodyPublishers.noBody()
+                        : HttpRequest.BodyPublishers.ofByteArray(body))
+                .build();
+        HttpResponse<byte[]> response;
+        try {
+            response = http.send(request, HttpResponse.BodyHandlers.ofByteArray());
+        } catch (HttpTimeoutException e) {
+            throw new BranchException(504, "branch '" + owner.id() + "' did not answer within " + FORWARD_TIMEOUT.toSeconds() + " s");
+        } catch (IOException e) {
+            throw new BranchException(503, "branch '" + owner.id() + "' at " + owner.url() + " is unreachable: "
+                    + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage()));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new BranchException(503, "interrupted while asking branch '" + owner.id() + "'");
+        }
+        ctx.status(response.statusCode());
+        response.headers().firstValue("Content-Type").ifPresent(ctx::contentType);
+        ctx.result(response.body());
+        ctx.skipRemainingHandlers();
+    }
+
+    /** The same method, path, query and credentials, addressed to another branch. */
+    private HttpRequest.Builder request(Context ctx, Branch.Peer peer, Duration timeout) {
+        String query = ctx.queryString();
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(peer.url() + ctx.path() + (query == null ? "" : "?" + query)))
+                .timeout(timeout)
+                .header(FORWARDED, branch.id());
+        for (String header : List.of("Authorization", "Content-Type", "Accept")) {
+            String value = ctx.header(header);
+            if (value != null) {
+                request.header(header, value);
+            }
+        }
+        return request;
+    }
+}
