@@ -1,5 +1,8 @@
 package jcyme.bench;
 
+import static jcyme.bench.Measure.await;
+import static jcyme.bench.Measure.percentile;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -12,7 +15,6 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
@@ -138,13 +140,6 @@ public final class InstanceLifecycle {
         System.out.printf(Locale.ROOT, "%-34s %10.0f %10.0f %10.0f %10.1f%n", label, p50, percentile(values, 95), floor50, p50 / floor50);
     }
 
-    static double percentile(List<Double> values, int pct) {
-        List<Double> sorted = new ArrayList<>(values);
-        Collections.sort(sorted);
-        int index = (int) Math.ceil(pct / 100.0 * sorted.size()) - 1;
-        return sorted.get(Math.max(0, Math.min(index, sorted.size() - 1)));
-    }
-
     private JsonNode awaitRunning(String name, long notPid) throws Exception {
         JsonNode[] last = new JsonNode[1];
         await(() -> {
@@ -170,19 +165,5 @@ public final class InstanceLifecycle {
             }
         }
         throw new IOException("no VmRSS for " + pid);
-    }
-
-    private interface Check {
-        boolean ok() throws Exception;
-    }
-
-    private static void await(Check check, long timeoutMs, String what) throws Exception {
-        long deadline = System.nanoTime() + timeoutMs * 1_000_000;
-        while (!check.ok()) {
-            if (System.nanoTime() > deadline) {
-                throw new IllegalStateException("timed out waiting for " + what);
-            }
-            Thread.sleep(10);
-        }
     }
 }

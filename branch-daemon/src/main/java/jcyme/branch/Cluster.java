@@ -70,7 +70,7 @@ final class Cluster implements Receiver, AutoCloseable {
         String host = settings.bind().substring(0, settings.bind().lastIndexOf(':'));
         int port = Integer.parseInt(settings.bind().substring(settings.bind().lastIndexOf(':') + 1));
         channel = new JChannel(new ByteArrayInputStream(stack(host, port).getBytes(StandardCharsets.UTF_8)));
-        if (settings.secret() != null && !settings.secret().isEmpty()) {
+        if (settings.secret() != null) {
             SYM_ENCRYPT encrypt = new SYM_ENCRYPT();
             encrypt.setKeyStoreEntry(new KeyStore.SecretKeyEntry(key(settings.secret(), settings.name())));
             channel.getProtocolStack().insertProtocol(encrypt, ProtocolStack.Position.ABOVE, org.jgroups.protocols.TP.class);
@@ -80,13 +80,15 @@ final class Cluster implements Receiver, AutoCloseable {
                 .put(ID, branchId.getBytes(StandardCharsets.UTF_8))
                 .put(URL, url.getBytes(StandardCharsets.UTF_8)));
         channel.setReceiver(this);
+        long start = System.nanoTime();
         channel.connect(settings.name());
+        long millis = (System.nanoTime() - start) / 1_000_000;
         Object physical = channel.down(new org.jgroups.Event(org.jgroups.Event.GET_PHYSICAL_ADDRESS, channel.getAddress()));
         if (physical instanceof IpAddress ip && !ip.getIpAddress().equals(InetAddress.getByName(host))) {
             channel.close();
             throw new IllegalStateException("cluster channel bound to " + ip + " instead of " + settings.bind());
         }
-        log.info("joined cluster '{}' as {} on {} ({}){}", settings.name(), branchId, physical,
+        log.info("joined cluster '{}' as {} on {} in {} ms ({}{})", settings.name(), branchId, physical, millis,
                 settings.peers().isEmpty() ? "multicast discovery" : "peers " + settings.peers(),
                 settings.secret() == null ? "" : ", encrypted");
     }

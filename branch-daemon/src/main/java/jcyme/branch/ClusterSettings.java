@@ -13,5 +13,6 @@ import java.util.List;
 public record ClusterSettings(String name, String bind, List<String> peers, String secret) {
     public ClusterSettings {
         peers = peers == null ? List.of() : List.copyOf(peers);
+        secret = secret == null || secret.isEmpty() ? null : secret;
     }
 }

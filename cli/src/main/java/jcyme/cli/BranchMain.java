@@ -101,6 +101,10 @@ public final class BranchMain implements Callable<Integer> {
     /** {@code host:port}, {@code :port} or {@code port}; the host defaults to loopback. */
     record Address(String host, int port) {
         static Address parse(String text) {
+            return parse(text, "--bind");
+        }
+
+        static Address parse(String text, String option) {
             String host = "127.0.0.1";
             String port = text;
             int colon = text.lastIndexOf(':');
@@ -113,7 +117,7 @@ public final class BranchMain implements Callable<Integer> {
                 if (number < 0 || number > 65535) throw new NumberFormatException();
                 return new Address(host, number);
             } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("--bind must be host:port, :port or port, got '" + text + "'");
+                throw new IllegalArgumentException(option + " must be host:port, :port or port, got '" + text + "'");
             }
         }
 
@@ -129,9 +133,15 @@ public final class BranchMain implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Address address;
+        Address channel;
         try {
             Logging.configure(Logging.level(loglevel), null);
             address = Address.parse(bind);
+            channel = Address.parse(clusterBind, "--cluster-bind");
+            if (channel.host().equals("0.0.0.0") || channel.host().equals("::")) {
+                throw new IllegalArgumentException("--cluster-bind needs an address the other branches can reach, not "
+                        + channel.host());
+            }
         } catch (IllegalArgumentException e) {
             System.err.println("branch: " + e.getMessage());
             return 2;
@@ -142,8 +152,7 @@ public final class BranchMain implements Callable<Integer> {
             return 2;
         }
         Logger log = LoggerFactory.getLogger(BranchMain.class);
-        String host = address.isLoopback() ? address.host()
-                : address.host().equals("0.0.0.0") ? InetAddress.getLocalHost().getHostName() : address.host();
+        String host = advertisedHost(address, channel);
         SupervisorSettings settings = new SupervisorSettings(seconds(startSecs), Duration.ofSeconds(60), startRetries,
                 seconds(backoffBase), seconds(backoffCap), seconds(stopGrace), seconds(killGrace), seconds(supInterval));
         Path libDir = libDir();
@@ -153,7 +162,7 @@ public final class BranchMain implements Callable<Integer> {
             String branchId = id != null ? id : InetAddress.getLocalHost().getHostName() + "-" + address.port();
             branch = Branch.start(new BranchConfig(branchId, dataDir, broker, brokerPort,
                     "http://" + host + ":" + address.port(), java, libDir, settings,
-                    noCluster ? null : new ClusterSettings(cluster, clusterBind, peers, clusterSecret)));
+                    noCluster ? null : new ClusterSettings(cluster, channel.host() + ":" + channel.port(), peers, clusterSecret)));
         } catch (java.io.IOException | IllegalArgumentException e) {
             System.err.println("branch: " + e.getMessage());
             return 1;
@@ -179,6 +188,18 @@ public final class BranchMain implements Callable<Integer> {
         System.out.flush();
         stopped.await();
         return 0;
+    }
+
+    /**
+     * The host in the URL other branches and clients are given: the bound one; for a wildcard
+     * bind, the cluster channel's address (which the other branches reach already), else this
+     * host's name.
+     */
+    private static String advertisedHost(Address http, Address channel) throws java.net.UnknownHostException {
+        if (!http.host().equals("0.0.0.0") && !http.host().equals("::")) {
+            return http.host();
+        }
+        return channel.isLoopback() ? InetAddress.getLocalHost().getHostName() : channel.host();
     }
 
     private static Path libDir() throws URISyntaxException {

@@ -1,5 +1,9 @@
 package jcyme.cli;
 
+import java.util.ArrayList;
+import java.util.List;
+import jcyme.api.BranchInfo;
+import jcyme.client.BranchClient;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -17,9 +21,36 @@ final class BranchesCommand implements Runnable {
         list();
     }
 
-    @Command(name = "list", description = "Ids of the live branches.")
+    @Command(name = "list", description = "The live branches of the cluster, with their instances and load.")
     void list() {
-        options.print(spec.commandLine().getOut(), options.client().branches());
+        BranchClient client = options.client();
+        List<String> ids = client.branches();
+        if (options.json) {
+            options.print(spec.commandLine().getOut(), ids);
+            return;
+        }
+        List<String[]> rows = new ArrayList<>();
+        rows.add(new String[] {"ID", "URL", "HOST", "INSTANCES", "LOAD", "DISK"});
+        for (String id : ids) {
+            try {
+                BranchInfo b = client.branch(id);
+                rows.add(new String[] {b.id(), b.url(), b.host(), states(b), b.load().isEmpty() ? "-" : String.valueOf(b.load().get(0)),
+                        b.diskUsedPct() + "%"});
+            } catch (jcyme.client.BranchException e) {
+                rows.add(new String[] {id, "-", "-", "-", "-", e.getMessage()});
+            }
+        }
+        ClientOptions.table(spec.commandLine().getOut(), rows);
+        spec.commandLine().getOut().flush();
+    }
+
+    private static String states(BranchInfo info) {
+        if (info.instanceStates() == null || info.instanceStates().isEmpty()) {
+            return Integer.toString(info.instances());
+        }
+        List<String> parts = new ArrayList<>();
+        info.instanceStates().forEach((state, count) -> parts.add(count + " " + state));
+        return String.join(", ", parts);
     }
 
     @Command(name = "show", description = "A branch's info.")

@@ -15,7 +15,38 @@ public final class CymeMain {
 
     public static void main(String[] args) {
         Logging.configure(Logging.level("WARNING"), null);
-        System.exit(commandLine().execute(args));
+        System.exit(commandLine().execute(clientOptionsLast(args)));
+    }
+
+    /**
+     * {@code cyme -u URL instances list APP} means {@code cyme instances list APP -u URL}: client
+     * options given before the command move after it, where every client command takes them.
+     */
+    static String[] clientOptionsLast(String[] args) {
+        java.util.List<String> leading = new java.util.ArrayList<>();
+        int i = 0;
+        while (i < args.length) {
+            String arg = args[i];
+            if (arg.equals("--json")) {
+                leading.add(arg);
+                i++;
+            } else if ((arg.equals("-u") || arg.equals("--url") || arg.equals("--token")) && i + 1 < args.length) {
+                leading.add(arg);
+                leading.add(args[i + 1]);
+                i += 2;
+            } else if (arg.startsWith("--url=") || arg.startsWith("--token=")) {
+                leading.add(arg);
+                i++;
+            } else {
+                break;
+            }
+        }
+        if (leading.isEmpty() || i == args.length) {
+            return args;
+        }
+        java.util.List<String> reordered = new java.util.ArrayList<>(java.util.Arrays.asList(args).subList(i, args.length));
+        reordered.addAll(leading);
+        return reordered.toArray(String[]::new);
     }
 
     /** The command line with jcyme's error handling: one line on stderr, exit 2 for usage errors. */

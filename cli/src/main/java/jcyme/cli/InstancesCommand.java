@@ -24,7 +24,7 @@ final class InstancesCommand {
     @Spec CommandSpec spec;
     @Mixin ClientOptions options;
 
-    @Command(name = "list", description = "Instances of an app, with state and pid.")
+    @Command(name = "list", description = "Instances of an app on every branch, with branch, state and pid.")
     void list(@Parameters(paramLabel = "APP") String app) {
         BranchClient client = options.client();
         List<String> names = client.instances(app);
@@ -33,11 +33,15 @@ final class InstancesCommand {
             return;
         }
         List<String[]> rows = new ArrayList<>();
-        rows.add(new String[] {"NAME", "STATE", "PID", "QUEUES", "MIN..MAX", "RESTARTS"});
+        rows.add(new String[] {"NAME", "BRANCH", "STATE", "PID", "QUEUES", "MIN..MAX", "RESTARTS"});
         for (String name : names) {
-            Instance i = client.instance(app, name);
-            rows.add(new String[] {i.name(), i.state(), String.valueOf(i.pid()), String.join(",", i.queues()),
-                    i.minConcurrency() + ".." + i.maxConcurrency(), Integer.toString(i.restarts())});
+            try {
+                Instance i = client.instance(app, name);
+                rows.add(new String[] {i.name(), i.branch(), i.state(), String.valueOf(i.pid()), String.join(",", i.queues()),
+                        i.minConcurrency() + ".." + i.maxConcurrency(), Integer.toString(i.restarts())});
+            } catch (jcyme.client.BranchException e) {
+                rows.add(new String[] {name, "?", "UNREACHABLE", "-", "-", "-", e.getMessage()});
+            }
         }
         ClientOptions.table(out(), rows);
         out().flush();
@@ -50,12 +54,17 @@ final class InstancesCommand {
             @Option(names = "--min", paramLabel = "N") Integer min,
             @Option(names = "--max", paramLabel = "N") Integer max,
             @Option(names = "--broker", paramLabel = "URL") String broker,
+            @Option(names = "--branch", paramLabel = "ID", description = "Place it on this branch (default: the one asked).") String branch,
+            @Option(names = "--placement", paramLabel = "POLICY",
+                    description = "least-loaded: the branch with the fewest running instances.") String placement,
             @Option(names = "--wait", description = "Wait until it is RUNNING, showing progress.") boolean wait) {
         Map<String, Object> fields = new LinkedHashMap<>();
         if (queues != null) fields.put("queues", queues);
         if (min != null) fields.put("min", min);
         if (max != null) fields.put("max", max);
         if (broker != null) fields.put("broker", broker);
+        if (branch != null) fields.put("branch", branch);
+        if (placement != null) fields.put("placement", placement);
         Instance created = options.client().createInstance(app, name, fields);
         if (wait) {
             created = awaitRunning(app, created.name());

@@ -111,7 +111,8 @@ public final class BranchClient {
 
     /**
      * Creates and starts an instance; {@code name} null for a generated one. Fields: queues (list),
-     * min, max, arguments, extra_config, broker.
+     * min, max, arguments, extra_config, broker; and where it goes: {@code branch} (a branch id) or
+     * {@code placement} ({@code "least-loaded"}), else on the branch this client talks to.
      */
     public Instance createInstance(String app, String name, Map<String, ?> fields) {
         String path = name == null ? path(app, "instances") : path(app, "instances", name);

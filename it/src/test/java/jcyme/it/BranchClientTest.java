@@ -9,7 +9,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.TimeUnit;
 import jcyme.api.QueueSpec;
 import jcyme.client.BranchClient;
 import jcyme.client.BranchException;
@@ -55,19 +54,23 @@ class BranchClientTest {
             assertTrue(branch.log(app, "w1", 50).contains("succeeded"));
             assertEquals(List.of(branch.branches().get(0)), branch.branches());
             assertEquals(1, branch.branch(branch.branches().get(0)).instances());
+            BranchException nowhere = assertThrows(BranchException.class,
+                    () -> branch.createInstance(app, "w2", Map.of("branch", "nope", "max", 1)));
+            assertEquals(404, nowhere.status());
+            assertTrue(nowhere.getMessage().contains("no live branch 'nope'"), nowhere.getMessage());
+            BranchException badPolicy = assertThrows(BranchException.class,
+                    () -> branch.createInstance(app, "w2", Map.of("placement", "random")));
+            assertEquals(400, badPolicy.status());
+            assertEquals(List.of("w1"), branch.instances(app), "a refused placement creates nothing");
 
             BranchException missing = assertThrows(BranchException.class, () -> branch.instance(app, "nope"));
             assertEquals(404, missing.status());
             assertTrue(missing.getMessage().contains("no instance 'nope'"), missing.getMessage());
 
-            Process cli = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                    "-cp", Path.of(System.getProperty("jcyme.home", "..")).toAbsolutePath().resolve("dist/lib") + "/*",
-                    "jcyme.cli.CymeMain", "instances", "list", app, "-u", url, "--token", "s3cret")
-                    .redirectErrorStream(true).start();
-            String output = new String(cli.getInputStream().readAllBytes());
-            assertTrue(cli.waitFor(60, TimeUnit.SECONDS));
-            assertEquals(0, cli.exitValue(), output);
-            assertTrue(output.matches("(?s)NAME\\s+STATE.*\\nw1\\s+RUNNING\\s+\\d+\\s+" + app + "-q.*"), output);
+            BranchProcess.Reply cli = BranchProcess.cyme("instances", "list", app, "-u", url, "--token", "s3cret");
+            String output = cli.text();
+            assertEquals(0, cli.status(), output);
+            assertTrue(output.matches("(?s)NAME\\s+BRANCH\\s+STATE.*\\nw1\\s+\\S+\\s+RUNNING\\s+\\d+\\s+" + app + "-q.*"), output);
 
             branch.deleteApp(app);
             assertEquals(List.of(), BranchProcess.processesWith("-Djcyme.instance=" + app + "/"));

@@ -140,6 +140,21 @@ final class BranchProcess implements AutoCloseable {
         return last[0];
     }
 
+    /** Runs {@code cyme ARGS} from dist/; the reply's status is its exit code, its text stdout and stderr. */
+    static Reply cyme(String... args) throws IOException, InterruptedException {
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", Path.of(System.getProperty("jcyme.home", "..")).toAbsolutePath().resolve("dist/lib") + "/*",
+                "jcyme.cli.CymeMain"));
+        command.addAll(List.of(args));
+        Process cli = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String output = new String(cli.getInputStream().readAllBytes());
+        if (!cli.waitFor(60, TimeUnit.SECONDS)) {
+            cli.destroyForcibly();
+            throw new AssertionError("cyme " + List.of(args) + " did not exit: " + output);
+        }
+        return new Reply(cli.exitValue(), output);
+    }
+
     /** Pids of live processes whose command line carries {@code marker}. */
     static List<Long> processesWith(String marker) {
         List<Long> pids = new ArrayList<>();

@@ -196,6 +196,8 @@ class BranchTest {
     void startUpRefusalsAreClear() throws Exception {
         BranchProcess exposed = new BranchProcess(tmp.resolve("a"), "--bind", "0.0.0.0:" + BranchProcess.freePort());
         assertStartFails(exposed, 2, "without a token");
+        BranchProcess wildcard = new BranchProcess(tmp.resolve("c"), "--cluster-bind", "0.0.0.0:7800");
+        assertStartFails(wildcard, 2, "--cluster-bind needs an address the other branches can reach");
         try (java.net.ServerSocket taken = new java.net.ServerSocket(0)) {
             BranchProcess clash = new BranchProcess(tmp.resolve("b"), "--broker-port", Integer.toString(taken.getLocalPort()));
             assertStartFails(clash, 1, "port " + taken.getLocalPort() + " on 127.0.0.1 is already in use");

@@ -122,6 +122,13 @@ class ClusterTest {
         for (BranchProcess branch : abc) {
             assertEquals("[\"w1\"]", branch.call("GET", "/" + app + "/instances").text());
         }
+        BranchProcess.Reply table = BranchProcess.cyme("-u", a.url(), "instances", "list", app);
+        assertTrue(table.text().matches("(?s).*\\nw1\\s+c\\s+RUNNING\\s+" + pid + "\\s.*"), table.text());
+        BranchProcess.Reply listed = BranchProcess.cyme("-u", a.url(), "branches");
+        assertTrue(listed.text().matches("(?s)ID\\s+URL.*\\na\\s.*\\nb\\s.*\\nc\\s+" + c.url() + "\\s.*1 RUNNING.*"), listed.text());
+        BranchProcess.Reply nowhere = BranchProcess.cyme("-u", a.url(), "instances", "add", app, "w9", "--branch", "nope");
+        assertEquals(1, nowhere.status(), nowhere.text());
+        assertTrue(nowhere.text().contains("no live branch 'nope'"), nowhere.text());
         BranchProcess.Reply taken = a.call("POST", "/" + app + "/instances/w1");
         assertEquals(409, taken.status(), taken.text());
         assertTrue(taken.json().path("error").asText().contains("'c'"), taken.text());

@@ -1,0 +1,31 @@
+package jcyme.bench;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+/** What the benchmarks share: waiting for a condition, and percentiles. */
+final class Measure {
+    private Measure() {}
+
+    interface Check {
+        boolean ok() throws Exception;
+    }
+
+    static void await(Check check, long timeoutMs, String what) throws Exception {
+        long deadline = System.nanoTime() + timeoutMs * 1_000_000;
+        while (!check.ok()) {
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("timed out waiting for " + what);
+            }
+            Thread.sleep(10);
+        }
+    }
+
+    static double percentile(List<Double> values, int pct) {
+        List<Double> sorted = new ArrayList<>(values);
+        Collections.sort(sorted);
+        int index = (int) Math.ceil(pct / 100.0 * sorted.size()) - 1;
+        return sorted.get(Math.max(0, Math.min(index, sorted.size() - 1)));
+    }
+}
