@@ -20,6 +20,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -216,6 +217,12 @@ public final class Branch implements AutoCloseable {
         thread.setDaemon(true);
         return thread;
     });
+    /** Work on this branch's instances that the cluster asked for, off the channel's threads. */
+    private final ExecutorService clusterWork = Executors.newSingleThreadExecutor(task -> {
+        Thread thread = new Thread(task, "branch-cluster-work");
+        thread.setDaemon(true);
+        return thread;
+    });
     private volatile String lastGossiped = "";
     private volatile long lastGossipAt;
 
@@ -238,7 +245,14 @@ public final class Branch implements AutoCloseable {
         try {
             cluster.connect();
         } catch (Exception e) {
-            throw new IOException("cannot join cluster '" + config.cluster().name() + "': " + firstLine(String.valueOf(e.getMessage())), e);
+            String why = "cannot join cluster '" + config.cluster().name() + "': " + firstLine(String.valueOf(e.getMessage()));
+            if (!config.cluster().isDefaultDiscovery()) {
+                throw new IOException(why, e);
+            }
+            log.warn("{}; running alone (set --cluster-bind and --peers to join over TCP)", why);
+            cluster.close();
+            cluster = null;
+            return;
         }
         gossip.scheduleWithFixedDelay(this::gossipIfChanged, GOSSIP_TICK.toMillis(), GOSSIP_TICK.toMillis(), TimeUnit.MILLISECONDS);
     }
@@ -316,33 +330,44 @@ public final class Branch implements AutoCloseable {
                     apply(entry);
                 }
             }
+            case "forget" -> {
+                String gone = message.path("branch").asText();
+                if (!branches().contains(gone)) {
+                    store.forgetPlacements(gone);
+                    log.info("forgot branch {} and its instances (asked by branch {})", gone, from);
+                }
+            }
             default -> log.debug("unknown cluster message from {}: {}", from, message.path("type").asText());
         }
     }
 
-    /** Applies a replicated app version if it is newer than ours (last writer wins). */
+    /**
+     * Applies a replicated app version if it is newer than ours (last writer wins). The store
+     * changes at once; stopping instances and consumers follows on {@link #clusterWork}.
+     */
     private synchronized void apply(Store.AppEntry entry) {
         Store.AppEntry local = store.appEntry(entry.name()).orElse(null);
         if (!entry.newerThan(local)) {
             return;
         }
         if (entry.deleted()) {
-            for (InstanceRecord record : store.instances(entry.name())) {
-                supervisor.remove(record.name());
-            }
+            List<InstanceRecord> doomed = store.instances(entry.name());
             store.applyApp(entry);
-            log.info("app {} deleted with its instances here (by branch {})", entry.name(), entry.origin());
-            announceInstances();
+            log.info("app {} deleted by branch {}: removing its {} instance(s) here", entry.name(), entry.origin(), doomed.size());
+            clusterWork.execute(() -> {
+                doomed.forEach(record -> supervisor.remove(record.name()));
+                announceInstances();
+            });
             return;
         }
         store.applyApp(entry);
-        log.info("app {} {} (by branch {})", entry.name(), local == null || local.deleted() ? "created" : "updated", entry.origin());
+        log.info("app {} {} by branch {}", entry.name(), local == null || local.deleted() ? "created" : "updated", entry.origin());
         if (local != null && !local.deleted()) {
             Set<String> kept = new java.util.HashSet<>();
             entry.queues().forEach(q -> kept.add(q.name()));
             for (QueueSpec gone : local.queues()) {
                 if (!kept.contains(gone.name())) {
-                    stopConsuming(entry.name(), gone.name());
+                    clusterWork.execute(() -> stopConsuming(entry.name(), gone.name()));
                 }
             }
         }
@@ -361,11 +386,28 @@ public final class Branch implements AutoCloseable {
         if (id.equals(config.id())) {
             return info();
         }
-        JsonNode record = cluster == null || !branches().contains(id) ? null : records.get(id);
-        if (record == null) {
-            throw BranchException.notFound("no live branch '" + id + "'");
+        Peer peer = peers().stream().filter(p -> p.id().equals(id)).findFirst()
+                .orElseThrow(() -> BranchException.notFound("no live branch '" + id + "'"));
+        JsonNode record = records.get(id);
+        return record != null ? record : Map.of("id", peer.id(), "url", peer.url());
+    }
+
+    /**
+     * Forgets a branch that is gone for good: every branch drops the instances it owned from its
+     * listings. Should it come back, its own gossip brings them back.
+     */
+    public void forgetBranch(String id) {
+        if (branches().contains(id)) {
+            throw BranchException.conflict("branch '" + id + "' is live; only a branch that is gone can be forgotten");
         }
-        return record;
+        if (store.placements().stream().noneMatch(p -> p.branch().equals(id))) {
+            throw BranchException.notFound("no instances of branch '" + id + "' are known");
+        }
+        store.forgetPlacements(id);
+        if (cluster != null) {
+            cluster.broadcast(Map.of("type", "forget", "branch", id));
+        }
+        log.info("forgot branch {} and its instances", id);
     }
 
     /** Another live branch, with the URL its HTTP API answers on. */
@@ -442,6 +484,9 @@ public final class Branch implements AutoCloseable {
 
     /** Instances of the app on branches other than the live ones given, as their owners last told. */
     public List<String> instanceNamesElsewhere(String app, Set<String> answered) {
+        if (cluster == null) {
+            return List.of();
+        }
         return store.placements().stream().filter(p -> p.app().equals(app) && !answered.contains(p.branch()))
                 .map(Store.Placement::name).toList();
     }
@@ -838,6 +883,7 @@ public final class Branch implements AutoCloseable {
     @Override
     public void close() {
         gossip.shutdownNow();
+        clusterWork.shutdownNow();
         if (cluster != null) {
             cluster.close();
         }

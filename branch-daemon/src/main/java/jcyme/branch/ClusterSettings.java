@@ -15,4 +15,9 @@ public record ClusterSettings(String name, String bind, List<String> peers, Stri
         peers = peers == null ? List.of() : List.copyOf(peers);
         secret = secret == null || secret.isEmpty() ? null : secret;
     }
+
+    /** Multicast discovery on an address picked for it: what a branch does when told nothing. */
+    public boolean isDefaultDiscovery() {
+        return peers.isEmpty() && bind.endsWith(":0");
+    }
 }

@@ -151,6 +151,11 @@ public final class BranchMain implements Callable<Integer> {
                     + " (or bind to 127.0.0.1)");
             return 2;
         }
+        if (!noCluster && !channel.isLoopback() && (clusterSecret == null || clusterSecret.isBlank())) {
+            System.err.println("branch: refusing to join cluster '" + cluster + "' on " + channel.host() + " without a secret:"
+                    + " set --cluster-secret or JCYME_CLUSTER_SECRET (or --no-cluster)");
+            return 2;
+        }
         Logger log = LoggerFactory.getLogger(BranchMain.class);
         String host = advertisedHost(address, channel);
         SupervisorSettings settings = new SupervisorSettings(seconds(startSecs), Duration.ofSeconds(60), startRetries,

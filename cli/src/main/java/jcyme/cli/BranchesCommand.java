@@ -44,6 +44,12 @@ final class BranchesCommand implements Runnable {
         spec.commandLine().getOut().flush();
     }
 
+    @Command(name = "forget", description = "Forget a branch that is gone for good, with the instances it owned.")
+    void forget(@Parameters(paramLabel = "ID") String id) {
+        options.client().forgetBranch(id);
+        options.print(spec.commandLine().getOut(), java.util.Map.of("ok", "forgot " + id));
+    }
+
     private static String states(BranchInfo info) {
         if (info.instanceStates() == null || info.instanceStates().isEmpty()) {
             return Integer.toString(info.instances());

@@ -76,6 +76,11 @@ public final class BranchClient {
         return read(request("GET", path("branches", id), null), BranchInfo.class);
     }
 
+    /** Forgets a branch that is gone for good, with the instances it owned (409 while it is live). */
+    public void forgetBranch(String id) {
+        request("DELETE", path("branches", id), null);
+    }
+
     // ---- apps ---------------------------------------------------------------------------------
 
     public List<String> apps() {

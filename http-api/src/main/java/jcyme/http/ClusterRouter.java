@@ -45,7 +45,7 @@ final class ClusterRouter {
 
     /** Runs before every matched route: forwards the request when another branch must answer it. */
     void route(Context ctx) {
-        if (ctx.header(FORWARDED) != null || branch.peers().isEmpty() && ctx.method() != HandlerType.POST) {
+        if (ctx.header(FORWARDED) != null) {
             return;
         }
         List<String> path = new ArrayList<>(Arrays.asList(ctx.path().replaceAll("^/+|/+$", "").split("/+")));
@@ -72,10 +72,10 @@ final class ClusterRouter {
     /** The app's instance names on every live branch, plus those of unreachable branches as last gossiped. */
     List<String> instanceNames(Context ctx, String app) {
         List<String> local = branch.instanceNames(app);
-        List<Branch.Peer> peers = branch.peers();
-        if (ctx.header(FORWARDED) != null || peers.isEmpty()) {
+        if (ctx.header(FORWARDED) != null) {
             return local;
         }
+        List<Branch.Peer> peers = branch.peers();
         Set<String> names = new TreeSet<>(local);
         Set<String> answered = ConcurrentHashMap.newKeySet();
         answered.add(branch.id());

@@ -71,6 +71,10 @@ public final class HttpApi implements AutoCloseable {
         app.get("/ping", ctx -> ok(ctx, "pong"));
         app.get("/branches", ctx -> ctx.json(branch.branches()));
         app.get("/branches/{id}", ctx -> ctx.json(branch.branchInfo(ctx.pathParam("id"))));
+        app.delete("/branches/{id}", ctx -> {
+            branch.forgetBranch(ctx.pathParam("id"));
+            ok(ctx, "ok");
+        });
         app.get("/", ctx -> ctx.json(branch.apps()));
 
         app.get("/{app}", ctx -> ctx.json(branch.app(app(ctx))));

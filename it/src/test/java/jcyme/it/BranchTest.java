@@ -198,6 +198,8 @@ class BranchTest {
         assertStartFails(exposed, 2, "without a token");
         BranchProcess wildcard = new BranchProcess(tmp.resolve("c"), "--cluster-bind", "0.0.0.0:7800");
         assertStartFails(wildcard, 2, "--cluster-bind needs an address the other branches can reach");
+        BranchProcess open = new BranchProcess(tmp.resolve("d"), "--cluster-bind", "10.255.255.1:7800");
+        assertStartFails(open, 2, "without a secret");
         try (java.net.ServerSocket taken = new java.net.ServerSocket(0)) {
             BranchProcess clash = new BranchProcess(tmp.resolve("b"), "--broker-port", Integer.toString(taken.getLocalPort()));
             assertStartFails(clash, 1, "port " + taken.getLocalPort() + " on 127.0.0.1 is already in use");

@@ -164,6 +164,12 @@ class ClusterTest {
         assertEquals("[\"w1\"]", a.call("GET", "/" + app + "/instances").text());
         assertEquals(1, BranchProcess.processesWith(instanceMarker(app, "w1")).size(), "instances outlive their branch");
 
+        // forgetting C drops its instances from every listing; its return brings them back
+        assertEquals(409, b.call("DELETE", "/branches/a").status());
+        assertEquals(200, b.call("DELETE", "/branches/c").status());
+        Wait.until(Duration.ofSeconds(5), "A to forget C's instances", () -> a.call("GET", "/" + app + "/instances").text().equals("[]"));
+        assertEquals(404, a.call("GET", "/" + app + "/instances/w1").status());
+
         // while C is down: an app is created, another deleted
         String later = app + "-later";
         assertEquals(201, a.call("PUT", "/" + later).status());
@@ -175,6 +181,8 @@ class ClusterTest {
             awaitMembers(branch, "[\"a\",\"b\",\"c\"]", Duration.ofSeconds(20));
         }
         Wait.until(Duration.ofSeconds(5), "C to learn the new app", () -> c.call("GET", "/" + later).status() == 200);
+        Wait.until(Duration.ofSeconds(5), "A to list C's instance again",
+                () -> a.call("GET", "/" + app + "/instances").text().equals("[\"w1\"]"));
         Wait.until(Duration.ofSeconds(10), "C to delete the app deleted while it was down",
                 () -> c.call("GET", "/" + doomed).status() == 404
                         && BranchProcess.processesWith(instanceMarker(doomed, "d1")).isEmpty()
