@@ -143,6 +143,9 @@ class ClusterTest {
         String id = a.call("POST", "/" + app + "/tasks/tasks.add", "{\"args\": [2, 3], \"queue\": \"q2\"}").json().path("id").asText();
         assertEquals(5, a.json("GET", "/" + app + "/query/" + id + "/wait?timeout=30").path("result").asInt());
         assertTrue(a.call("GET", "/" + app + "/instances/w1/log").text().contains("ready"));
+        assertEquals(200, b.call("DELETE", "/" + app + "/queues/q2").status(), "deleted on B, consumed on C");
+        Wait.until(Duration.ofSeconds(10), "w1 to stop consuming q2",
+                () -> !a.json("GET", "/" + app + "/instances/w1/queues").has("q2"));
 
         // a second app with an instance on C, to be deleted while C is down
         String doomed = app + "-doomed";

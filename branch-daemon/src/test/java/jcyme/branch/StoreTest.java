@@ -1,0 +1,93 @@
+package jcyme.branch;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.Statement;
+import java.util.List;
+import java.util.Map;
+import jcyme.api.App;
+import jcyme.api.QueueSpec;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The replicated parts of branch.db, on a real SQLite file. */
+class StoreTest {
+    @TempDir
+    Path tmp;
+
+    static App app(String name, int max) {
+        return new App(name, null, null, Map.of(), List.of(), List.of(), Map.of(), List.of(), 1, max);
+    }
+
+    @Test
+    void newerVersionsWinAndOlderOnesAreIgnored() throws Exception {
+        try (Store store = Store.open(tmp.resolve("branch.db"))) {
+            store.putApp(app("pycon", 4), 5, "a");
+            Store.AppEntry current = store.appEntry("pycon").orElseThrow();
+            Store.AppEntry older = new Store.AppEntry("pycon", 4, "z", false, app("pycon", 9), List.of());
+            Store.AppEntry tieLowerOrigin = new Store.AppEntry("pycon", 5, "A", false, app("pycon", 9), List.of());
+            Store.AppEntry tieHigherOrigin = new Store.AppEntry("pycon", 5, "b", false, app("pycon", 9), List.of());
+            assertFalse(older.newerThan(current));
+            assertFalse(tieLowerOrigin.newerThan(current));
+            assertTrue(tieHigherOrigin.newerThan(current));
+            assertEquals(5, store.maxAppClock());
+        }
+    }
+
+    @Test
+    void aDeleteStaysAsATombstoneWithTheAppsQueuesAndPlacementsGone() throws Exception {
+        try (Store store = Store.open(tmp.resolve("branch.db"))) {
+            store.putApp(app("pycon", 4), 1, "a");
+            store.putQueue("pycon", new QueueSpec("images", null, null, null, null));
+            store.replacePlacements("c", List.of(new Store.Placement("w1", "pycon", "c")));
+            store.deleteApp("pycon", 2, "b");
+            assertEquals(List.of(), store.appNames());
+            assertEquals(List.of(), store.placements());
+            Store.AppEntry tombstone = store.appEntry("pycon").orElseThrow();
+            assertTrue(tombstone.deleted());
+            assertEquals(2, tombstone.clock());
+            Store.AppEntry stale = new Store.AppEntry("pycon", 1, "a", false, app("pycon", 4), List.of());
+            assertFalse(stale.newerThan(tombstone), "a stale copy must not resurrect a deleted app");
+
+            store.applyApp(new Store.AppEntry("pycon", 3, "c", false, app("pycon", 6),
+                    List.of(new QueueSpec("video", null, null, null, null))));
+            assertEquals(6, store.app("pycon").orElseThrow().maxConcurrency());
+            assertEquals(List.of("video"), store.queueNames("pycon"));
+        }
+    }
+
+    @Test
+    void placementsAreReplacedByTheOwnersFullList() throws Exception {
+        try (Store store = Store.open(tmp.resolve("branch.db"))) {
+            assertTrue(store.replacePlacements("c", List.of(new Store.Placement("w2", "pycon", "c"),
+                    new Store.Placement("w1", "pycon", "c"))));
+            assertFalse(store.replacePlacements("c", List.of(new Store.Placement("w1", "pycon", "c"),
+                    new Store.Placement("w2", "pycon", "c"))), "same list, nothing changed");
+            store.replacePlacements("b", List.of(new Store.Placement("x", "other", "b")));
+            assertTrue(store.replacePlacements("c", List.of(new Store.Placement("w2", "pycon", "c"))));
+            assertEquals(List.of("w2", "x"), store.placements().stream().map(Store.Placement::name).toList());
+            store.forgetPlacements("b");
+            assertEquals("c", store.placement("w2").orElseThrow().branch());
+            assertTrue(store.placement("x").isEmpty());
+        }
+    }
+
+    @Test
+    void aBranchDbFromBeforeTheClusterIsUpgradedInPlace() throws Exception {
+        Path file = tmp.resolve("branch.db");
+        try (Connection db = DriverManager.getConnection("jdbc:sqlite:" + file); Statement s = db.createStatement()) {
+            s.execute("CREATE TABLE apps (name TEXT PRIMARY KEY, json TEXT NOT NULL)");
+            s.execute("INSERT INTO apps VALUES ('pycon', '{\"name\":\"pycon\",\"max_concurrency\":7,\"min_concurrency\":1}')");
+        }
+        try (Store store = Store.open(file)) {
+            assertEquals(7, store.app("pycon").orElseThrow().maxConcurrency());
+            store.putApp(app("pycon", 8), 1, "a");
+            assertEquals(1, store.appEntry("pycon").orElseThrow().clock());
+        }
+    }
+}
