@@ -2,6 +2,7 @@ package jcyme.examples;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.math.BigDecimal;
+import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import jcyme.tasks.Task;
@@ -121,6 +122,25 @@ public final class DemoTasks {
             echo.put("args", call.args());
             echo.put("kwargs", call.kwargs());
             return echo;
+        }
+    }
+
+    /**
+     * {@code tasks.flaky(n)}: fails its first {@code n} attempts and asks to be retried (0.1 s
+     * later, at most 3 times); then returns how many retries it took.
+     */
+    public static final class Flaky extends Named {
+        public Flaky() {
+            super("tasks.flaky");
+        }
+
+        @Override
+        public Object run(TaskCall call) {
+            long failures = call.longArg(0);
+            if (call.retries() < failures) {
+                throw call.retry(Duration.ofMillis(100), new IllegalStateException("attempt " + (call.retries() + 1) + " failed"));
+            }
+            return call.retries();
         }
     }
 }

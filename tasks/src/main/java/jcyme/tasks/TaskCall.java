@@ -1,6 +1,7 @@
 package jcyme.tasks;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 
@@ -39,5 +40,10 @@ public record TaskCall(String id, String name, List<JsonNode> args, Map<String, 
 
     public String stringArg(int index) {
         return arg(index).asText();
+    }
+
+    /** {@code throw call.retry(countdown, cause)}: run this task again later (at most {@link Retry#DEFAULT_MAX_RETRIES} times). */
+    public Retry retry(Duration countdown, Throwable cause) {
+        return new Retry(countdown, cause, Retry.DEFAULT_MAX_RETRIES);
     }
 }

@@ -53,6 +53,8 @@ final class BrokerConsumer implements AutoCloseable {
     private Connection connection;
     private Channel taskChannel;
     private Channel resultChannel;
+    private Channel taskPublishChannel;
+    private final java.util.Set<String> declaredTargets = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private volatile int prefetch;
 
     BrokerConsumer(BrokerUrl broker, String connectionName, Duration maxBackoff, Handler handler) {
@@ -270,6 +272,54 @@ final class BrokerConsumer implements AutoCloseable {
                 return false;
             }
         }
+    }
+
+    /**
+     * Publishes a task message (a retry, or what follows a task) and waits until the broker has
+     * it, so the delivery that caused it can be acked safely. The target queue is declared first.
+     */
+    void publishTask(CeleryQueue target, TaskMessage message) throws IOException {
+        TaskMessage.Encoded encoded = message.encode();
+        synchronized (resultLock) {
+            try {
+                if (taskPublishChannel == null || !taskPublishChannel.isOpen()) {
+                    taskPublishChannel = connection.createChannel();
+                    taskPublishChannel.confirmSelect();
+                }
+                if (declaredTargets.add(target.name())) {
+                    declare(target);
+                }
+                String exchange = target.exchange();
+                taskPublishChannel.basicPublish(exchange, exchange.isEmpty() ? target.name() : target.routingKey(),
+                        encoded.properties(), encoded.body());
+                taskPublishChannel.waitForConfirmsOrDie(10_000);
+            } catch (IOException | AlreadyClosedException | InterruptedException | TimeoutException e) {
+                declaredTargets.remove(target.name());
+                if (e instanceof InterruptedException) {
+                    Thread.currentThread().interrupt();
+                }
+                throw new IOException("could not publish task " + message.id() + " to " + target.name() + ": " + reason(e), e);
+            }
+        }
+    }
+
+    /** The consumed queue a delivery came from (to send a retry back to it). */
+    CeleryQueue queueOf(Envelope envelope) {
+        synchronized (taskLock) {
+            for (CeleryQueue queue : queues.values()) {
+                boolean direct = envelope.getExchange().isEmpty() && queue.name().equals(envelope.getRoutingKey());
+                boolean routed = queue.exchange().equals(envelope.getExchange()) && queue.routingKey().equals(envelope.getRoutingKey());
+                if (direct || routed) {
+                    return queue;
+                }
+            }
+        }
+        return CeleryQueue.named(envelope.getRoutingKey());
+    }
+
+    /** A second connection for what must not wait behind tasks: events and remote control. */
+    Connection openSideConnection(String name) throws IOException, TimeoutException {
+        return broker.connectionFactory(maxBackoff.toMillis()).newConnection(name);
     }
 
     String brokerDisplay() {

@@ -33,6 +33,10 @@ final class ControlCommands {
         return commands.keySet();
     }
 
+    boolean has(String method) {
+        return commands.containsKey(method);
+    }
+
     /** Runs {@code method}; errors become Celery's {@code {"error": "..."}} reply. */
     Object dispatch(String method, JsonNode arguments) {
         Command command = commands.get(method);

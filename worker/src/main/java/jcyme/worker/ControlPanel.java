@@ -22,24 +22,123 @@ final class ControlPanel {
         commands.register("ping", args -> ok("pong"))
                 .register("stats", args -> worker.stats())
                 .register("clock", args -> JSON.objectNode().put("clock", worker.state().clock().value()))
-                .register("registered", args -> JSON.pojoNode(new ArrayList<>(worker.executor().tasks().keySet())))
+                .register("registered", args -> registered(worker))
                 .register("revoked", args -> JSON.pojoNode(worker.state().revokedIds()))
                 .register("active", args -> requests(worker, worker.executor().active(), safe(args)))
                 .register("reserved", args -> requests(worker, worker.pool().waiting(), safe(args)))
                 .register("scheduled", args -> scheduled(worker, safe(args)))
                 .register("query_task", args -> queryTask(worker, args))
                 .register("active_queues", args -> activeQueues(worker))
+                .register("conf", args -> conf(worker))
+                .register("hello", args -> hello(worker, args))
+                .register("report", args -> ok("jcyme " + Events.VERSION + " (Java " + System.getProperty("java.version") + ", "
+                        + System.getProperty("os.name") + ") node " + worker.config().nodename()))
                 .register("add_consumer", args -> addConsumer(worker, args))
                 .register("cancel_consumer", args -> cancelConsumer(worker, args))
                 .register("autoscale", args -> autoscale(worker, args))
                 .register("pool_grow", args -> resizePool(worker, "pool_grow", intArg(args, "n", 1)))
                 .register("pool_shrink", args -> resizePool(worker, "pool_shrink", -intArg(args, "n", 1)))
                 .register("revoke", args -> revoke(worker, args))
+                .register("terminate", args -> revoke(worker, ((ObjectNode) args.deepCopy()).put("terminate", true)))
+                .register("rate_limit", args -> rateLimit(worker, args))
+                .register("time_limit", args -> timeLimit(worker, args))
+                .register("enable_events", args -> events(worker, true))
+                .register("disable_events", args -> events(worker, false))
+                .register("heartbeat", args -> {
+                    if (worker.events() != null) worker.events().heartbeatOnRequest();
+                    return JSON.nullNode();
+                })
                 .register("shutdown", args -> {
                     Thread stopper = new Thread(() -> worker.stop(true), "shutdown");
                     stopper.start();
                     return ok("shutting down");
                 });
+        for (String[] alias : new String[][] {{"dump_active", "active"}, {"dump_reserved", "reserved"},
+                {"dump_schedule", "scheduled"}, {"dump_revoked", "revoked"}, {"dump_tasks", "registered"}, {"dump_conf", "conf"}}) {
+            commands.register(alias[0], args -> commands.dispatch(alias[1], args));
+        }
+    }
+
+    /** Task names, sorted, in Celery's {@code "name [rate_limit=10/m]"} form when a rate limit is set. */
+    private static ArrayNode registered(Worker worker) {
+        ArrayNode list = JSON.arrayNode();
+        for (String name : new java.util.TreeSet<>(worker.executor().tasks().keySet())) {
+            String rate = worker.executor().rateLimit(name);
+            list.add(rate != null ? name + " [rate_limit=" + rate + "]" : name);
+        }
+        return list;
+    }
+
+    /** The settings that differ from Celery's defaults, under Celery's names. */
+    private static ObjectNode conf(Worker worker) {
+        WorkerConfig config = worker.config();
+        ObjectNode conf = JSON.objectNode();
+        conf.put("broker_url", config.broker().display());
+        conf.put("worker_concurrency", worker.maxConcurrency());
+        if (config.autoscale()) {
+            conf.put("worker_autoscaler", "jcyme.worker:Autoscaler");
+        }
+        conf.put("worker_prefetch_multiplier", config.prefetchMultiplier());
+        conf.put("worker_pool", "threads");
+        conf.put("task_acks_late", true);
+        conf.put("worker_send_task_events", worker.events() != null && worker.events().taskEventsEnabled());
+        conf.putPOJO("task_queues", config.queues());
+        if (config.statedb() != null) conf.put("worker_state_db", config.statedb().toString());
+        if (config.hardTimeLimit() != null) conf.put("task_time_limit", config.hardTimeLimit().toMillis() / 1000.0);
+        if (config.softTimeLimit() != null) conf.put("task_soft_time_limit", config.softTimeLimit().toMillis() / 1000.0);
+        return conf;
+    }
+
+    /** Celery's mingle: takes the caller's revoked ids and answers with ours and the clock. */
+    private static JsonNode hello(Worker worker, JsonNode args) {
+        if (worker.config().nodename().equals(args.path("from_node").asText())) {
+            return JSON.nullNode();
+        }
+        args.path("revoked").fieldNames().forEachRemaining(worker.state()::revoke);
+        ObjectNode reply = JSON.objectNode();
+        ObjectNode revoked = reply.putObject("revoked");
+        worker.state().revokedWithTimes().forEach((id, at) -> revoked.putArray(id).add(at.toEpochMilli() / 1000.0).add(id));
+        reply.put("clock", worker.state().clock().value());
+        return reply;
+    }
+
+    private static ObjectNode rateLimit(Worker worker, JsonNode args) {
+        String task = text(args, "task_name");
+        if (task == null || !worker.executor().tasks().containsKey(task)) {
+            return error("unknown task");
+        }
+        String limit = text(args, "rate_limit");
+        try {
+            boolean disabled = worker.executor().setRateLimit(task, limit);
+            return ok(disabled ? "rate limit disabled successfully" : "new rate limit set successfully");
+        } catch (IllegalArgumentException e) {
+            return error("Invalid rate limit string: " + e.getMessage());
+        }
+    }
+
+    private static ObjectNode timeLimit(Worker worker, JsonNode args) {
+        String task = text(args, "task_name");
+        if (task == null || !worker.executor().tasks().containsKey(task)) {
+            return error("unknown task");
+        }
+        worker.executor().setTimeLimits(task, seconds(args.get("hard")), seconds(args.get("soft")));
+        return ok("time limits set successfully");
+    }
+
+    private static java.time.Duration seconds(JsonNode value) {
+        if (value == null || value.isNull() || !(value.isNumber() || value.asText().matches("\\d+(\\.\\d+)?"))) {
+            return null;
+        }
+        return java.time.Duration.ofMillis(Math.round(value.asDouble() * 1000));
+    }
+
+    private static ObjectNode events(Worker worker, boolean enable) {
+        if (worker.events() == null) {
+            return error("events are off for this worker");
+        }
+        boolean changed = worker.events().enableTaskEvents(enable);
+        String what = enable ? "enabled" : "disabled";
+        return ok(changed ? "task events " + what : "task events already " + what);
     }
 
     private static boolean safe(JsonNode args) {

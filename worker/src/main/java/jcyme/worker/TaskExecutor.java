@@ -13,6 +13,7 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import jcyme.tasks.RemoteError;
+import jcyme.tasks.Retry;
 import jcyme.tasks.Task;
 import jcyme.tasks.TaskCall;
 import jcyme.tasks.TaskResult;
@@ -47,10 +48,15 @@ final class TaskExecutor {
     private final Map<String, Request> active = new ConcurrentHashMap<>();
     private final Map<String, Held> held = new ConcurrentHashMap<>();
     private final AtomicLong activeCount = new AtomicLong();
+    private final Map<String, RateLimit> rateLimits = new ConcurrentHashMap<>();
+    private final Map<String, Duration[]> timeLimits = new ConcurrentHashMap<>();
     private TaskPool pool;
     private Listener listener;
+    private volatile TaskEvents events = TaskEvents.NONE;
+    private String origin = "";
 
-    record Held(Request request, Instant eta, ScheduledFuture<?> timer) {}
+    /** A message held back: until its ETA, or by its task's rate limit (which does not raise prefetch). */
+    record Held(Request request, Instant eta, ScheduledFuture<?> timer, boolean rateLimited) {}
 
     TaskExecutor(Map<String, Task> tasks, BrokerConsumer broker, ScheduledExecutorService timer,
                  Duration defaultSoftLimit, Duration defaultHardLimit) {
@@ -70,6 +76,12 @@ final class TaskExecutor {
         this.listener = listener;
     }
 
+    /** Where task events go, and the node name follow-up tasks are sent from. */
+    void events(TaskEvents events, String origin) {
+        this.events = events;
+        this.origin = origin;
+    }
+
     Map<String, Task> tasks() {
         return tasks;
     }
@@ -81,8 +93,9 @@ final class TaskExecutor {
         if (!tasks.containsKey(request.name())) {
             log.error("received unregistered task {}[{}]; rejected", request.name(), request.id());
             request.finish();
-            publish(request, TaskResult.failure(request.id(), TaskState.FAILURE,
-                    RemoteError.notRegistered(request.name()), null));
+            RemoteError error = RemoteError.notRegistered(request.name());
+            publish(request, TaskResult.failure(request.id(), TaskState.FAILURE, error, null));
+            events.failed(request, error, null);
             broker.reject(request);
             return;
         }
@@ -90,21 +103,37 @@ final class TaskExecutor {
             return;
         }
         log.debug("received task {}[{}]", request.name(), request.id());
+        events.received(request);
         Instant eta = request.message.eta();
         if (eta != null && eta.isAfter(Instant.now())) {
-            hold(request, eta);
+            hold(request, eta, false);
+            return;
+        }
+        reserve(request);
+    }
+
+    /** Into the pool now, unless the task's rate limit says later. */
+    private void reserve(Request request) {
+        RateLimit limit = rateLimits.get(request.name());
+        long wait = limit == null ? 0 : limit.reserve();
+        if (wait > 0) {
+            hold(request, Instant.now().plusMillis(wait), true);
             return;
         }
         pool.submit(request);
         listener.onDemandChanged();
     }
 
-    private void hold(Request request, Instant eta) {
+    private void hold(Request request, Instant eta, boolean rateLimited) {
         long delay = Math.max(0, Duration.between(Instant.now(), eta).toMillis());
         ScheduledFuture<?> due = timer.schedule(() -> release(request.id()), delay, TimeUnit.MILLISECONDS);
-        held.put(request.id(), new Held(request, eta, due));
-        log.info("task {}[{}] scheduled for {}", request.name(), request.id(), eta);
-        listener.onHeldChanged();
+        held.put(request.id(), new Held(request, eta, due, rateLimited));
+        if (rateLimited) {
+            log.debug("task {}[{}] rate-limited until {}", request.name(), request.id(), eta);
+        } else {
+            log.info("task {}[{}] scheduled for {}", request.name(), request.id(), eta);
+            listener.onHeldChanged();
+        }
     }
 
     private void release(String id) {
@@ -112,10 +141,14 @@ final class TaskExecutor {
         if (entry == null) {
             return;
         }
-        listener.onHeldChanged();
-        if (!revokedOrExpired(entry.request())) {
+        if (entry.rateLimited()) {
             pool.submit(entry.request());
             listener.onDemandChanged();
+            return;
+        }
+        listener.onHeldChanged();
+        if (!revokedOrExpired(entry.request())) {
+            reserve(entry.request());
         }
     }
 
@@ -131,6 +164,7 @@ final class TaskExecutor {
             return reason != null;
         }
         log.info("discarding {} task {}[{}]", reason, request.name(), request.id());
+        events.revoked(request, false, reason.equals("expired"));
         complete(request, TaskResult.failure(request.id(), TaskState.REVOKED, RemoteError.revoked(reason), null));
         return true;
     }
@@ -147,29 +181,110 @@ final class TaskExecutor {
         activeCount.incrementAndGet();
         request.started(Thread.currentThread());
         state.taskStarted(request.name());
+        events.started(request);
         List<ScheduledFuture<?>> limits = startLimits(request);
         long started = System.nanoTime();
-        TaskResult result;
+        Object value = null;
+        Throwable error = null;
         try {
-            Object value = task.run(new TaskCall(request.id(), request.name(), request.message.argList(),
+            value = task.run(new TaskCall(request.id(), request.name(), request.message.argList(),
                     request.message.kwargMap(), request.message.retries()));
-            result = TaskResult.success(request.id(), value);
-        } catch (Throwable error) {
-            RemoteError remote = request.isSoftLimitReached()
-                    ? new RemoteError("SoftTimeLimitExceeded", "soft time limit exceeded", RemoteError.BILLIARD)
-                    : RemoteError.of(error);
-            result = TaskResult.failure(request.id(), TaskState.FAILURE, remote, traceback(error));
+        } catch (Throwable thrown) {
+            error = thrown;
         } finally {
             limits.forEach(limit -> limit.cancel(false));
             Thread.interrupted();
         }
         if (request.finish()) {
-            logOutcome(request, result, System.nanoTime() - started);
-            complete(request, result);
+            long nanos = System.nanoTime() - started;
+            if (error instanceof Retry retry && request.message.retries() < retry.maxRetries()) {
+                retry(request, retry);
+            } else if (error == null) {
+                succeeded(request, value, nanos);
+            } else {
+                failed(request, error instanceof Retry retry ? exhausted(request, retry) : error, nanos);
+            }
         }
         active.remove(request.id());
         activeCount.decrementAndGet();
         listener.onDemandChanged();
+    }
+
+    private void succeeded(Request request, Object value, long nanos) {
+        TaskResult result = TaskResult.success(request.id(), value);
+        logOutcome(request, result, nanos);
+        publish(request, result);
+        events.succeeded(request, result.result(), nanos / 1e9);
+        sendNext(request, () -> Canvas.onSuccess(request.message, result.result(), origin));
+        broker.ack(request);
+    }
+
+    private void failed(Request request, Throwable error, long nanos) {
+        RemoteError remote = request.isSoftLimitReached()
+                ? new RemoteError("SoftTimeLimitExceeded", "soft time limit exceeded", RemoteError.BILLIARD)
+                : error instanceof MaxRetriesExceededError ? new RemoteError("MaxRetriesExceededError", error.getMessage(), RemoteError.CELERY)
+                : RemoteError.of(error);
+        String traceback = traceback(error);
+        TaskResult result = TaskResult.failure(request.id(), TaskState.FAILURE, remote, traceback);
+        logOutcome(request, result, nanos);
+        publish(request, result);
+        events.failed(request, remote, traceback);
+        sendNext(request, () -> Canvas.onFailure(request.message, origin));
+        broker.ack(request);
+    }
+
+    /** Celery's retry: the same message again with one more retry and a new ETA, then RETRY and an ack. */
+    private void retry(Request request, Retry retry) {
+        Instant eta = Instant.now().plus(retry.countdown());
+        try {
+            broker.publishTask(broker.queueOf(request.envelope), request.message.retry(eta));
+        } catch (java.io.IOException e) {
+            log.error("task {}[{}] asked to retry but {}; left for redelivery", request.name(), request.id(), e.getMessage());
+            return;
+        }
+        RemoteError cause = retry.getCause() == null ? new RemoteError("Retry", retry.getMessage(), RemoteError.CELERY)
+                : RemoteError.of(retry.getCause());
+        String traceback = retry.getCause() == null ? null : traceback(retry.getCause());
+        log.info("task {}[{}] retry {} in {}s: {}", request.name(), request.id(), request.message.retries() + 1,
+                seconds(retry.countdown()), cause);
+        publish(request, TaskResult.failure(request.id(), TaskState.RETRY, cause, traceback));
+        events.retried(request, cause, traceback);
+        broker.ack(request);
+    }
+
+    /** What a task that may retry no more fails with: its cause, else Celery's MaxRetriesExceededError. */
+    private static Throwable exhausted(Request request, Retry retry) {
+        if (retry.getCause() != null) {
+            return retry.getCause();
+        }
+        return new MaxRetriesExceededError("Can't retry " + request.name() + "[" + request.id() + "] args:"
+                + request.message.args() + " kwargs:" + request.message.kwargs());
+    }
+
+    /** Celery's exception for a task out of retries, under its Celery name. */
+    static final class MaxRetriesExceededError extends RuntimeException {
+        MaxRetriesExceededError(String message) {
+            super(message);
+        }
+    }
+
+    /** Publishes the tasks that follow this one; a broken signature is logged, never fatal. */
+    private void sendNext(Request request, java.util.function.Supplier<List<Canvas.Next>> next) {
+        List<Canvas.Next> calls;
+        try {
+            calls = next.get();
+        } catch (RuntimeException e) {
+            log.error("task {}[{}]: cannot follow its callbacks: {}", request.name(), request.id(), e.getMessage());
+            return;
+        }
+        for (Canvas.Next call : calls) {
+            try {
+                broker.publishTask(call.queue(), call.message());
+                log.debug("task {}[{}] followed by {}[{}]", request.name(), request.id(), call.message().task(), call.message().id());
+            } catch (java.io.IOException e) {
+                log.error("task {}[{}]: {}", request.name(), request.id(), e.getMessage());
+            }
+        }
     }
 
     private static void logOutcome(Request request, TaskResult result, long nanos) {
@@ -185,8 +300,9 @@ final class TaskExecutor {
 
     private List<ScheduledFuture<?>> startLimits(Request request) {
         List<ScheduledFuture<?>> limits = new ArrayList<>(2);
-        Duration soft = request.message.softLimit() != null ? request.message.softLimit() : defaultSoftLimit;
-        Duration hard = request.message.hardLimit() != null ? request.message.hardLimit() : defaultHardLimit;
+        Duration[] forTask = timeLimits.getOrDefault(request.name(), new Duration[] {defaultHardLimit, defaultSoftLimit});
+        Duration soft = request.message.softLimit() != null ? request.message.softLimit() : forTask[1];
+        Duration hard = request.message.hardLimit() != null ? request.message.hardLimit() : forTask[0];
         if (soft != null && !soft.isZero()) {
             limits.add(timer.schedule(() -> {
                 log.warn("soft time limit ({}s) exceeded for {}[{}]; interrupting it", seconds(soft), request.name(), request.id());
@@ -205,8 +321,9 @@ final class TaskExecutor {
         }
         log.error("hard time limit ({}s) exceeded for {}[{}]; reported as failed, its thread is interrupted",
                 seconds(hard), request.name(), request.id());
-        complete(request, TaskResult.failure(request.id(), TaskState.FAILURE,
-                new RemoteError("TimeLimitExceeded", seconds(hard), RemoteError.BILLIARD), null));
+        RemoteError error = new RemoteError("TimeLimitExceeded", seconds(hard), RemoteError.BILLIARD);
+        events.failed(request, error, null);
+        complete(request, TaskResult.failure(request.id(), TaskState.FAILURE, error, null));
         request.interrupt();
     }
 
@@ -217,6 +334,7 @@ final class TaskExecutor {
             return false;
         }
         log.warn("terminating task {}[{}]", request.name(), id);
+        events.revoked(request, true, false);
         complete(request, TaskResult.failure(id, TaskState.REVOKED, RemoteError.revoked("terminated"), null));
         request.interrupt();
         return true;
@@ -249,12 +367,37 @@ final class TaskExecutor {
         return (int) activeCount.get();
     }
 
+    /** Messages held until their ETA (Celery's {@code scheduled}). */
     List<Held> held() {
-        return new ArrayList<>(held.values());
+        return held.values().stream().filter(h -> !h.rateLimited()).toList();
     }
 
+    /** How many ETA messages are held: each raises prefetch by one. */
     int heldCount() {
-        return held.size();
+        return (int) held.values().stream().filter(h -> !h.rateLimited()).count();
+    }
+
+    // ---- per-task limits, set by remote control -----------------------------------------------
+
+    /** The task's rate limit as given ({@code 10/m}), or null. */
+    String rateLimit(String task) {
+        RateLimit limit = rateLimits.get(task);
+        return limit == null ? null : limit.text();
+    }
+
+    /** Sets ({@code 10/s}, {@code 10/m}, {@code 10/h}, {@code 10}) or clears (empty, {@code 0}) a rate limit; true if cleared. */
+    boolean setRateLimit(String task, String text) {
+        RateLimit limit = RateLimit.parse(text);
+        if (limit == null) {
+            rateLimits.remove(task);
+            return true;
+        }
+        rateLimits.put(task, limit);
+        return false;
+    }
+
+    void setTimeLimits(String task, Duration hard, Duration soft) {
+        timeLimits.put(task, new Duration[] {hard, soft});
     }
 
     /** Tasks reserved or running, as Celery's autoscaler counts them (held ETA tasks excluded). */

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.rabbitmq.client.Connection;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
@@ -27,7 +28,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One worker instance, built from steps started in dependency order and stopped in reverse (as
- * Celery's bootsteps): state, broker connection, pool (with autoscaler), consumer, control socket.
+ * Celery's bootsteps): state, broker connection, pool (with autoscaler), consumer, events (with the
+ * heartbeat), pidbox (remote control over the broker), control socket, housekeeping.
  */
 public final class Worker {
     private static final Logger log = LoggerFactory.getLogger(Worker.class);
@@ -64,6 +66,9 @@ public final class Worker {
     private TaskPool pool;
     private Autoscaler autoscaler;
     private ControlServer control;
+    private Connection sideConnection;
+    private Events events;
+    private Pidbox pidbox;
 
     public Worker(WorkerConfig config, Map<String, Task> tasks) {
         this.config = config;
@@ -89,6 +94,10 @@ public final class Worker {
         }));
         steps.add(new Step("pool", this::startPool, this::stopPool));
         steps.add(new Step("consumer", this::startConsuming, warm -> stopConsuming()));
+        steps.add(new Step("events", this::startEvents, warm -> stopEvents()));
+        steps.add(new Step("pidbox", this::startPidbox, warm -> {
+            if (pidbox != null) pidbox.stop();
+        }));
         steps.add(new Step("control", this::startControl, warm -> {
             if (control != null) control.close();
         }));
@@ -218,6 +227,43 @@ public final class Worker {
         }
     }
 
+    /**
+     * Events and the pidbox share a connection of their own, so heartbeats and control replies
+     * never queue behind task traffic.
+     */
+    private void startEvents() throws Exception {
+        sideConnection = broker.openSideConnection(config.nodename() + " (events, control)");
+        events = new Events(config.nodename(), pid, state.clock(), config.heartbeatInterval(), config.taskEvents(),
+                executor::activeCount, this::processed);
+        events.start(sideConnection);
+        executor.events(events, config.nodename());
+    }
+
+    private void stopEvents() {
+        executor.events(TaskEvents.NONE, config.nodename());
+        if (events != null) {
+            events.stop();
+        }
+        if (sideConnection != null) {
+            try {
+                sideConnection.close(2_000);
+            } catch (IOException | com.rabbitmq.client.AlreadyClosedException e) {
+                log.debug("closing the events connection: {}", e.getMessage());
+            }
+        }
+    }
+
+    private void startPidbox() {
+        Pidbox box = new Pidbox(config.nodename(), commands, state.clock());
+        try {
+            box.start(sideConnection);
+            pidbox = box;
+        } catch (IOException e) {
+            log.error("remote control over the broker is off: cannot open mailbox {}: {}", box.queueName(),
+                    BrokerConsumer.reason(e));
+        }
+    }
+
     private void startControl() throws IOException {
         if (config.controlSocket() != null) {
             control = new ControlServer(config.controlSocket(), commands);
@@ -264,6 +310,15 @@ public final class Worker {
 
     long pid() {
         return pid;
+    }
+
+    Events events() {
+        return events;
+    }
+
+    /** Tasks started since boot (Celery's {@code processed}). */
+    long processed() {
+        return state.total().values().stream().mapToLong(Long::longValue).sum();
     }
 
     /** The pool's upper bound: autoscale max, or the fixed size. */

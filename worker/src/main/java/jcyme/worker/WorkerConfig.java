@@ -12,6 +12,8 @@ import jcyme.tasks.BrokerUrl;
  * @param keepalive        idle time before the autoscaler shrinks the pool (Celery's AUTOSCALE_KEEPALIVE)
  * @param shutdownTimeout  how long a warm shutdown waits for running tasks
  * @param maxReconnectDelay the cap of the exponential reconnect backoff
+ * @param taskEvents       send task events from the start (Celery's {@code -E}); worker events always go out
+ * @param heartbeatInterval how often worker-heartbeat goes out (Celery's {@code freq}, 2 s)
  */
 public record WorkerConfig(
         BrokerUrl broker,
@@ -30,7 +32,9 @@ public record WorkerConfig(
         Duration hardTimeLimit,
         Duration keepalive,
         Duration shutdownTimeout,
-        Duration maxReconnectDelay) {
+        Duration maxReconnectDelay,
+        boolean taskEvents,
+        Duration heartbeatInterval) {
 
     public WorkerConfig {
         queues = List.copyOf(queues);

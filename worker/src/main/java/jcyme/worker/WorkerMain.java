@@ -84,6 +84,12 @@ public final class WorkerMain implements Callable<Integer> {
     @Option(names = "--max-reconnect-delay", paramLabel = "SECONDS", description = "Cap of the reconnect backoff (default: ${DEFAULT-VALUE}).")
     double maxReconnectDelay = 10;
 
+    @Option(names = {"-E", "--task-events"}, description = "Send task events (they can also be enabled later with enable_events).")
+    boolean taskEvents;
+
+    @Option(names = "--heartbeat-interval", paramLabel = "SECONDS", description = "worker-heartbeat event interval (default: ${DEFAULT-VALUE}).")
+    double heartbeatInterval = 2.0;
+
     @Option(names = "--exit-when-ready", hidden = true,
             description = "Stop (warm) as soon as the worker is ready: a training run for a class-data archive.")
     boolean exitWhenReady;
@@ -196,7 +202,8 @@ public final class WorkerMain implements Callable<Integer> {
         }
         return new WorkerConfig(BrokerUrl.parse(broker), queueList, nodename, "dq." + shortName, scaling, min, max,
                 prefetchMultiplier, pidfile, statedb, controlSocket, classpath, seconds(softTimeLimit),
-                seconds(timeLimit), seconds(keepalive), seconds(shutdownTimeout), seconds(maxReconnectDelay));
+                seconds(timeLimit), seconds(keepalive), seconds(shutdownTimeout), seconds(maxReconnectDelay), taskEvents,
+                seconds(heartbeatInterval));
     }
 
     /** Celery's node name rules: a bare name gets {@code @<host>}; %h, %n and %d expand. */

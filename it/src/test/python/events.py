@@ -1,0 +1,44 @@
+"""Feeds celery.events.state.State (what Flower uses) from the event stream while tasks run.
+
+usage: events.py NODE QUEUE SECONDS
+Sends 5 tasks.add, 1 tasks.fail and 1 long tasks.sleep to QUEUE, then prints what State knows of NODE.
+"""
+import json
+import sys
+import threading
+import time
+
+from celery.events.state import State
+from interop import app
+
+node, queue, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+state = State()
+sent = []
+
+
+def send():
+    time.sleep(1.0)
+    for i in range(5):
+        sent.append(app.send_task('tasks.add', args=[i, i], queue=queue, ignore_result=True).id)
+    sent.append(app.send_task('tasks.fail', args=['x'], queue=queue, ignore_result=True).id)
+    sent.append(app.send_task('tasks.sleep', args=[30], queue=queue, ignore_result=True).id)
+
+
+with app.connection() as connection:
+    receiver = app.events.Receiver(connection, handlers={'*': state.event})
+    threading.Thread(target=send, daemon=True).start()
+    threading.Timer(seconds, lambda: setattr(receiver, 'should_stop', True)).start()
+    receiver.capture(limit=None, timeout=10, wakeup=True)
+
+worker = state.workers.get(node)
+tasks = [state.tasks.get(i) for i in sent]
+print(json.dumps({
+    'known': worker is not None,
+    'alive': bool(worker and worker.alive),
+    'freq': worker.freq if worker else None,
+    'processed': worker.processed if worker else None,
+    'active': worker.active if worker else None,
+    'sw_ident': worker.sw_ident if worker else None,
+    'tasks': [{'name': t.name, 'state': t.state, 'result': t.result, 'exception': t.exception,
+               'worker': t.worker.hostname if t.worker else None} if t else None for t in tasks],
+}))

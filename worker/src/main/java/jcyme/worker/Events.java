@@ -1,0 +1,223 @@
+package jcyme.worker;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.rabbitmq.client.AMQP;
+import com.rabbitmq.client.AlreadyClosedException;
+import com.rabbitmq.client.BuiltinExchangeType;
+import com.rabbitmq.client.Channel;
+import com.rabbitmq.client.Connection;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.ZoneId;
+import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.IntSupplier;
+import java.util.function.LongSupplier;
+import jcyme.tasks.CeleryTime;
+import jcyme.tasks.Json;
+import jcyme.tasks.RemoteError;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Celery's event stream on the {@code celeryev} topic exchange: worker-online, a heartbeat every
+ * {@code interval} on a thread of its own (a busy pool never delays it), worker-offline; and
+ * task events while they are enabled ({@code -E} or the {@code enable_events} command). One
+ * Lamport clock, the worker's, stamps every event.
+ */
+final class Events implements TaskEvents {
+    private static final Logger log = LoggerFactory.getLogger(Events.class);
+    static final String EXCHANGE = "celeryev";
+    static final String SOFTWARE = "jcyme";
+    static final String VERSION = "0.1.0";
+
+    private final String hostname;
+    private final long pid;
+    private final LamportClock clock;
+    private final Duration interval;
+    private final IntSupplier active;
+    private final LongSupplier processed;
+    private final AtomicBoolean taskEvents;
+    private final Object lock = new Object();
+    private final ScheduledExecutorService heart = Executors.newSingleThreadScheduledExecutor(task -> {
+        Thread thread = new Thread(task, "heartbeat");
+        thread.setDaemon(true);
+        return thread;
+    });
+    private Channel channel;
+
+    Events(String hostname, long pid, LamportClock clock, Duration interval, boolean taskEvents,
+           IntSupplier active, LongSupplier processed) {
+        this.hostname = hostname;
+        this.pid = pid;
+        this.clock = clock;
+        this.interval = interval;
+        this.taskEvents = new AtomicBoolean(taskEvents);
+        this.active = active;
+        this.processed = processed;
+    }
+
+    /** Declares the exchange, says worker-online and starts the heartbeat. */
+    void start(Connection connection) throws IOException {
+        channel = connection.createChannel();
+        channel.exchangeDeclare(EXCHANGE, BuiltinExchangeType.TOPIC, true, false, null);
+        send("worker-online", workerFields(true));
+        heart.scheduleAtFixedRate(this::heartbeat, interval.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /** Stops the heartbeat and says worker-offline. */
+    void stop() {
+        heart.shutdownNow();
+        send("worker-offline", workerFields(true));
+    }
+
+    void heartbeat() {
+        send("worker-heartbeat", workerFields(true));
+    }
+
+    /** The heartbeat Celery's {@code heartbeat} command asks for: the software fields only. */
+    void heartbeatOnRequest() {
+        ObjectNode fields = workerFields(false);
+        fields.put("freq", 5.0);
+        send("worker-heartbeat", fields);
+    }
+
+    /** True when this call changed the setting. */
+    boolean enableTaskEvents(boolean enabled) {
+        return taskEvents.getAndSet(enabled) != enabled;
+    }
+
+    boolean taskEventsEnabled() {
+        return taskEvents.get();
+    }
+
+    private ObjectNode workerFields(boolean counters) {
+        ObjectNode fields = JsonNodeFactory.instance.objectNode();
+        fields.put("freq", interval.toMillis() / 1000.0);
+        if (counters) {
+            fields.put("active", active.getAsInt());
+            fields.put("processed", processed.getAsLong());
+            fields.set("loadavg", loadavg());
+        }
+        fields.put("sw_ident", SOFTWARE);
+        fields.put("sw_ver", VERSION);
+        fields.put("sw_sys", System.getProperty("os.name"));
+        return fields;
+    }
+
+    // ---- task events --------------------------------------------------------------------------
+
+    @Override
+    public void received(Request request) {
+        if (!taskEvents.get()) return;
+        ObjectNode fields = task(request);
+        fields.put("name", request.name());
+        fields.put("args", Json.repr(request.message.args()));
+        fields.put("kwargs", Json.repr(request.message.kwargs()));
+        fields.put("root_id", request.message.rootId() == null ? request.id() : request.message.rootId());
+        fields.put("parent_id", request.message.parentId());
+        fields.put("retries", request.message.retries());
+        fields.put("eta", request.message.eta() == null ? null : CeleryTime.format(request.message.eta()));
+        fields.put("expires", request.message.expires() == null ? null : CeleryTime.format(request.message.expires()));
+        send("task-received", fields);
+    }
+
+    @Override
+    public void started(Request request) {
+        if (taskEvents.get()) send("task-started", task(request));
+    }
+
+    @Override
+    public void succeeded(Request request, JsonNode result, double runtime) {
+        if (!taskEvents.get()) return;
+        ObjectNode fields = task(request);
+        fields.put("result", Json.repr(result));
+        fields.put("runtime", runtime);
+        send("task-succeeded", fields);
+    }
+
+    @Override
+    public void failed(Request request, RemoteError error, String traceback) {
+        if (!taskEvents.get()) return;
+        ObjectNode fields = task(request);
+        fields.put("exception", error.repr());
+        if (traceback != null) fields.put("traceback", traceback);
+        send("task-failed", fields);
+    }
+
+    @Override
+    public void retried(Request request, RemoteError cause, String traceback) {
+        if (!taskEvents.get()) return;
+        ObjectNode fields = task(request);
+        fields.put("exception", cause.repr());
+        fields.put("traceback", traceback);
+        send("task-retried", fields);
+    }
+
+    @Override
+    public void revoked(Request request, boolean terminated, boolean expired) {
+        if (!taskEvents.get()) return;
+        ObjectNode fields = task(request);
+        fields.put("terminated", terminated);
+        if (terminated) fields.put("signum", 15); else fields.putNull("signum");
+        fields.put("expired", expired);
+        send("task-revoked", fields);
+    }
+
+    private static ObjectNode task(Request request) {
+        return JsonNodeFactory.instance.objectNode().put("uuid", request.id());
+    }
+
+    // ---- the wire -----------------------------------------------------------------------------
+
+    /** Adds the standard fields and publishes; an event that cannot go out now is dropped. */
+    void send(String type, ObjectNode fields) {
+        ObjectNode event = JsonNodeFactory.instance.objectNode();
+        event.put("hostname", hostname);
+        event.put("utcoffset", utcoffset());
+        event.put("pid", pid);
+        event.put("clock", clock.forward());
+        event.setAll(fields);
+        event.put("timestamp", System.currentTimeMillis() / 1000.0);
+        event.put("type", type);
+        AMQP.BasicProperties properties = new AMQP.BasicProperties.Builder()
+                .contentType("application/json").contentEncoding("utf-8").deliveryMode(1).priority(0)
+                .headers(Map.of("hostname", hostname)).build();
+        synchronized (lock) {
+            if (channel == null) {
+                return;
+            }
+            try {
+                channel.basicPublish(EXCHANGE, type.replace('-', '.'), properties, Json.bytes(event));
+            } catch (IOException | AlreadyClosedException e) {
+                log.debug("event {} not sent: {}", type, e.getMessage());
+            }
+        }
+    }
+
+    /** Python's {@code time.timezone // 3600}: hours west of UTC, floored. */
+    static int utcoffset() {
+        int east = ZoneId.systemDefault().getRules().getOffset(java.time.Instant.now()).getTotalSeconds();
+        return Math.floorDiv(-east, 3600);
+    }
+
+    private static JsonNode loadavg() {
+        var list = JsonNodeFactory.instance.arrayNode();
+        try {
+            String[] parts = Files.readString(Path.of("/proc/loadavg")).split(" ");
+            for (int i = 0; i < 3; i++) {
+                list.add(Math.ceil(Double.parseDouble(parts[i]) * 100) / 100);
+            }
+        } catch (IOException | RuntimeException e) {
+            list.add(0.0).add(0.0).add(0.0);
+        }
+        return list;
+    }
+}
