@@ -33,6 +33,8 @@ import org.junit.jupiter.api.TestInstance;
 class CeleryInteropTest {
     static final Path PYTHON = Path.of("/usr/bin/python3");
     static final Path SCRIPTS = Path.of("src/test/python").toAbsolutePath();
+    /** The demo tasks as a Celery app ({@code interop}), for the Python side. */
+    static final Path APP = Path.of(System.getProperty("jcyme.home", "..")).toAbsolutePath().resolve("examples/python");
 
     final String suffix = UUID.randomUUID().toString().substring(0, 8);
     final String host = hostName();
@@ -49,10 +51,11 @@ class CeleryInteropTest {
         requireCelery();
         tmp = Files.createTempDirectory("jcyme-interop");
         jcyme = new WorkerProcess(jnode, tmp.resolve("jw"), TestBroker.rabbitmq().url(), "-Q", jqueue, "--autoscale", "4,2");
-        python = new ProcessBuilder(PYTHON.toString(), "-m", "celery", "-A", "interop", "worker", "-n", pnode, "-Q", pqueue,
-                "--autoscale=4,2", "-l", "INFO", "--without-mingle", "--without-gossip")
-                .directory(SCRIPTS.toFile()).redirectErrorStream(true).redirectOutput(tmp.resolve("python-worker.log").toFile())
-                .start();
+        ProcessBuilder worker = new ProcessBuilder(PYTHON.toString(), "-m", "celery", "-A", "interop", "worker", "-n", pnode,
+                "-Q", pqueue, "--autoscale=4,2", "-l", "INFO", "--without-mingle", "--without-gossip")
+                .directory(SCRIPTS.toFile()).redirectErrorStream(true).redirectOutput(tmp.resolve("python-worker.log").toFile());
+        pythonEnvironment(worker);
+        python = worker.start();
         python.getOutputStream().close();
         jcyme.start();
         Wait.until(Duration.ofSeconds(60), "the Python worker to be ready",
@@ -189,6 +192,18 @@ class CeleryInteropTest {
     }
 
     @Test
+    void celeryControlShutdownStopsAJcymeWorkerWarmWithoutAReply() throws Exception {
+        String node = "js-" + suffix + "@" + host;
+        try (WorkerProcess doomed = new WorkerProcess(node, tmp.resolve("js"), TestBroker.rabbitmq().url(), "-Q", jqueue + "-s", "-c", "1")) {
+            doomed.start();
+            Reply shutdown = celery("control", "shutdown", "-d", node);
+            assertTrue(shutdown.text().contains("No nodes replied"), "as a Python worker, no reply: " + shutdown.text());
+            assertEquals(0, doomed.waitForExit(Duration.ofSeconds(30)), read(doomed.log()));
+            assertTrue(read(doomed.log()).contains("warm shutdown"), read(doomed.log()));
+        }
+    }
+
+    @Test
     void aBranchShowsTheStatsCeleryInspectShows() throws Exception {
         String app = "interop-" + suffix;
         String name = "bi-" + suffix;
@@ -231,7 +246,7 @@ class CeleryInteropTest {
 
     private static Reply run(Duration timeout, String... command) throws Exception {
         ProcessBuilder builder = new ProcessBuilder(command).directory(SCRIPTS.toFile()).redirectErrorStream(true);
-        builder.environment().put("JCYME_RABBITMQ_URL", TestBroker.rabbitmq().url());
+        pythonEnvironment(builder);
         Process process = builder.start();
         process.getOutputStream().close();
         StringBuilder output = new StringBuilder();
@@ -250,6 +265,11 @@ class CeleryInteropTest {
         }
         reader.join(5_000);
         return new Reply(process.exitValue(), output.toString());
+    }
+
+    private static void pythonEnvironment(ProcessBuilder builder) {
+        builder.environment().put("JCYME_RABBITMQ_URL", TestBroker.rabbitmq().url());
+        builder.environment().put("PYTHONPATH", APP.toString());
     }
 
     /** A value's structure: types, and the keys of objects (of the first element, for lists). */

@@ -1,4 +1,4 @@
-"""The Celery app of the interop tests and benchmark: the demo tasks, in Python, with the rpc:// backend.
+"""The demo tasks in Python, as a Celery app with the rpc:// backend (the interop tests and the Celery benchmark use it).
 
 A Python worker runs these; a jcyme worker runs the Java tasks of the same names.
 """
