@@ -8,6 +8,7 @@ import java.math.BigInteger;
 import java.util.List;
 import java.util.Map;
 import jcyme.tasks.Json;
+import jcyme.tasks.Retry;
 import jcyme.tasks.Task;
 import jcyme.tasks.TaskCall;
 import jcyme.tasks.Tasks;
@@ -26,7 +27,7 @@ class DemoTasksTest {
 
     @Test
     void serviceLoaderFindsEveryDemoTask() {
-        assertEquals(List.of("tasks.add", "tasks.echo", "tasks.fail", "tasks.fib", "tasks.noop", "tasks.sleep"),
+        assertEquals(List.of("tasks.add", "tasks.echo", "tasks.fail", "tasks.fib", "tasks.flaky", "tasks.noop", "tasks.sleep"),
                 List.copyOf(tasks.keySet()));
     }
 
@@ -39,5 +40,14 @@ class DemoTasksTest {
         assertThrows(IllegalArgumentException.class, () -> run("tasks.add", "a", 1));
         RuntimeException failure = assertThrows(RuntimeException.class, () -> run("tasks.fail", "boom"));
         assertEquals("boom", failure.getMessage());
+    }
+
+    @Test
+    void flakyAsksForRetriesUntilItHasFailedEnough() throws Exception {
+        Task flaky = tasks.get("tasks.flaky");
+        Retry retry = assertThrows(Retry.class, () -> flaky.run(new TaskCall("id", "tasks.flaky", List.of(Json.tree(2)), Map.of(), 1)));
+        assertEquals("attempt 2 failed", retry.getCause().getMessage());
+        assertEquals(Retry.DEFAULT_MAX_RETRIES, retry.maxRetries());
+        assertEquals(2, flaky.run(new TaskCall("id", "tasks.flaky", List.of(Json.tree(2)), Map.of(), 2)));
     }
 }
