@@ -54,7 +54,7 @@ class CeleryInteropTest {
         ProcessBuilder worker = new ProcessBuilder(PYTHON.toString(), "-m", "celery", "-A", "interop", "worker", "-n", pnode,
                 "-Q", pqueue, "--autoscale=4,2", "-l", "INFO", "--without-mingle", "--without-gossip")
                 .directory(SCRIPTS.toFile()).redirectErrorStream(true).redirectOutput(tmp.resolve("python-worker.log").toFile());
-        pythonEnvironment(worker);
+        pythonEnvironment(worker, TestBroker.rabbitmq().url());
         python = worker.start();
         python.getOutputStream().close();
         jcyme.start();
@@ -78,7 +78,8 @@ class CeleryInteropTest {
     }
 
     static void requireCelery() throws Exception {
-        if (!Files.isExecutable(PYTHON) || run(Duration.ofSeconds(30), PYTHON.toString(), "-c", "import celery").status() != 0) {
+        if (!Files.isExecutable(PYTHON)
+                || run(Duration.ofSeconds(30), TestBroker.rabbitmq().url(), PYTHON.toString(), "-c", "import celery").status() != 0) {
             throw new IllegalStateException("python3-celery is missing: run the suite with bin/test, which installs it with apt");
         }
     }
@@ -192,6 +193,19 @@ class CeleryInteropTest {
     }
 
     @Test
+    void aPythonProducerWorksWithTheEmbeddedBrokerToo() throws Exception {
+        String node = "je-" + suffix + "@" + host;
+        String url = TestBroker.embedded().url();
+        try (WorkerProcess embedded = new WorkerProcess(node, tmp.resolve("je"), url, "-Q", jqueue + "-e", "-c", "2")) {
+            embedded.start();
+            JsonNode out = pythonOn(url, Duration.ofSeconds(60), "roundtrip.py", jqueue + "-e", node);
+            assertEquals(5, out.path("add").asInt(), out.toString());
+            assertEquals(8, out.path("chain").asInt(), out.toString());
+            assertEquals("[{\"" + node + "\":{\"ok\":\"pong\"}}]", out.path("ping").toString());
+        }
+    }
+
+    @Test
     void celeryControlShutdownStopsAJcymeWorkerWarmWithoutAReply() throws Exception {
         String node = "js-" + suffix + "@" + host;
         try (WorkerProcess doomed = new WorkerProcess(node, tmp.resolve("js"), TestBroker.rabbitmq().url(), "-Q", jqueue + "-s", "-c", "1")) {
@@ -232,21 +246,25 @@ class CeleryInteropTest {
     private Reply celery(String... args) throws Exception {
         List<String> command = new ArrayList<>(List.of(PYTHON.toString(), "-m", "celery", "-A", "interop"));
         command.addAll(List.of(args));
-        return run(Duration.ofSeconds(60), command.toArray(String[]::new));
+        return run(Duration.ofSeconds(60), TestBroker.rabbitmq().url(), command.toArray(String[]::new));
     }
 
     private JsonNode python(Duration timeout, String script, String... args) throws Exception {
+        return pythonOn(TestBroker.rabbitmq().url(), timeout, script, args);
+    }
+
+    private JsonNode pythonOn(String broker, Duration timeout, String script, String... args) throws Exception {
         List<String> command = new ArrayList<>(List.of(PYTHON.toString(), SCRIPTS.resolve(script).toString()));
         command.addAll(List.of(args));
-        Reply reply = run(timeout, command.toArray(String[]::new));
+        Reply reply = run(timeout, broker, command.toArray(String[]::new));
         assertEquals(0, reply.status(), script + " failed:\n" + reply.text() + "\njcyme log:\n" + tail(read(jcyme.log())));
         String[] lines = reply.text().strip().split("\n");
         return Json.MAPPER.readTree(lines[lines.length - 1]);
     }
 
-    private static Reply run(Duration timeout, String... command) throws Exception {
+    private static Reply run(Duration timeout, String broker, String... command) throws Exception {
         ProcessBuilder builder = new ProcessBuilder(command).directory(SCRIPTS.toFile()).redirectErrorStream(true);
-        pythonEnvironment(builder);
+        pythonEnvironment(builder, broker);
         Process process = builder.start();
         process.getOutputStream().close();
         StringBuilder output = new StringBuilder();
@@ -267,8 +285,8 @@ class CeleryInteropTest {
         return new Reply(process.exitValue(), output.toString());
     }
 
-    private static void pythonEnvironment(ProcessBuilder builder) {
-        builder.environment().put("JCYME_RABBITMQ_URL", TestBroker.rabbitmq().url());
+    private static void pythonEnvironment(ProcessBuilder builder, String broker) {
+        builder.environment().put("JCYME_RABBITMQ_URL", broker);
         builder.environment().put("PYTHONPATH", APP.toString());
     }
 

@@ -29,6 +29,16 @@ public record CeleryQueue(String name, String exchange, String exchangeType, Str
         if (!exchange.isEmpty()) {
             channel.exchangeDeclare(exchange, exchangeType, true, false, null);
             channel.queueBind(name, exchange, routingKey);
+            if (exchange.equals(name) && !isRabbitMq(channel)) {
+                // Qpid delivers a publish to the default exchange with key X (how Celery sends
+                // tasks) to an exchange named X, with an empty key: this binding catches it
+                channel.queueBind(name, exchange, "");
+            }
         }
+    }
+
+    private static boolean isRabbitMq(Channel channel) {
+        Object product = channel.getConnection().getServerProperties().get("product");
+        return product != null && product.toString().equals("RabbitMQ");
     }
 }
