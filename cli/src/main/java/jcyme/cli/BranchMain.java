@@ -142,6 +142,12 @@ public final class BranchMain implements Callable<Integer> {
                 throw new IllegalArgumentException("--cluster-bind needs an address the other branches can reach, not "
                         + channel.host());
             }
+            for (String peer : peers) {
+                if (!peer.contains(":")) {
+                    throw new IllegalArgumentException("--peers entries must be host:port, got '" + peer + "'");
+                }
+                Address.parse(peer, "--peers entries");
+            }
         } catch (IllegalArgumentException e) {
             System.err.println("branch: " + e.getMessage());
             return 2;

@@ -200,6 +200,7 @@ class BranchTest {
         assertStartFails(wildcard, 2, "--cluster-bind needs an address the other branches can reach");
         BranchProcess open = new BranchProcess(tmp.resolve("d"), "--cluster-bind", "10.255.255.1:7800");
         assertStartFails(open, 2, "without a secret");
+        assertStartFails(new BranchProcess(tmp.resolve("e"), "--peers", "somewhere"), 2, "--peers entries must be host:port");
         try (java.net.ServerSocket taken = new java.net.ServerSocket(0)) {
             BranchProcess clash = new BranchProcess(tmp.resolve("b"), "--broker-port", Integer.toString(taken.getLocalPort()));
             assertStartFails(clash, 1, "port " + taken.getLocalPort() + " on 127.0.0.1 is already in use");
