@@ -19,8 +19,8 @@ import org.apache.qpid.server.SystemLauncher;
 /**
  * An AMQP 0-9-1 broker inside this JVM (Apache Qpid Broker-J), listening on 127.0.0.1 with user
  * guest/guest and virtual host {@code /}. Durable queues, exchanges, bindings and persistent
- * messages are stored (Derby) under the data directory, so a restart on the same directory loses
- * nothing. Queue arguments it does not know (Celery's {@code x-expires}, {@code x-message-ttl})
+ * messages are stored (Berkeley DB JE) under the data directory, so a restart on the same directory
+ * loses nothing. Queue arguments it does not know (Celery's {@code x-expires}, {@code x-message-ttl})
  * are accepted and ignored rather than closing the connection.
  */
 public final class EmbeddedBroker implements AutoCloseable {
@@ -55,14 +55,11 @@ public final class EmbeddedBroker implements AutoCloseable {
             throw new BrokerStartException("cannot create broker data directory " + dataDir + ": " + e.getMessage(), e);
         }
         FileChannel lock = lock(dir);
-        if (System.getProperty("derby.stream.error.file") == null) {
-            System.setProperty("derby.stream.error.file", dir.resolve("derby.log").toString());
-        }
         Map<String, String> context = new HashMap<>();
         context.put("qpid.work_dir", dir.toString());
         context.put("qpid.amqp_port", Integer.toString(chosen));
-        context.put("queue.behaviourOnUnknownDeclareArgument", "LOG");
-        context.put("exchange.behaviourOnUnknownDeclareArgument", "LOG");
+        context.put("queue.behaviourOnUnknownDeclareArgument", "IGNORE");
+        context.put("exchange.behaviourOnUnknownDeclareArgument", "IGNORE");
         Map<String, Object> attributes = new HashMap<>();
         attributes.put("type", "Memory");
         attributes.put("initialConfigurationLocation",
