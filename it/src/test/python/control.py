@@ -37,9 +37,26 @@ for node in nodes.values():
     app.control.disable_events(destination=[node], reply=True, timeout=3)
 
 # something to show in active, scheduled and query_task
-busy = {side: app.send_task('tasks.sleep', args=[4], queue=queues[side]) for side in nodes}
+busy = {side: app.send_task('tasks.sleep', args=[6], queue=queues[side]) for side in nodes}
 later = {side: app.send_task('tasks.add', args=[1, 2], queue=queues[side], countdown=60) for side in nodes}
-time.sleep(1.5)
+
+
+def until(what, condition, timeout=20):
+    deadline = time.time() + timeout
+    while not condition():
+        if time.time() > deadline:
+            raise SystemExit('timed out waiting for ' + what)
+        time.sleep(0.1)
+
+
+def replied(method, node, *args, **kwargs):
+    reply = getattr(app.control.inspect(destination=[node], timeout=1), method)(*args, **kwargs) or {}
+    return reply.get(node)
+
+
+for side, node in nodes.items():
+    until(side + ' to run the sleep', lambda: replied('active', node))
+    until(side + ' to hold the countdown task', lambda: replied('scheduled', node))
 
 both('ping', inspect('ping'))
 both('stats', inspect('stats'))
@@ -60,7 +77,9 @@ both('pool_shrink', control('pool_shrink', 1))
 both('autoscale', control('autoscale', 6, 2))
 both('stats_after_autoscale', inspect('stats'))
 both('add_consumer', lambda side, node: app.control.add_consumer('interop-extra-' + side, destination=[node], reply=True, timeout=3))
-time.sleep(0.5)
+for side, node in nodes.items():
+    until(side + ' to consume the extra queue',
+          lambda: 'interop-extra-' + side in [q['name'] for q in replied('active_queues', node) or []])
 both('active_queues_after_add', inspect('active_queues'))
 both('cancel_consumer', lambda side, node: app.control.cancel_consumer('interop-extra-' + side, destination=[node], reply=True, timeout=3))
 both('rate_limit', control('rate_limit', 'tasks.add', '10/m'))

@@ -17,7 +17,10 @@ sent = []
 
 
 def send():
-    time.sleep(1.0)
+    # first the worker's heartbeat, so the receiver is known to be consuming before tasks go out
+    deadline = time.time() + 10
+    while node not in state.workers and time.time() < deadline:
+        time.sleep(0.05)
     for i in range(5):
         sent.append(app.send_task('tasks.add', args=[i, i], queue=queue, ignore_result=True).id)
     sent.append(app.send_task('tasks.fail', args=['x'], queue=queue, ignore_result=True).id)
