@@ -20,7 +20,6 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -73,9 +72,7 @@ public final class Branch implements AutoCloseable {
     private final String brokerUrl;
     private final Instant startedAt = Instant.now();
     private final Map<String, TaskProducer> producers = new ConcurrentHashMap<>();
-    private final Map<String, JsonNode> records = new ConcurrentHashMap<>();
-    private final java.util.concurrent.atomic.AtomicLong appClock = new java.util.concurrent.atomic.AtomicLong();
-    private Cluster cluster;
+    private final ClusterMember member;
     private final ScheduledExecutorService housekeeping = Executors.newSingleThreadScheduledExecutor(task -> {
         Thread thread = new Thread(task, "branch-housekeeping");
         thread.setDaemon(true);
@@ -92,6 +89,17 @@ public final class Branch implements AutoCloseable {
                 List.of("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xms16m", "-Xmx256m", "-Xss512k", "-XX:-UsePerfData",
                         "-Djava.net.preferIPv4Stack=true"));
         this.supervisor = new Supervisor(config.supervision(), launcher, this::queueBinding);
+        this.member = new ClusterMember(config, store, this::info, this::instanceStates, new ClusterMember.Local() {
+            @Override
+            public void remove(String instance) {
+                supervisor.remove(instance);
+            }
+
+            @Override
+            public void stopConsuming(String app, String queue) {
+                Branch.this.stopConsuming(app, queue);
+            }
+        });
     }
 
     /** Opens the store, brings up the broker, re-adopts running instances and starts the rest. */
@@ -113,7 +121,7 @@ public final class Branch implements AutoCloseable {
         branch.housekeeping.scheduleWithFixedDelay(branch::checkBroker, config.supervision().interval().toMillis(),
                 config.supervision().interval().toMillis(), TimeUnit.MILLISECONDS);
         if (config.cluster() != null) {
-            branch.joinCluster();
+            branch.member.join();
         }
         return branch;
     }
@@ -208,218 +216,24 @@ public final class Branch implements AutoCloseable {
 
     // ---- the cluster --------------------------------------------------------------------------
 
-    /** Gossip: the record goes out at once when it changes, and at least this often anyway. */
-    private static final Duration GOSSIP_INTERVAL = Duration.ofSeconds(2);
-    private static final Duration GOSSIP_TICK = Duration.ofMillis(250);
-
-    private final ScheduledExecutorService gossip = Executors.newSingleThreadScheduledExecutor(task -> {
-        Thread thread = new Thread(task, "branch-gossip");
-        thread.setDaemon(true);
-        return thread;
-    });
-    /** Work on this branch's instances that the cluster asked for, off the channel's threads. */
-    private final ExecutorService clusterWork = Executors.newSingleThreadExecutor(task -> {
-        Thread thread = new Thread(task, "branch-cluster-work");
-        thread.setDaemon(true);
-        return thread;
-    });
-    private volatile String lastGossiped = "";
-    private volatile long lastGossipAt;
-
-    private void joinCluster() throws IOException {
-        appClock.set(store.maxAppClock());
-        cluster = new Cluster(config.cluster(), config.id(), config.url(), new Cluster.Listener() {
-            @Override
-            public void onMessage(String from, JsonNode message) {
-                received(from, message);
-            }
-
-            @Override
-            public void onView(List<Cluster.Member> members) {
-                Set<String> live = new java.util.HashSet<>();
-                members.forEach(m -> live.add(m.id()));
-                records.keySet().retainAll(live);
-                gossip.execute(Branch.this::gossipAll);
-            }
-        });
-        try {
-            cluster.connect();
-        } catch (Exception e) {
-            String why = "cannot join cluster '" + config.cluster().name() + "': " + firstLine(String.valueOf(e.getMessage()));
-            if (!config.cluster().isDefaultDiscovery()) {
-                throw new IOException(why, e);
-            }
-            log.warn("{}; running alone (set --cluster-bind and --peers to join over TCP)", why);
-            cluster.close();
-            cluster = null;
-            return;
-        }
-        gossip.scheduleWithFixedDelay(this::gossipIfChanged, GOSSIP_TICK.toMillis(), GOSSIP_TICK.toMillis(), TimeUnit.MILLISECONDS);
-    }
-
-    /** Everything this branch knows that the others must too: its record, its instances and every app version. */
-    private void gossipAll() {
-        gossipRecord();
-        List<Store.AppEntry> entries = store.appEntries();
-        if (!entries.isEmpty()) {
-            cluster.broadcast(Map.of("type", "apps", "entries", entries));
-        }
-    }
-
-    private void gossipIfChanged() {
-        try {
-            String fingerprint = ownPlacements() + " " + instanceStates();
-            if (!fingerprint.equals(lastGossiped) || System.nanoTime() - lastGossipAt >= GOSSIP_INTERVAL.toNanos()) {
-                gossipRecord();
-            }
-        } catch (RuntimeException e) {
-            log.debug("gossip failed: {}", e.getMessage());
-        }
-    }
-
-    /** The branch record with the full list of instances this branch owns. */
-    private void gossipRecord() {
-        List<Store.Placement> own = ownPlacements();
-        BranchInfo info = info();
-        lastGossiped = own + " " + info.instanceStates();
-        lastGossipAt = System.nanoTime();
-        cluster.broadcast(Map.of("type", "record", "record", info, "instances", own));
-    }
-
-    private List<Store.Placement> ownPlacements() {
-        return store.instances().stream().map(r -> new Store.Placement(r.name(), r.app(), config.id())).toList();
-    }
-
-    /** Tells the cluster the current version of one app (or its tombstone). */
-    private void replicate(String app) {
-        if (cluster != null) {
-            store.appEntry(app).ifPresent(entry -> cluster.broadcast(Map.of("type", "apps", "entries", List.of(entry))));
-        }
-    }
-
-    /** Tells the cluster at once that this branch's instances changed. */
-    private void announceInstances() {
-        if (cluster != null) {
-            gossip.execute(this::gossipRecord);
-        }
-    }
-
-    private long nextClock() {
-        return appClock.updateAndGet(c -> Math.max(c, store.maxAppClock()) + 1);
-    }
-
-    private void received(String from, JsonNode message) {
-        if (from.equals(config.id())) {
-            return;
-        }
-        switch (message.path("type").asText()) {
-            case "record" -> {
-                records.put(from, message.path("record"));
-                List<Store.Placement> theirs = new ArrayList<>();
-                for (JsonNode node : message.path("instances")) {
-                    theirs.add(new Store.Placement(node.path("name").asText(), node.path("app").asText(), from));
-                }
-                if (store.replacePlacements(from, theirs)) {
-                    log.debug("branch {} now owns {} instance(s)", from, theirs.size());
-                }
-            }
-            case "apps" -> {
-                for (JsonNode node : message.path("entries")) {
-                    Store.AppEntry entry = Json.MAPPER.convertValue(node, Store.AppEntry.class);
-                    appClock.accumulateAndGet(entry.clock(), Math::max);
-                    apply(entry);
-                }
-            }
-            case "forget" -> {
-                String gone = message.path("branch").asText();
-                if (!branches().contains(gone)) {
-                    store.forgetPlacements(gone);
-                    log.info("forgot branch {} and its instances (asked by branch {})", gone, from);
-                }
-            }
-            default -> log.debug("unknown cluster message from {}: {}", from, message.path("type").asText());
-        }
-    }
-
-    /**
-     * Applies a replicated app version if it is newer than ours (last writer wins). The store
-     * changes at once; stopping instances and consumers follows on {@link #clusterWork}.
-     */
-    private synchronized void apply(Store.AppEntry entry) {
-        Store.AppEntry local = store.appEntry(entry.name()).orElse(null);
-        if (!entry.newerThan(local)) {
-            return;
-        }
-        if (entry.deleted()) {
-            List<InstanceRecord> doomed = store.instances(entry.name());
-            store.applyApp(entry);
-            log.info("app {} deleted by branch {}: removing its {} instance(s) here", entry.name(), entry.origin(), doomed.size());
-            clusterWork.execute(() -> {
-                doomed.forEach(record -> supervisor.remove(record.name()));
-                announceInstances();
-            });
-            return;
-        }
-        store.applyApp(entry);
-        log.info("app {} {} by branch {}", entry.name(), local == null || local.deleted() ? "created" : "updated", entry.origin());
-        if (local != null && !local.deleted()) {
-            Set<String> kept = new java.util.HashSet<>();
-            entry.queues().forEach(q -> kept.add(q.name()));
-            for (QueueSpec gone : local.queues()) {
-                if (!kept.contains(gone.name())) {
-                    clusterWork.execute(() -> stopConsuming(entry.name(), gone.name()));
-                }
-            }
-        }
-    }
-
     /** Ids of the live branches, this one included. */
     public List<String> branches() {
-        if (cluster == null) {
-            return List.of(config.id());
-        }
-        return cluster.members().stream().map(Cluster.Member::id).sorted().toList();
+        return member.branches();
     }
 
     /** A live branch's record: this one's own, or the last one it gossiped. */
     public Object branchInfo(String id) {
-        if (id.equals(config.id())) {
-            return info();
-        }
-        Peer peer = peers().stream().filter(p -> p.id().equals(id)).findFirst()
-                .orElseThrow(() -> BranchException.notFound("no live branch '" + id + "'"));
-        JsonNode record = records.get(id);
-        return record != null ? record : Map.of("id", peer.id(), "url", peer.url());
+        return member.branchInfo(id);
     }
 
-    /**
-     * Forgets a branch that is gone for good: every branch drops the instances it owned from its
-     * listings. Should it come back, its own gossip brings them back.
-     */
+    /** Forgets a branch that is gone for good, with the instances it owned (409 while it is live). */
     public void forgetBranch(String id) {
-        if (branches().contains(id)) {
-            throw BranchException.conflict("branch '" + id + "' is live; only a branch that is gone can be forgotten");
-        }
-        if (store.placements().stream().noneMatch(p -> p.branch().equals(id))) {
-            throw BranchException.notFound("no instances of branch '" + id + "' are known");
-        }
-        store.forgetPlacements(id);
-        if (cluster != null) {
-            cluster.broadcast(Map.of("type", "forget", "branch", id));
-        }
-        log.info("forgot branch {} and its instances", id);
+        member.forgetBranch(id);
     }
-
-    /** Another live branch, with the URL its HTTP API answers on. */
-    public record Peer(String id, String url) {}
 
     /** The other live branches. */
     public List<Peer> peers() {
-        if (cluster == null) {
-            return List.of();
-        }
-        return cluster.members().stream().filter(m -> !m.id().equals(config.id()) && m.url() != null)
-                .map(m -> new Peer(m.id(), m.url())).toList();
+        return member.peers();
     }
 
     /**
@@ -427,72 +241,24 @@ public final class Branch implements AutoCloseable {
      * or unknown anywhere), or the live branch that owns it. An owner that is down is a 503.
      */
     public Optional<Peer> ownerOf(String app, String name) {
-        if (cluster == null || store.instance(name).isPresent()) {
-            return Optional.empty();
-        }
-        Store.Placement placement = store.placement(name).orElse(null);
-        if (placement == null || !placement.app().equals(app)) {
-            return Optional.empty();
-        }
-        return Optional.of(peers().stream().filter(p -> p.id().equals(placement.branch())).findFirst()
-                .orElseThrow(() -> unavailable("instance '" + name + "' lives on branch '" + placement.branch()
-                        + "', which is not in the cluster now")));
+        return member.ownerOf(app, name);
     }
 
     /**
      * The branch a new instance goes to: {@code branch} if named, the one with the fewest
-     * running instances for {@code placement=least-loaded}, else this one. A name already
-     * used anywhere in the cluster is a 409. The app itself is checked where the instance goes.
+     * running instances for {@code placement=least-loaded}, else this one. A name already used
+     * anywhere in the cluster is a 409.
      */
-    public Peer placeInstance(String app, String name, String branch, String placement) {
+    public Peer placeInstance(String name, String branch, String placement) {
         if (name != null && !name.isEmpty()) {
             checkName("instance", name);
-            store.placement(name).ifPresent(p -> {
-                throw BranchException.conflict("instance name '" + name + "' is taken on branch '" + p.branch() + "'");
-            });
         }
-        Peer self = new Peer(config.id(), config.url());
-        if (branch != null && !branch.isEmpty()) {
-            if (branch.equals(config.id())) {
-                return self;
-            }
-            return peers().stream().filter(p -> p.id().equals(branch)).findFirst()
-                    .orElseThrow(() -> BranchException.notFound("no live branch '" + branch + "' (live: " + branches() + ")"));
-        }
-        if (placement == null || placement.isEmpty() || placement.equals("local")) {
-            return self;
-        }
-        if (!placement.equals("least-loaded")) {
-            throw BranchException.invalid("placement must be 'local' or 'least-loaded', got '" + placement + "'");
-        }
-        Peer best = self;
-        int fewest = running(info().instanceStates());
-        for (Peer peer : peers()) {
-            JsonNode record = records.get(peer.id());
-            int count = record == null ? Integer.MAX_VALUE : record.path("instance_states").path("RUNNING").asInt(0);
-            if (count < fewest || (count == fewest && peer.id().compareTo(best.id()) < 0)) {
-                best = peer;
-                fewest = count;
-            }
-        }
-        return best;
+        return member.placeInstance(name, branch, placement);
     }
 
-    private static int running(Map<String, Integer> states) {
-        return states.getOrDefault(InstanceState.RUNNING.name(), 0);
-    }
-
-    /** Instances of the app on branches other than the live ones given, as their owners last told. */
+    /** Instances of the app on branches other than those given, as their owners last told. */
     public List<String> instanceNamesElsewhere(String app, Set<String> answered) {
-        if (cluster == null) {
-            return List.of();
-        }
-        return store.placements().stream().filter(p -> p.app().equals(app) && !answered.contains(p.branch()))
-                .map(Store.Placement::name).toList();
-    }
-
-    private static BranchException unavailable(String message) {
-        return new BranchException(503, message);
+        return member.instanceNamesElsewhere(app, answered);
     }
 
     // ---- apps ---------------------------------------------------------------------------------
@@ -548,8 +314,8 @@ public final class Branch implements AutoCloseable {
                 throw BranchException.invalid("classpath entry '" + jar + "' does not exist on this host");
             }
         }
-        store.putApp(app, nextClock(), config.id());
-        replicate(name);
+        store.putApp(app, member.nextClock(), config.id());
+        member.replicate(name);
         log.info("app {} {}", name, existing == null ? "created" : "updated");
         return new Saved<>(app, existing == null);
     }
@@ -560,9 +326,9 @@ public final class Branch implements AutoCloseable {
         for (InstanceRecord record : store.instances(name)) {
             supervisor.remove(record.name());
         }
-        store.deleteApp(name, nextClock(), config.id());
-        replicate(name);
-        announceInstances();
+        store.deleteApp(name, member.nextClock(), config.id());
+        member.replicate(name);
+        member.announceInstances();
         log.info("app {} deleted with its instances", name);
     }
 
@@ -619,7 +385,7 @@ public final class Branch implements AutoCloseable {
         }
         log.info("instance {} of app {} created (queues {}, autoscale {},{})", instanceName, appName, queues, max, min);
         supervisor.start(spec(record));
-        announceInstances();
+        member.announceInstances();
         return view(record);
     }
 
@@ -627,7 +393,7 @@ public final class Branch implements AutoCloseable {
         record(app, name);
         supervisor.remove(name);
         store.deleteInstance(name);
-        announceInstances();
+        member.announceInstances();
         log.info("instance {} deleted", name);
     }
 
@@ -766,8 +532,8 @@ public final class Branch implements AutoCloseable {
         }
         boolean created = store.queue(app, spec.name()).isEmpty();
         store.putQueue(app, spec);
-        store.touchApp(app, nextClock(), config.id());
-        replicate(app);
+        store.touchApp(app, member.nextClock(), config.id());
+        member.replicate(app);
         return new Saved<>(spec, created);
     }
 
@@ -775,8 +541,8 @@ public final class Branch implements AutoCloseable {
     public void deleteQueue(String app, String name) {
         queue(app, name);
         store.deleteQueue(app, name);
-        store.touchApp(app, nextClock(), config.id());
-        replicate(app);
+        store.touchApp(app, member.nextClock(), config.id());
+        member.replicate(app);
         stopConsuming(app, name);
         log.info("queue {} of app {} deleted", name, app);
     }
@@ -882,11 +648,7 @@ public final class Branch implements AutoCloseable {
     /** Stops serving; instances and the embedded broker keep running for the next start to adopt. */
     @Override
     public void close() {
-        gossip.shutdownNow();
-        clusterWork.shutdownNow();
-        if (cluster != null) {
-            cluster.close();
-        }
+        member.close();
         housekeeping.shutdownNow();
         supervisor.close();
         producers.values().forEach(p -> {

@@ -21,6 +21,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import jcyme.branch.Branch;
 import jcyme.branch.BranchException;
+import jcyme.branch.Peer;
 import jcyme.tasks.Json;
 
 /**
@@ -59,7 +60,7 @@ final class ClusterRouter {
         boolean creates = ctx.method() == HandlerType.POST && path.size() <= 3;
         if (creates) {
             Map<String, Object> params = Params.of(ctx);
-            Branch.Peer target = branch.placeInstance(app, path.size() == 3 ? path.get(2) : null,
+            Peer target = branch.placeInstance(path.size() == 3 ? path.get(2) : null,
                     Params.text(params, "branch"), Params.text(params, "placement"));
             if (!target.id().equals(branch.id())) {
                 forward(ctx, target);
@@ -75,12 +76,12 @@ final class ClusterRouter {
         if (ctx.header(FORWARDED) != null) {
             return local;
         }
-        List<Branch.Peer> peers = branch.peers();
+        List<Peer> peers = branch.peers();
         Set<String> names = new TreeSet<>(local);
         Set<String> answered = ConcurrentHashMap.newKeySet();
         answered.add(branch.id());
         List<CompletableFuture<Void>> asks = new ArrayList<>();
-        for (Branch.Peer peer : peers) {
+        for (Peer peer : peers) {
             HttpRequest request = request(ctx, peer, LISTING_WAIT).GET().build();
             asks.add(http.sendAsync(request, HttpResponse.BodyHandlers.ofString()).thenAccept(response -> {
                 if (response.statusCode() == 200) {
@@ -102,7 +103,7 @@ final class ClusterRouter {
         }
     }
 
-    private void forward(Context ctx, Branch.Peer owner) {
+    private void forward(Context ctx, Peer owner) {
         byte[] body = ctx.bodyAsBytes();
         HttpRequest request = request(ctx, owner, FORWARD_TIMEOUT)
                 .method(ctx.method().name(), body.length == 0 ? HttpRequest.BodyPublishers.noBody()
@@ -127,7 +128,7 @@ final class ClusterRouter {
     }
 
     /** The same method, path, query and credentials, addressed to another branch. */
-    private HttpRequest.Builder request(Context ctx, Branch.Peer peer, Duration timeout) {
+    private HttpRequest.Builder request(Context ctx, Peer peer, Duration timeout) {
         String query = ctx.queryString();
         HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(peer.url() + ctx.path() + (query == null ? "" : "?" + query)))
                 .timeout(timeout)

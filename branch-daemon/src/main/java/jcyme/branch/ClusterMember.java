@@ -1,0 +1,354 @@
+package jcyme.branch;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
+import jcyme.api.BranchInfo;
+import jcyme.api.QueueSpec;
+import jcyme.supervisor.InstanceState;
+import jcyme.tasks.Json;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * This branch as a member of the cluster: it gossips its record and the full list of the
+ * instances it owns, replicates app versions (last writer wins by a Lamport clock, deletes kept
+ * as tombstones, everything re-sent on every view change), and answers who owns an instance and
+ * where a new one goes. Alone (no cluster), it answers for this branch only.
+ */
+final class ClusterMember implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(ClusterMember.class);
+
+    /** Gossip: the record goes out at once when it changes, and at least this often anyway. */
+    private static final Duration GOSSIP_INTERVAL = Duration.ofSeconds(2);
+    private static final Duration GOSSIP_TICK = Duration.ofMillis(250);
+
+    /** What a cluster change does to this branch's own instances. */
+    interface Local {
+        /** Stops the instance and removes it with its directory. */
+        void remove(String instance);
+
+        /** Every instance of the app here stops consuming the queue. */
+        void stopConsuming(String app, String queue);
+    }
+
+    private final BranchConfig config;
+    private final Store store;
+    private final Supplier<BranchInfo> self;
+    private final Supplier<Map<String, Integer>> instanceStates;
+    private final Local local;
+    private final Map<String, JsonNode> records = new ConcurrentHashMap<>();
+    private final AtomicLong appClock = new AtomicLong();
+    private volatile Cluster cluster;
+
+    private final ScheduledExecutorService gossip = Executors.newSingleThreadScheduledExecutor(task -> {
+        Thread thread = new Thread(task, "branch-gossip");
+        thread.setDaemon(true);
+        return thread;
+    });
+    /** Work on this branch's instances that the cluster asked for, off the channel's threads. */
+    private final ExecutorService clusterWork = Executors.newSingleThreadExecutor(task -> {
+        Thread thread = new Thread(task, "branch-cluster-work");
+        thread.setDaemon(true);
+        return thread;
+    });
+    private volatile String lastGossiped = "";
+    private volatile long lastGossipAt;
+
+    ClusterMember(BranchConfig config, Store store, Supplier<BranchInfo> self, Supplier<Map<String, Integer>> instanceStates,
+                  Local local) {
+        this.config = config;
+        this.store = store;
+        this.self = self;
+        this.instanceStates = instanceStates;
+        this.local = local;
+    }
+
+    /** Joins the cluster of {@code config.cluster()} and starts gossiping. */
+    void join() throws IOException {
+        appClock.set(store.maxAppClock());
+        cluster = new Cluster(config.cluster(), config.id(), config.url(), new Cluster.Listener() {
+            @Override
+            public void onMessage(String from, JsonNode message) {
+                received(from, message);
+            }
+
+            @Override
+            public void onView(List<Cluster.Member> members) {
+                Set<String> live = new java.util.HashSet<>();
+                members.forEach(m -> live.add(m.id()));
+                records.keySet().retainAll(live);
+                gossip.execute(ClusterMember.this::gossipAll);
+            }
+        });
+        try {
+            cluster.connect();
+        } catch (Exception e) {
+            String why = "cannot join cluster '" + config.cluster().name() + "': " + String.valueOf(e.getMessage()).lines().findFirst().orElse("");
+            if (!config.cluster().isDefaultDiscovery()) {
+                throw new IOException(why, e);
+            }
+            log.warn("{}; running alone (set --cluster-bind and --peers to join over TCP)", why);
+            cluster.close();
+            cluster = null;
+            return;
+        }
+        gossip.scheduleWithFixedDelay(this::gossipIfChanged, GOSSIP_TICK.toMillis(), GOSSIP_TICK.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /** Everything this branch knows that the others must too: its record, its instances and every app version. */
+    private void gossipAll() {
+        gossipRecord();
+        List<Store.AppEntry> entries = store.appEntries();
+        if (!entries.isEmpty()) {
+            cluster.broadcast(Map.of("type", "apps", "entries", entries));
+        }
+    }
+
+    private void gossipIfChanged() {
+        try {
+            String fingerprint = ownPlacements() + " " + instanceStates.get();
+            if (!fingerprint.equals(lastGossiped) || System.nanoTime() - lastGossipAt >= GOSSIP_INTERVAL.toNanos()) {
+                gossipRecord();
+            }
+        } catch (RuntimeException e) {
+            log.debug("gossip failed: {}", e.getMessage());
+        }
+    }
+
+    /** The branch record with the full list of instances this branch owns. */
+    private void gossipRecord() {
+        List<Store.Placement> own = ownPlacements();
+        BranchInfo info = self.get();
+        lastGossiped = own + " " + info.instanceStates();
+        lastGossipAt = System.nanoTime();
+        cluster.broadcast(Map.of("type", "record", "record", info, "instances", own));
+    }
+
+    private List<Store.Placement> ownPlacements() {
+        return store.instances().stream().map(r -> new Store.Placement(r.name(), r.app(), config.id())).toList();
+    }
+
+    /** Tells the cluster the current version of one app (or its tombstone). */
+    void replicate(String app) {
+        if (cluster != null) {
+            store.appEntry(app).ifPresent(entry -> cluster.broadcast(Map.of("type", "apps", "entries", List.of(entry))));
+        }
+    }
+
+    /** Tells the cluster at once that this branch's instances changed. */
+    void announceInstances() {
+        if (cluster != null) {
+            gossip.execute(this::gossipRecord);
+        }
+    }
+
+    /** The clock for a new local version of an app: past every version seen. */
+    long nextClock() {
+        return appClock.updateAndGet(c -> Math.max(c, store.maxAppClock()) + 1);
+    }
+
+    private void received(String from, JsonNode message) {
+        if (from.equals(config.id())) {
+            return;
+        }
+        switch (message.path("type").asText()) {
+            case "record" -> {
+                records.put(from, message.path("record"));
+                List<Store.Placement> theirs = new ArrayList<>();
+                for (JsonNode node : message.path("instances")) {
+                    theirs.add(new Store.Placement(node.path("name").asText(), node.path("app").asText(), from));
+                }
+                if (store.replacePlacements(from, theirs)) {
+                    log.debug("branch {} now owns {} instance(s)", from, theirs.size());
+                }
+            }
+            case "apps" -> {
+                for (JsonNode node : message.path("entries")) {
+                    Store.AppEntry entry = Json.MAPPER.convertValue(node, Store.AppEntry.class);
+                    appClock.accumulateAndGet(entry.clock(), Math::max);
+                    apply(entry);
+                }
+            }
+            case "forget" -> {
+                String gone = message.path("branch").asText();
+                if (!branches().contains(gone)) {
+                    store.forgetPlacements(gone);
+                    log.info("forgot branch {} and its instances (asked by branch {})", gone, from);
+                }
+            }
+            default -> log.debug("unknown cluster message from {}: {}", from, message.path("type").asText());
+        }
+    }
+
+    /**
+     * Applies a replicated app version if it is newer than ours (last writer wins). The store
+     * changes at once; stopping instances and consumers follows on {@link #clusterWork}.
+     */
+    private synchronized void apply(Store.AppEntry entry) {
+        Store.AppEntry current = store.appEntry(entry.name()).orElse(null);
+        if (!entry.newerThan(current)) {
+            return;
+        }
+        if (entry.deleted()) {
+            List<InstanceRecord> doomed = store.instances(entry.name());
+            store.applyApp(entry);
+            log.info("app {} deleted by branch {}: removing its {} instance(s) here", entry.name(), entry.origin(), doomed.size());
+            clusterWork.execute(() -> {
+                doomed.forEach(record -> local.remove(record.name()));
+                announceInstances();
+            });
+            return;
+        }
+        store.applyApp(entry);
+        log.info("app {} {} by branch {}", entry.name(), current == null || current.deleted() ? "created" : "updated", entry.origin());
+        if (current != null && !current.deleted()) {
+            Set<String> kept = new java.util.HashSet<>();
+            entry.queues().forEach(q -> kept.add(q.name()));
+            for (QueueSpec gone : current.queues()) {
+                if (!kept.contains(gone.name())) {
+                    clusterWork.execute(() -> local.stopConsuming(entry.name(), gone.name()));
+                }
+            }
+        }
+    }
+
+    /** Ids of the live branches, this one included. */
+    List<String> branches() {
+        if (cluster == null) {
+            return List.of(config.id());
+        }
+        return cluster.members().stream().map(Cluster.Member::id).sorted().toList();
+    }
+
+    /** A live branch's record: this one's own, or the last one it gossiped. */
+    Object branchInfo(String id) {
+        if (id.equals(config.id())) {
+            return self.get();
+        }
+        Peer peer = peers().stream().filter(p -> p.id().equals(id)).findFirst()
+                .orElseThrow(() -> BranchException.notFound("no live branch '" + id + "'"));
+        JsonNode record = records.get(id);
+        return record != null ? record : Map.of("id", peer.id(), "url", peer.url());
+    }
+
+    /**
+     * Forgets a branch that is gone for good: every branch drops the instances it owned from its
+     * listings. Should it come back, its own gossip brings them back.
+     */
+    void forgetBranch(String id) {
+        if (branches().contains(id)) {
+            throw BranchException.conflict("branch '" + id + "' is live; only a branch that is gone can be forgotten");
+        }
+        if (store.placements().stream().noneMatch(p -> p.branch().equals(id))) {
+            throw BranchException.notFound("no instances of branch '" + id + "' are known");
+        }
+        store.forgetPlacements(id);
+        if (cluster != null) {
+            cluster.broadcast(Map.of("type", "forget", "branch", id));
+        }
+        log.info("forgot branch {} and its instances", id);
+    }
+
+    /** The other live branches. */
+    List<Peer> peers() {
+        if (cluster == null) {
+            return List.of();
+        }
+        return cluster.members().stream().filter(m -> !m.id().equals(config.id()) && m.url() != null)
+                .map(m -> new Peer(m.id(), m.url())).toList();
+    }
+
+    /**
+     * Where a request about an instance must be answered: empty for here (the instance is ours,
+     * or unknown anywhere), or the live branch that owns it. An owner that is down is a 503.
+     */
+    Optional<Peer> ownerOf(String app, String name) {
+        if (cluster == null || store.instance(name).isPresent()) {
+            return Optional.empty();
+        }
+        Store.Placement placement = store.placement(name).orElse(null);
+        if (placement == null || !placement.app().equals(app)) {
+            return Optional.empty();
+        }
+        return Optional.of(peers().stream().filter(p -> p.id().equals(placement.branch())).findFirst()
+                .orElseThrow(() -> unavailable("instance '" + name + "' lives on branch '" + placement.branch()
+                        + "', which is not in the cluster now")));
+    }
+
+    /**
+     * The branch a new instance goes to: {@code branch} if named, the one with the fewest
+     * running instances for {@code placement=least-loaded}, else this one. A name already
+     * used anywhere in the cluster is a 409. The app itself is checked where the instance goes.
+     */
+    Peer placeInstance(String name, String branch, String placement) {
+        if (name != null && !name.isEmpty()) {
+            store.placement(name).ifPresent(p -> {
+                throw BranchException.conflict("instance name '" + name + "' is taken on branch '" + p.branch() + "'");
+            });
+        }
+        Peer self = new Peer(config.id(), config.url());
+        if (branch != null && !branch.isEmpty()) {
+            if (branch.equals(config.id())) {
+                return self;
+            }
+            return peers().stream().filter(p -> p.id().equals(branch)).findFirst()
+                    .orElseThrow(() -> BranchException.notFound("no live branch '" + branch + "' (live: " + branches() + ")"));
+        }
+        if (placement == null || placement.isEmpty() || placement.equals("local")) {
+            return self;
+        }
+        if (!placement.equals("least-loaded")) {
+            throw BranchException.invalid("placement must be 'local' or 'least-loaded', got '" + placement + "'");
+        }
+        Peer best = self;
+        int fewest = running(instanceStates.get());
+        for (Peer peer : peers()) {
+            JsonNode record = records.get(peer.id());
+            int count = record == null ? Integer.MAX_VALUE : record.path("instance_states").path("RUNNING").asInt(0);
+            if (count < fewest || (count == fewest && peer.id().compareTo(best.id()) < 0)) {
+                best = peer;
+                fewest = count;
+            }
+        }
+        return best;
+    }
+
+    private static int running(Map<String, Integer> states) {
+        return states.getOrDefault(InstanceState.RUNNING.name(), 0);
+    }
+
+    /** Instances of the app on branches other than the live ones given, as their owners last told. */
+    List<String> instanceNamesElsewhere(String app, Set<String> answered) {
+        if (cluster == null) {
+            return List.of();
+        }
+        return store.placements().stream().filter(p -> p.app().equals(app) && !answered.contains(p.branch()))
+                .map(Store.Placement::name).toList();
+    }
+
+    private static BranchException unavailable(String message) {
+        return new BranchException(503, message);
+    }
+
+    @Override
+    public void close() {
+        gossip.shutdownNow();
+        clusterWork.shutdownNow();
+        if (cluster != null) {
+            cluster.close();
+        }
+    }
+}
