@@ -42,6 +42,8 @@ class CeleryInteropTest {
     final String pnode = "pw-" + suffix + "@" + host;
     final String jqueue = "interop-j-" + suffix;
     final String pqueue = "interop-p-" + suffix;
+    /** Revoked on the jcyme worker before the Python worker starts: mingle must bring it over. */
+    final String mingled = "mingled-" + suffix;
     Path tmp;
     WorkerProcess jcyme;
     Process python;
@@ -51,13 +53,14 @@ class CeleryInteropTest {
         requireCelery();
         tmp = Files.createTempDirectory("jcyme-interop");
         jcyme = new WorkerProcess(jnode, tmp.resolve("jw"), TestBroker.rabbitmq().url(), "-Q", jqueue, "--autoscale", "4,2");
+        jcyme.start();
+        jcyme.control("revoke", Map.of("task_id", mingled));
         ProcessBuilder worker = new ProcessBuilder(PYTHON.toString(), "-m", "celery", "-A", "interop", "worker", "-n", pnode,
-                "-Q", pqueue, "--autoscale=4,2", "-l", "INFO", "--without-mingle", "--without-gossip")
+                "-Q", pqueue, "--autoscale=4,2", "-l", "INFO", "--without-gossip")
                 .directory(SCRIPTS.toFile()).redirectErrorStream(true).redirectOutput(tmp.resolve("python-worker.log").toFile());
         pythonEnvironment(worker, TestBroker.rabbitmq().url());
         python = worker.start();
         python.getOutputStream().close();
-        jcyme.start();
         Wait.until(Duration.ofSeconds(60), "the Python worker to be ready",
                 () -> read(tmp.resolve("python-worker.log")).contains(pnode + " ready") || !python.isAlive(),
                 () -> read(tmp.resolve("python-worker.log")));
@@ -150,6 +153,16 @@ class CeleryInteropTest {
         assertTrue(out.at("/query_task/jcyme").toString().contains("\"active\""), out.toString());
         assertEquals(List.of(jnode, pnode).stream().sorted().toList(), list(out.get("mixed_ping")));
         assertEquals(List.of(jnode), list(out.get("glob_ping")));
+    }
+
+    @Test
+    void aStartingPythonWorkerMinglesWithJcyme() throws Exception {
+        String log = read(tmp.resolve("python-worker.log"));
+        assertTrue(log.contains("mingle: sync with"), log);
+        Reply revoked = celery("inspect", "revoked", "-d", pnode, "-j");
+        assertEquals(0, revoked.status(), revoked.text());
+        assertTrue(Json.MAPPER.readTree(revoked.text()).path(pnode).toString().contains(mingled),
+                "the Python worker took jcyme's revoked ids: " + revoked.text());
     }
 
     @Test
