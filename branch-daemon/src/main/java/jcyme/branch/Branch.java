@@ -377,9 +377,7 @@ public final class Branch implements AutoCloseable {
         Map<String, Object> extra = fields.get("extra_config") instanceof Map<?, ?> m ? (Map<String, Object>) m : Map.of();
         String arguments = fields.get("arguments") == null ? null : fields.get("arguments").toString();
         InstanceRecord record = new InstanceRecord(instanceName, appName, queues, min, max, true, broker, arguments, extra);
-        store.placement(instanceName).ifPresent(p -> {
-            throw BranchException.conflict("instance name '" + instanceName + "' is taken on branch '" + p.branch() + "'");
-        });
+        member.requireNameFree(instanceName);
         if (!store.insertInstance(record)) {
             throw BranchException.conflict("instance name '" + instanceName + "' is taken");
         }

@@ -22,7 +22,6 @@ import org.jgroups.Message;
 import org.jgroups.Receiver;
 import org.jgroups.View;
 import org.jgroups.protocols.SYM_ENCRYPT;
-import org.jgroups.protocols.pbcast.NAKACK2;
 import org.jgroups.stack.IpAddress;
 import org.jgroups.stack.ProtocolStack;
 import org.jgroups.util.ExtendedUUID;
@@ -153,12 +152,8 @@ final class Cluster implements Receiver, AutoCloseable {
 
     /** Sends a JSON message to every member (this one included). */
     void broadcast(Object message) {
-        send(null, message);
-    }
-
-    void send(Address to, Object message) {
         try {
-            channel.send(new BytesMessage(to, Json.bytes(message)));
+            channel.send(new BytesMessage(null, Json.bytes(message)));
         } catch (Exception e) {
             log.debug("cluster send failed: {}", e.getMessage());
         }
@@ -190,17 +185,18 @@ final class Cluster implements Receiver, AutoCloseable {
     }
 
     private static String idOf(Address address) {
-        if (address instanceof ExtendedUUID extended && extended.get(ID) != null) {
-            return new String(extended.get(ID), StandardCharsets.UTF_8);
-        }
-        return Objects.toString(address);
+        String id = field(address, ID);
+        return id != null ? id : Objects.toString(address);
     }
 
     private static String urlOf(Address address) {
-        if (address instanceof ExtendedUUID extended && extended.get(URL) != null) {
-            return new String(extended.get(URL), StandardCharsets.UTF_8);
-        }
-        return null;
+        return field(address, URL);
+    }
+
+    /** What a member's address carries under {@code key}, or null. */
+    private static String field(Address address, String key) {
+        byte[] value = address instanceof ExtendedUUID extended ? extended.get(key) : null;
+        return value == null ? null : new String(value, StandardCharsets.UTF_8);
     }
 
     @Override

@@ -64,7 +64,8 @@ final class ClusterMember implements AutoCloseable {
         thread.setDaemon(true);
         return thread;
     });
-    private volatile String lastGossiped = "";
+    private volatile List<Store.Placement> lastOwn = List.of();
+    private volatile Map<String, Integer> lastStates = Map.of();
     private volatile long lastGossipAt;
 
     ClusterMember(BranchConfig config, Store store, Supplier<BranchInfo> self, Supplier<Map<String, Integer>> instanceStates,
@@ -119,20 +120,25 @@ final class ClusterMember implements AutoCloseable {
 
     private void gossipIfChanged() {
         try {
-            String fingerprint = ownPlacements() + " " + instanceStates.get();
-            if (!fingerprint.equals(lastGossiped) || System.nanoTime() - lastGossipAt >= GOSSIP_INTERVAL.toNanos()) {
-                gossipRecord();
+            List<Store.Placement> own = ownPlacements();
+            if (!own.equals(lastOwn) || !instanceStates.get().equals(lastStates)
+                    || System.nanoTime() - lastGossipAt >= GOSSIP_INTERVAL.toNanos()) {
+                gossipRecord(own);
             }
         } catch (RuntimeException e) {
             log.debug("gossip failed: {}", e.getMessage());
         }
     }
 
-    /** The branch record with the full list of instances this branch owns. */
     private void gossipRecord() {
-        List<Store.Placement> own = ownPlacements();
+        gossipRecord(ownPlacements());
+    }
+
+    /** The branch record with the full list of instances this branch owns. */
+    private void gossipRecord(List<Store.Placement> own) {
         BranchInfo info = self.get();
-        lastGossiped = own + " " + info.instanceStates();
+        lastOwn = own;
+        lastStates = info.instanceStates();
         lastGossipAt = System.nanoTime();
         cluster.broadcast(Map.of("type", "record", "record", info, "instances", own));
     }
@@ -295,9 +301,7 @@ final class ClusterMember implements AutoCloseable {
      */
     Peer placeInstance(String name, String branch, String placement) {
         if (name != null && !name.isEmpty()) {
-            store.placement(name).ifPresent(p -> {
-                throw BranchException.conflict("instance name '" + name + "' is taken on branch '" + p.branch() + "'");
-            });
+            requireNameFree(name);
         }
         Peer self = new Peer(config.id(), config.url());
         if (branch != null && !branch.isEmpty()) {
@@ -324,6 +328,13 @@ final class ClusterMember implements AutoCloseable {
             }
         }
         return best;
+    }
+
+    /** A 409 when another branch owns an instance of this name. */
+    void requireNameFree(String name) {
+        store.placement(name).ifPresent(p -> {
+            throw BranchException.conflict("instance name '" + name + "' is taken on branch '" + p.branch() + "'");
+        });
     }
 
     private static int running(Map<String, Integer> states) {

@@ -1,6 +1,5 @@
 package jcyme.http;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.javalin.http.Context;
 import io.javalin.http.HandlerType;
 import java.io.IOException;
@@ -12,13 +11,12 @@ import java.net.http.HttpTimeoutException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentSkipListSet;
 import jcyme.branch.Branch;
 import jcyme.branch.BranchException;
 import jcyme.branch.Peer;
@@ -76,31 +74,24 @@ final class ClusterRouter {
         if (ctx.header(FORWARDED) != null) {
             return local;
         }
-        List<Peer> peers = branch.peers();
-        Set<String> names = new TreeSet<>(local);
+        Set<String> names = new ConcurrentSkipListSet<>(local);
         Set<String> answered = ConcurrentHashMap.newKeySet();
         answered.add(branch.id());
         List<CompletableFuture<Void>> asks = new ArrayList<>();
-        for (Peer peer : peers) {
+        for (Peer peer : branch.peers()) {
             HttpRequest request = request(ctx, peer, LISTING_WAIT).GET().build();
-            asks.add(http.sendAsync(request, HttpResponse.BodyHandlers.ofString()).thenAccept(response -> {
+            asks.add(http.sendAsync(request, HttpResponse.BodyHandlers.ofByteArray()).thenAccept(response -> {
                 if (response.statusCode() == 200) {
-                    JsonNode list = Json.parse(response.body().getBytes(java.nio.charset.StandardCharsets.UTF_8));
-                    synchronized (names) {
-                        list.forEach(name -> names.add(name.asText()));
-                    }
-                    answered.add(peer.id());
-                } else if (response.statusCode() == 404) {
+                    Json.parse(response.body()).forEach(name -> names.add(name.asText()));
+                }
+                if (response.statusCode() == 200 || response.statusCode() == 404) {
                     answered.add(peer.id());
                 }
             }).exceptionally(e -> null));
         }
         CompletableFuture.allOf(asks.toArray(CompletableFuture[]::new)).join();
-        Set<String> all = new HashSet<>(answered);
-        synchronized (names) {
-            names.addAll(branch.instanceNamesElsewhere(app, all));
-            return List.copyOf(names);
-        }
+        names.addAll(branch.instanceNamesElsewhere(app, answered));
+        return List.copyOf(names);
     }
 
     private void forward(Context ctx, Peer owner) {
