@@ -1,6 +1,7 @@
 package jcyme.bench;
 
 import static jcyme.bench.Measure.await;
+import static jcyme.bench.Measure.freePort;
 import static jcyme.bench.Measure.percentile;
 
 import java.io.IOException;
@@ -135,10 +136,7 @@ public final class ClusterMembership {
     }
 
     private Member start(String id, String cluster, int clusterPort, List<String> options) throws IOException {
-        int port;
-        try (ServerSocket socket = new ServerSocket(0)) {
-            port = socket.getLocalPort();
-        }
+        int port = freePort();
         List<String> command = new ArrayList<>(List.of(java.toString(), "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                 "-cp", home.resolve("dist/lib") + "/*", "jcyme.cli.BranchMain", "-D", dir.resolve(cluster + "-" + id).toString(),
                 "--bind", Integer.toString(port), "--broker", broker, "--id", id, "--cluster", cluster,
@@ -172,10 +170,7 @@ public final class ClusterMembership {
     /** A free port whose failure-detection neighbour (port + 100) is free too. */
     private static int clusterPort() throws IOException {
         while (true) {
-            int port;
-            try (ServerSocket socket = new ServerSocket(0)) {
-                port = socket.getLocalPort();
-            }
+            int port = freePort();
             if (port < 65_000) {
                 try (ServerSocket probe = new ServerSocket(port + 100)) {
                     return port;

@@ -1,13 +1,13 @@
 package jcyme.bench;
 
 import static jcyme.bench.Measure.await;
+import static jcyme.bench.Measure.freePort;
 import static jcyme.bench.Measure.percentile;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -57,10 +57,7 @@ public final class InstanceLifecycle {
             bareJvm(bareStart, bareRss);
         }
         Path dir = Files.createTempDirectory("jcyme-bench-branch");
-        int port;
-        try (ServerSocket socket = new ServerSocket(0)) {
-            port = socket.getLocalPort();
-        }
+        int port = freePort();
         base = "http://127.0.0.1:" + port;
         try (EmbeddedBroker broker = EmbeddedBroker.start(0, null)) {
             Process branch = new ProcessBuilder(java.toString(), "-XX:+UseSerialGC", "-cp", home.resolve("dist/lib") + "/*",

@@ -4,7 +4,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 
-/** What the benchmarks share: waiting for a condition, and percentiles. */
+/** What the benchmarks share: waiting for a condition, percentiles, a free port. */
 final class Measure {
     private Measure() {}
 
@@ -19,6 +19,13 @@ final class Measure {
                 throw new IllegalStateException("timed out waiting for " + what);
             }
             Thread.sleep(10);
+        }
+    }
+
+    /** A TCP port free on this host right now. */
+    static int freePort() throws java.io.IOException {
+        try (java.net.ServerSocket socket = new java.net.ServerSocket(0)) {
+            return socket.getLocalPort();
         }
     }
 

@@ -10,7 +10,6 @@ import java.time.Duration;
  */
 public final class Retry extends RuntimeException {
     public static final int DEFAULT_MAX_RETRIES = 3;
-    public static final Duration DEFAULT_COUNTDOWN = Duration.ofSeconds(180);
 
     private final Duration countdown;
     private final int maxRetries;

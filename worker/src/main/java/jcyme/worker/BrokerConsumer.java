@@ -53,8 +53,10 @@ final class BrokerConsumer implements AutoCloseable {
     private Connection connection;
     private Channel taskChannel;
     private Channel resultChannel;
+    /** Publishes tasks with confirms; its own lock, so waiting for a confirm never holds up results. */
+    private final Object taskPublishLock = new Object();
     private Channel taskPublishChannel;
-    private final java.util.Set<String> declaredTargets = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private final java.util.Set<String> declaredTargets = new java.util.HashSet<>();
     private volatile int prefetch;
 
     BrokerConsumer(BrokerUrl broker, String connectionName, Duration maxBackoff, Handler handler) {
@@ -280,7 +282,7 @@ final class BrokerConsumer implements AutoCloseable {
      */
     void publishTask(CeleryQueue target, TaskMessage message) throws IOException {
         TaskMessage.Encoded encoded = message.encode();
-        synchronized (resultLock) {
+        synchronized (taskPublishLock) {
             try {
                 if (taskPublishChannel == null || !taskPublishChannel.isOpen()) {
                     taskPublishChannel = connection.createChannel();

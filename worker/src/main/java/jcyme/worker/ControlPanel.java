@@ -104,7 +104,7 @@ final class ControlPanel {
 
     private static ObjectNode rateLimit(Worker worker, JsonNode args) {
         String task = text(args, "task_name");
-        if (task == null || !worker.executor().tasks().containsKey(task)) {
+        if (!isKnown(worker, task)) {
             return error("unknown task");
         }
         String limit = text(args, "rate_limit");
@@ -118,11 +118,15 @@ final class ControlPanel {
 
     private static ObjectNode timeLimit(Worker worker, JsonNode args) {
         String task = text(args, "task_name");
-        if (task == null || !worker.executor().tasks().containsKey(task)) {
+        if (!isKnown(worker, task)) {
             return error("unknown task");
         }
         worker.executor().setTimeLimits(task, seconds(args.get("hard")), seconds(args.get("soft")));
         return ok("time limits set successfully");
+    }
+
+    private static boolean isKnown(Worker worker, String task) {
+        return task != null && worker.executor().tasks().containsKey(task);
     }
 
     private static java.time.Duration seconds(JsonNode value) {

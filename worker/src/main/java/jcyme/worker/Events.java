@@ -18,11 +18,13 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
 import java.util.function.IntSupplier;
 import java.util.function.LongSupplier;
 import jcyme.tasks.CeleryTime;
 import jcyme.tasks.Json;
 import jcyme.tasks.RemoteError;
+import jcyme.tasks.TaskMessage;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -116,63 +118,59 @@ final class Events implements TaskEvents {
 
     @Override
     public void received(Request request) {
-        if (!taskEvents.get()) return;
-        ObjectNode fields = task(request);
-        fields.put("name", request.name());
-        fields.put("args", Json.repr(request.message.args()));
-        fields.put("kwargs", Json.repr(request.message.kwargs()));
-        fields.put("root_id", request.message.rootId() == null ? request.id() : request.message.rootId());
-        fields.put("parent_id", request.message.parentId());
-        fields.put("retries", request.message.retries());
-        fields.put("eta", request.message.eta() == null ? null : CeleryTime.format(request.message.eta()));
-        fields.put("expires", request.message.expires() == null ? null : CeleryTime.format(request.message.expires()));
-        send("task-received", fields);
+        taskEvent("task-received", request, fields -> {
+            TaskMessage message = request.message;
+            fields.put("name", request.name());
+            fields.put("args", Json.repr(message.args()));
+            fields.put("kwargs", Json.repr(message.kwargs()));
+            fields.put("root_id", message.rootId() == null ? request.id() : message.rootId());
+            fields.put("parent_id", message.parentId());
+            fields.put("retries", message.retries());
+            fields.put("eta", message.eta() == null ? null : CeleryTime.format(message.eta()));
+            fields.put("expires", message.expires() == null ? null : CeleryTime.format(message.expires()));
+        });
     }
 
     @Override
     public void started(Request request) {
-        if (taskEvents.get()) send("task-started", task(request));
+        taskEvent("task-started", request, fields -> {});
     }
 
     @Override
     public void succeeded(Request request, JsonNode result, double runtime) {
-        if (!taskEvents.get()) return;
-        ObjectNode fields = task(request);
-        fields.put("result", Json.repr(result));
-        fields.put("runtime", runtime);
-        send("task-succeeded", fields);
+        taskEvent("task-succeeded", request, fields -> fields.put("result", Json.repr(result)).put("runtime", runtime));
     }
 
     @Override
     public void failed(Request request, RemoteError error, String traceback) {
-        if (!taskEvents.get()) return;
-        ObjectNode fields = task(request);
-        fields.put("exception", error.repr());
-        if (traceback != null) fields.put("traceback", traceback);
-        send("task-failed", fields);
+        taskEvent("task-failed", request, fields -> {
+            fields.put("exception", error.repr());
+            if (traceback != null) fields.put("traceback", traceback);
+        });
     }
 
     @Override
     public void retried(Request request, RemoteError cause, String traceback) {
-        if (!taskEvents.get()) return;
-        ObjectNode fields = task(request);
-        fields.put("exception", cause.repr());
-        fields.put("traceback", traceback);
-        send("task-retried", fields);
+        taskEvent("task-retried", request, fields -> fields.put("exception", cause.repr()).put("traceback", traceback));
     }
 
     @Override
     public void revoked(Request request, boolean terminated, boolean expired) {
-        if (!taskEvents.get()) return;
-        ObjectNode fields = task(request);
-        fields.put("terminated", terminated);
-        if (terminated) fields.put("signum", 15); else fields.putNull("signum");
-        fields.put("expired", expired);
-        send("task-revoked", fields);
+        taskEvent("task-revoked", request, fields -> {
+            fields.put("terminated", terminated);
+            if (terminated) fields.put("signum", 15); else fields.putNull("signum");
+            fields.put("expired", expired);
+        });
     }
 
-    private static ObjectNode task(Request request) {
-        return JsonNodeFactory.instance.objectNode().put("uuid", request.id());
+    /** A task event with its {@code uuid} and the fields {@code fill} adds, when task events are on. */
+    private void taskEvent(String type, Request request, Consumer<ObjectNode> fill) {
+        if (!taskEvents.get()) {
+            return;
+        }
+        ObjectNode fields = JsonNodeFactory.instance.objectNode().put("uuid", request.id());
+        fill.accept(fields);
+        send(type, fields);
     }
 
     // ---- the wire -----------------------------------------------------------------------------

@@ -43,17 +43,19 @@ final class TaskExecutor {
     private WorkerState state;
     private final BrokerConsumer broker;
     private final ScheduledExecutorService timer;
-    private final Duration defaultSoftLimit;
-    private final Duration defaultHardLimit;
+    private final TimeLimits defaultLimits;
     private final Map<String, Request> active = new ConcurrentHashMap<>();
     private final Map<String, Held> held = new ConcurrentHashMap<>();
     private final AtomicLong activeCount = new AtomicLong();
     private final Map<String, RateLimit> rateLimits = new ConcurrentHashMap<>();
-    private final Map<String, Duration[]> timeLimits = new ConcurrentHashMap<>();
+    private final Map<String, TimeLimits> timeLimits = new ConcurrentHashMap<>();
     private TaskPool pool;
     private Listener listener;
     private volatile TaskEvents events = TaskEvents.NONE;
     private String origin = "";
+
+    /** A task's hard and soft time limits (each null for none). */
+    record TimeLimits(Duration hard, Duration soft) {}
 
     /** A message held back: until its ETA, or by its task's rate limit (which does not raise prefetch). */
     record Held(Request request, Instant eta, ScheduledFuture<?> timer, boolean rateLimited) {}
@@ -63,8 +65,7 @@ final class TaskExecutor {
         this.tasks = tasks;
         this.broker = broker;
         this.timer = timer;
-        this.defaultSoftLimit = defaultSoftLimit;
-        this.defaultHardLimit = defaultHardLimit;
+        this.defaultLimits = new TimeLimits(defaultHardLimit, defaultSoftLimit);
     }
 
     void bind(WorkerState state) {
@@ -300,9 +301,9 @@ final class TaskExecutor {
 
     private List<ScheduledFuture<?>> startLimits(Request request) {
         List<ScheduledFuture<?>> limits = new ArrayList<>(2);
-        Duration[] forTask = timeLimits.getOrDefault(request.name(), new Duration[] {defaultHardLimit, defaultSoftLimit});
-        Duration soft = request.message.softLimit() != null ? request.message.softLimit() : forTask[1];
-        Duration hard = request.message.hardLimit() != null ? request.message.hardLimit() : forTask[0];
+        TimeLimits forTask = timeLimits.getOrDefault(request.name(), defaultLimits);
+        Duration soft = request.message.softLimit() != null ? request.message.softLimit() : forTask.soft();
+        Duration hard = request.message.hardLimit() != null ? request.message.hardLimit() : forTask.hard();
         if (soft != null && !soft.isZero()) {
             limits.add(timer.schedule(() -> {
                 log.warn("soft time limit ({}s) exceeded for {}[{}]; interrupting it", seconds(soft), request.name(), request.id());
@@ -397,7 +398,7 @@ final class TaskExecutor {
     }
 
     void setTimeLimits(String task, Duration hard, Duration soft) {
-        timeLimits.put(task, new Duration[] {hard, soft});
+        timeLimits.put(task, new TimeLimits(hard, soft));
     }
 
     /** Tasks reserved or running, as Celery's autoscaler counts them (held ETA tasks excluded). */
