@@ -35,13 +35,9 @@ final class ClusterMember implements AutoCloseable {
     private static final Duration GOSSIP_INTERVAL = Duration.ofSeconds(2);
     private static final Duration GOSSIP_TICK = Duration.ofMillis(250);
 
-    /** What a cluster change does to this branch's own instances. */
+    /** Told which of this branch's instances a replicated change touched, so they converge to their records. */
     interface Local {
-        /** Stops the instance and removes it with its directory. */
-        void remove(String instance);
-
-        /** Every instance of the app here stops consuming the queue. */
-        void stopConsuming(String app, String queue);
+        void changed(String app);
     }
 
     private final BranchConfig config;
@@ -201,34 +197,23 @@ final class ClusterMember implements AutoCloseable {
 
     /**
      * Applies a replicated app version if it is newer than ours (last writer wins). The store
-     * changes at once; stopping instances and consumers follows on {@link #clusterWork}.
+     * changes in one step (a deleted app's instances become tombstones, a dropped queue is unbound);
+     * the instances then converge to it.
      */
     private synchronized void apply(Store.AppEntry entry) {
         Store.AppEntry current = store.appEntry(entry.name()).orElse(null);
         if (!entry.newerThan(current)) {
             return;
         }
-        if (entry.deleted()) {
-            List<InstanceRecord> doomed = store.instances(entry.name());
-            store.applyApp(entry);
-            log.info("app {} deleted by branch {}: removing its {} instance(s) here", entry.name(), entry.origin(), doomed.size());
-            clusterWork.execute(() -> {
-                doomed.forEach(record -> local.remove(record.name()));
-                announceInstances();
-            });
-            return;
-        }
+        int instances = store.instances(entry.name()).size();
         store.applyApp(entry);
-        log.info("app {} {} by branch {}", entry.name(), current == null || current.deleted() ? "created" : "updated", entry.origin());
-        if (current != null && !current.deleted()) {
-            Set<String> kept = new java.util.HashSet<>();
-            entry.queues().forEach(q -> kept.add(q.name()));
-            for (QueueSpec gone : current.queues()) {
-                if (!kept.contains(gone.name())) {
-                    clusterWork.execute(() -> local.stopConsuming(entry.name(), gone.name()));
-                }
-            }
+        if (entry.deleted()) {
+            log.info("app {} deleted by branch {}: removing its {} instance(s) here", entry.name(), entry.origin(), instances);
+        } else {
+            log.info("app {} {} by branch {}", entry.name(), current == null || current.deleted() ? "created" : "updated",
+                    entry.origin());
         }
+        clusterWork.execute(() -> local.changed(entry.name()));
     }
 
     /** Ids of the live branches, this one included. */

@@ -4,7 +4,13 @@ import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import java.util.List;
 import java.util.Map;
 
-/** What the store keeps of an instance: its desired state. */
+/**
+ * What the store keeps of an instance: its desired state.
+ *
+ * @param generation  bumped by each asked-for restart (and by enabling a stopped or FATAL instance):
+ *                    a worker of an older generation is replaced
+ * @param deleting    a tombstone: the instance is being removed (stop, then directory, then record)
+ */
 @JsonIgnoreProperties(ignoreUnknown = true)
 record InstanceRecord(
         String name,
@@ -15,7 +21,9 @@ record InstanceRecord(
         boolean enabled,
         String broker,
         String arguments,
-        Map<String, Object> extraConfig) {
+        Map<String, Object> extraConfig,
+        long generation,
+        boolean deleting) {
 
     InstanceRecord {
         queues = queues == null ? List.of() : List.copyOf(queues);
@@ -23,14 +31,23 @@ record InstanceRecord(
     }
 
     InstanceRecord withQueues(List<String> value) {
-        return new InstanceRecord(name, app, value, min, max, enabled, broker, arguments, extraConfig);
+        return new InstanceRecord(name, app, value, min, max, enabled, broker, arguments, extraConfig, generation, deleting);
     }
 
     InstanceRecord withAutoscale(int newMax, int newMin) {
-        return new InstanceRecord(name, app, queues, newMin, newMax, enabled, broker, arguments, extraConfig);
+        return new InstanceRecord(name, app, queues, newMin, newMax, enabled, broker, arguments, extraConfig, generation, deleting);
     }
 
     InstanceRecord withEnabled(boolean value) {
-        return new InstanceRecord(name, app, queues, min, max, value, broker, arguments, extraConfig);
+        return new InstanceRecord(name, app, queues, min, max, value, broker, arguments, extraConfig, generation, deleting);
+    }
+
+    /** Enabled, at a new generation: whatever runs is replaced and a FATAL instance starts afresh. */
+    InstanceRecord restarted() {
+        return new InstanceRecord(name, app, queues, min, max, true, broker, arguments, extraConfig, generation + 1, deleting);
+    }
+
+    InstanceRecord tombstone() {
+        return new InstanceRecord(name, app, queues, min, max, false, broker, arguments, extraConfig, generation, true);
     }
 }

@@ -13,6 +13,7 @@ import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.UnaryOperator;
 import jcyme.api.App;
 import jcyme.api.QueueSpec;
 
@@ -87,10 +88,10 @@ final class Store implements AutoCloseable {
         update("UPDATE apps SET clock = ?, origin = ? WHERE name = ?", clock, origin, name);
     }
 
-    /** Deletes the app with its queues and instance records, keeping a tombstone, in one transaction. */
+    /** Deletes the app with its queues, tombstoning its instances and keeping a tombstone of its own, in one transaction. */
     synchronized void deleteApp(String name, long clock, String origin) {
         transaction(() -> {
-            update("DELETE FROM instances WHERE app = ?", name);
+            instancesLeave(name, true, java.util.Set.of());
             update("DELETE FROM queues WHERE app = ?", name);
             update("DELETE FROM placements WHERE app = ?", name);
             update("INSERT OR REPLACE INTO apps VALUES (?, '{}', ?, ?, 1)", name, clock, origin);
@@ -133,6 +134,9 @@ final class Store implements AutoCloseable {
             return;
         }
         transaction(() -> {
+            java.util.Set<String> gone = new java.util.HashSet<>(queueNames(entry.name()));
+            entry.queues().forEach(q -> gone.remove(q.name()));
+            instancesLeave(entry.name(), false, gone);
             update("INSERT OR REPLACE INTO apps VALUES (?, ?, ?, ?, 0)", entry.name(), json(entry.app()), entry.clock(), entry.origin());
             update("DELETE FROM queues WHERE app = ?", entry.name());
             for (QueueSpec queue : entry.queues()) {
@@ -153,33 +157,79 @@ final class Store implements AutoCloseable {
         update("INSERT OR REPLACE INTO queues VALUES (?, ?, ?)", app, queue.name(), json(queue));
     }
 
+    /** Deletes the declaration and unbinds the queue from every instance of the app, in one transaction. */
     synchronized void deleteQueue(String app, String name) {
-        update("DELETE FROM queues WHERE app = ? AND name = ?", app, name);
+        transaction(() -> {
+            update("DELETE FROM queues WHERE app = ? AND name = ?", app, name);
+            instancesLeave(app, false, java.util.Set.of(name));
+        });
     }
 
+    /** Live instance records (tombstones left out). */
     synchronized List<InstanceRecord> instances() {
-        return all("SELECT json FROM instances ORDER BY name", InstanceRecord.class);
+        return live(all("SELECT json FROM instances ORDER BY name", InstanceRecord.class));
     }
 
     synchronized List<InstanceRecord> instances(String app) {
-        return all("SELECT json FROM instances WHERE app = ? ORDER BY name", InstanceRecord.class, app);
+        return live(all("SELECT json FROM instances WHERE app = ? ORDER BY name", InstanceRecord.class, app));
     }
 
+    /** A live instance record. */
     synchronized Optional<InstanceRecord> instance(String name) {
+        return instanceRecord(name).filter(r -> !r.deleting());
+    }
+
+    /** An instance record, tombstone or not. */
+    synchronized Optional<InstanceRecord> instanceRecord(String name) {
         return one("SELECT json FROM instances WHERE name = ?", InstanceRecord.class, name);
     }
 
-    synchronized void putInstance(InstanceRecord instance) {
-        update("INSERT OR REPLACE INTO instances VALUES (?, ?, ?)", instance.name(), instance.app(), json(instance));
+    /** Every instance name with a record, tombstones included. */
+    synchronized List<String> allInstanceNames() {
+        return names("SELECT name FROM instances ORDER BY name");
     }
 
-    /** Adds the instance unless the name is taken; false if it was. */
+    /** Adds the instance unless the name is taken (by a live record or a tombstone); false if it was. */
     synchronized boolean insertInstance(InstanceRecord instance) {
         return update("INSERT OR IGNORE INTO instances VALUES (?, ?, ?)", instance.name(), instance.app(), json(instance)) == 1;
     }
 
-    synchronized void deleteInstance(String name) {
-        update("DELETE FROM instances WHERE name = ?", name);
+    /**
+     * Changes a live record in one step (no other change can come between the read and the write);
+     * empty if there is no live record. {@code change} may throw to refuse, and then nothing changes.
+     */
+    synchronized Optional<InstanceRecord> updateInstance(String name, UnaryOperator<InstanceRecord> change) {
+        Optional<InstanceRecord> current = instance(name);
+        if (current.isEmpty()) {
+            return current;
+        }
+        InstanceRecord changed = change.apply(current.get());
+        putInstance(changed);
+        return Optional.of(changed);
+    }
+
+    /** Removes a record for good: the last step of a delete, after its worker and directory are gone. */
+    synchronized void purgeInstance(String name) {
+        update("DELETE FROM instances WHERE name = ? AND json LIKE '%\"deleting\":true%'", name);
+    }
+
+    private void putInstance(InstanceRecord instance) {
+        update("INSERT OR REPLACE INTO instances VALUES (?, ?, ?)", instance.name(), instance.app(), json(instance));
+    }
+
+    private static List<InstanceRecord> live(List<InstanceRecord> records) {
+        return records.stream().filter(r -> !r.deleting()).toList();
+    }
+
+    /** Tombstones the app's instances and drops the given queues from the survivors' bindings. */
+    private void instancesLeave(String app, boolean appDeleted, java.util.Set<String> queuesGone) {
+        for (InstanceRecord record : instances(app)) {
+            if (appDeleted) {
+                putInstance(record.tombstone());
+            } else if (record.queues().stream().anyMatch(queuesGone::contains)) {
+                putInstance(record.withQueues(record.queues().stream().filter(q -> !queuesGone.contains(q)).toList()));
+            }
+        }
     }
 
     /** An instance that lives on another branch, as its owner last told. */

@@ -80,8 +80,10 @@ public final class BranchMain implements Callable<Integer> {
     @Option(names = "--backoff-cap", paramLabel = "S", description = "Longest retry delay (default: ${DEFAULT-VALUE}).")
     double backoffCap = 30;
 
-    @Option(names = "--stop-grace", paramLabel = "S", description = "Warm shutdown time before SIGTERM (default: ${DEFAULT-VALUE}).")
-    double stopGrace = 30;
+    @Option(names = {"--shutdown-timeout", "--stop-grace"}, paramLabel = "S",
+            description = "An instance's warm shutdown time: workers are told it, and a stop lets running tasks finish that long"
+                    + " before SIGTERM (default: ${DEFAULT-VALUE}).")
+    double shutdownTimeout = 60;
 
     @Option(names = "--kill-grace", paramLabel = "S", description = "Time after SIGTERM before SIGKILL (default: ${DEFAULT-VALUE}).")
     double killGrace = 10;
@@ -165,7 +167,7 @@ public final class BranchMain implements Callable<Integer> {
         Logger log = LoggerFactory.getLogger(BranchMain.class);
         String host = advertisedHost(address, channel);
         SupervisorSettings settings = new SupervisorSettings(seconds(startSecs), Duration.ofSeconds(60), startRetries,
-                seconds(backoffBase), seconds(backoffCap), seconds(stopGrace), seconds(killGrace), seconds(supInterval));
+                seconds(backoffBase), seconds(backoffCap), seconds(shutdownTimeout), seconds(killGrace), seconds(supInterval));
         Path libDir = libDir();
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
         Branch branch;
@@ -189,6 +191,7 @@ public final class BranchMain implements Callable<Integer> {
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             log.info("branch stopping; instances keep running and are re-adopted at the next start");
+            branch.stopReconciling();
             api.close();
             branch.close();
             stopped.countDown();

@@ -70,7 +70,7 @@ final class ClusterRouter {
 
     /** The app's instance names on every live branch, plus those of unreachable branches as last gossiped. */
     List<String> instanceNames(Context ctx, String app) {
-        List<String> local = branch.instanceNames(app);
+        List<String> local = branch.instances().names(app);
         if (ctx.header(FORWARDED) != null) {
             return local;
         }

@@ -11,6 +11,7 @@ import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import jcyme.api.QueueSpec;
+import jcyme.branch.Apps;
 import jcyme.branch.Branch;
 import jcyme.branch.BranchException;
 import jcyme.tasks.Json;
@@ -75,13 +76,13 @@ public final class HttpApi implements AutoCloseable {
             branch.forgetBranch(ctx.pathParam("id"));
             ok(ctx, "ok");
         });
-        app.get("/", ctx -> ctx.json(branch.apps()));
+        app.get("/", ctx -> ctx.json(branch.apps().names()));
 
-        app.get("/{app}", ctx -> ctx.json(branch.app(app(ctx))));
+        app.get("/{app}", ctx -> ctx.json(branch.apps().get(app(ctx))));
         app.put("/{app}", this::putApp);
         app.post("/{app}", this::putApp);
         app.delete("/{app}", ctx -> {
-            branch.deleteApp(app(ctx));
+            branch.apps().delete(app(ctx));
             ok(ctx, "ok");
         });
 
@@ -89,43 +90,43 @@ public final class HttpApi implements AutoCloseable {
         mutating(HandlerType.POST, "/{app}/instances", 201, (path, params) -> createInstance(path, null, params));
         mutating(HandlerType.POST, "/{app}/instances/{name}", 201,
                 (path, params) -> createInstance(path, path.get("name"), params));
-        app.get("/{app}/instances/{name}", ctx -> ctx.json(branch.instance(app(ctx), name(ctx))));
+        app.get("/{app}/instances/{name}", ctx -> ctx.json(branch.instances().get(app(ctx), name(ctx))));
         mutating(HandlerType.DELETE, "/{app}/instances/{name}", 200, (path, params) -> {
-            branch.deleteInstance(path.get("app"), path.get("name"));
+            branch.instances().delete(path.get("app"), path.get("name"));
             return Map.of("ok", "ok");
         });
         mutating(HandlerType.POST, "/{app}/instances/{name}/restart", 200,
-                (path, params) -> branch.restart(path.get("app"), path.get("name")));
+                (path, params) -> branch.instances().restart(path.get("app"), path.get("name")));
         mutating(HandlerType.POST, "/{app}/instances/{name}/enable", 200,
-                (path, params) -> branch.enable(path.get("app"), path.get("name")));
+                (path, params) -> branch.instances().enable(path.get("app"), path.get("name")));
         mutating(HandlerType.POST, "/{app}/instances/{name}/disable", 200,
-                (path, params) -> branch.disable(path.get("app"), path.get("name")));
-        app.get("/{app}/instances/{name}/stats", ctx -> ctx.json(branch.stats(app(ctx), name(ctx))));
-        app.get("/{app}/instances/{name}/autoscale", ctx -> ctx.json(branch.autoscale(app(ctx), name(ctx))));
+                (path, params) -> branch.instances().disable(path.get("app"), path.get("name")));
+        app.get("/{app}/instances/{name}/stats", ctx -> ctx.json(branch.instances().stats(app(ctx), name(ctx))));
+        app.get("/{app}/instances/{name}/autoscale", ctx -> ctx.json(branch.instances().autoscale(app(ctx), name(ctx))));
         for (HandlerType verb : List.of(HandlerType.PUT, HandlerType.POST)) {
-            mutating(verb, "/{app}/instances/{name}/autoscale", 200, (path, params) -> branch.setAutoscale(
+            mutating(verb, "/{app}/instances/{name}/autoscale", 200, (path, params) -> branch.instances().setAutoscale(
                     path.get("app"), path.get("name"), Params.integer(params, "max"), Params.integer(params, "min")));
             mutating(verb, "/{app}/instances/{name}/queues/{queue}", 201, (path, params) -> {
-                branch.bind(path.get("app"), path.get("name"), path.get("queue"));
+                branch.instances().bind(path.get("app"), path.get("name"), path.get("queue"));
                 return Map.of("ok", "ok");
             });
         }
-        app.get("/{app}/instances/{name}/queues", ctx -> ctx.json(branch.instanceQueues(app(ctx), name(ctx))));
+        app.get("/{app}/instances/{name}/queues", ctx -> ctx.json(branch.instances().queues(app(ctx), name(ctx))));
         mutating(HandlerType.DELETE, "/{app}/instances/{name}/queues/{queue}", 200, (path, params) -> {
-            branch.unbind(path.get("app"), path.get("name"), path.get("queue"));
+            branch.instances().unbind(path.get("app"), path.get("name"), path.get("queue"));
             return Map.of("ok", "ok");
         });
         app.get("/{app}/instances/{name}/log", ctx -> {
             Integer lines = Params.integer(Params.of(ctx), "lines");
-            ctx.contentType("text/plain; charset=utf-8").result(branch.log(app(ctx), name(ctx), lines == null ? 100 : lines));
+            ctx.contentType("text/plain; charset=utf-8").result(branch.instances().log(app(ctx), name(ctx), lines == null ? 100 : lines));
         });
 
-        app.get("/{app}/queues", ctx -> ctx.json(branch.queues(app(ctx))));
-        app.get("/{app}/queues/{queue}", ctx -> ctx.json(branch.queue(app(ctx), ctx.pathParam("queue"))));
+        app.get("/{app}/queues", ctx -> ctx.json(branch.queues().names(app(ctx))));
+        app.get("/{app}/queues/{queue}", ctx -> ctx.json(branch.queues().get(app(ctx), ctx.pathParam("queue"))));
         app.put("/{app}/queues/{queue}", this::declareQueue);
         app.post("/{app}/queues/{queue}", this::declareQueue);
         app.delete("/{app}/queues/{queue}", ctx -> {
-            branch.deleteQueue(app(ctx), ctx.pathParam("queue"));
+            branch.queues().delete(app(ctx), ctx.pathParam("queue"));
             ok(ctx, "ok");
         });
 
@@ -172,16 +173,13 @@ public final class HttpApi implements AutoCloseable {
     private void putApp(Context ctx) {
         Map<String, Object> params = Params.normalize(Params.of(ctx),
                 List.of("classpath", "jvm_options", "default_queues"), List.of("env", "extra_config"));
-        Branch.Saved<?> saved = branch.putApp(app(ctx), params);
+        Apps.Saved<?> saved = branch.apps().put(app(ctx), params);
         ctx.status(saved.created() ? 201 : 200).json(saved.value());
     }
 
     /** Creates the instance here: {@code branch} and {@code placement} were used by the router to get here. */
     private Object createInstance(Map<String, String> path, String name, Map<String, Object> params) {
-        Map<String, Object> fields = Params.normalize(params, List.of("queues"), List.of("extra_config"));
-        fields.remove("branch");
-        fields.remove("placement");
-        return branch.createInstance(path.get("app"), name, fields);
+        return branch.instances().create(path.get("app"), name, InstanceRequests.from(params));
     }
 
     private void declareQueue(Context ctx) {
@@ -190,7 +188,7 @@ public final class HttpApi implements AutoCloseable {
         Map<String, Object> options = (Map<String, Object>) params.get("options");
         QueueSpec spec = new QueueSpec(ctx.pathParam("queue"), Params.text(params, "exchange"),
                 Params.text(params, "exchange_type"), Params.text(params, "routing_key"), options);
-        Branch.Saved<QueueSpec> saved = branch.declareQueue(app(ctx), spec);
+        Apps.Saved<QueueSpec> saved = branch.queues().declare(app(ctx), spec);
         ctx.status(201).json(saved.value());
     }
 
@@ -198,13 +196,13 @@ public final class HttpApi implements AutoCloseable {
         Map<String, Object> params = Params.of(ctx);
         JsonNode args = params.get("args") == null ? null : Json.tree(params.get("args"));
         JsonNode kwargs = params.get("kwargs") == null ? null : Json.tree(params.get("kwargs"));
-        String id = branch.sendTask(app(ctx), ctx.pathParam("task"), args, kwargs, Params.text(params, "queue"),
+        String id = branch.tasks().send(app(ctx), ctx.pathParam("task"), args, kwargs, Params.text(params, "queue"),
                 Params.number(params, "countdown"));
         ctx.status(202).json(Map.of("id", id));
     }
 
     private TaskResult result(Context ctx, Duration wait) {
-        return branch.taskResult(app(ctx), ctx.pathParam("id"), wait);
+        return branch.tasks().result(app(ctx), ctx.pathParam("id"), wait);
     }
 
     private static Map<String, Object> resultBody(TaskResult result) {

@@ -7,7 +7,8 @@ import java.util.Map;
 /**
  * What to run for one instance: the worker's options and the app's JVM settings.
  *
- * @param classpath  the app's task jars ({@code --classpath}); empty means the demo tasks
+ * @param classpath   the app's task jars ({@code --classpath}); empty means the demo tasks
+ * @param generation  which start of the instance this is: a restart asked for is a new generation
  */
 public record InstanceSpec(
         String app,
@@ -20,7 +21,8 @@ public record InstanceSpec(
         List<String> classpath,
         List<String> jvmOptions,
         Map<String, String> env,
-        List<String> arguments) {
+        List<String> arguments,
+        long generation) {
 
     public InstanceSpec {
         queues = List.copyOf(queues);
@@ -32,7 +34,24 @@ public record InstanceSpec(
 
     /** The token on the worker's command line that says whose process it is. */
     public String marker() {
+        return markerOf(app, name);
+    }
+
+    public static String markerOf(String app, String name) {
         return "-Djcyme.instance=" + app + "/" + name;
+    }
+
+    /** The token on the worker's command line that says which generation it runs. */
+    public String generationMarker() {
+        return GENERATION_PROPERTY + generation;
+    }
+
+    static final String GENERATION_PROPERTY = "-Djcyme.generation=";
+
+    /** The same instance at another generation. */
+    public InstanceSpec withGeneration(long value) {
+        return new InstanceSpec(app, name, dir, broker, queues, minConcurrency, maxConcurrency, classpath, jvmOptions, env,
+                arguments, value);
     }
 
     public Path pidfile() {

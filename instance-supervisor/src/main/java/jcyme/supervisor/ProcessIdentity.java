@@ -47,7 +47,7 @@ final class ProcessIdentity {
             }
         }
         String commandLine = cmdline(pid);
-        if (!commandLine.contains(spec.marker())) {
+        if (!(commandLine + " ").contains(spec.marker() + " ")) {
             return Optional.empty();
         }
         return handle;

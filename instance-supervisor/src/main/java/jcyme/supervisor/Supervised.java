@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
+import java.nio.file.Files;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.time.Instant;
@@ -13,6 +14,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
@@ -20,9 +22,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One instance under supervision: a state machine (see {@link InstanceState}) with one transition
- * method that logs every change. The process is watched from its exit itself — {@code onExit} for
- * a child of this JVM, the worker's lock for an adopted one — not by polling.
+ * One instance's process under supervision: a state machine (see {@link InstanceState}) with one
+ * transition method that logs every change and tells the listener. It holds what runs, never what
+ * should: it starts and stops only when told, and an exit only moves it to EXITED, BACKOFF or
+ * FATAL. The process is watched from its exit itself ({@code onExit} for a child of this JVM, the
+ * worker's lock for an adopted one), not by polling.
  */
 final class Supervised {
     private static final Logger log = LoggerFactory.getLogger(Supervised.class);
@@ -30,131 +34,130 @@ final class Supervised {
     /** The worker's exit code when another copy of it holds its lock. */
     private static final int ALREADY_RUNNING = 3;
 
+    private final String name;
     private final SupervisorSettings settings;
     private final WorkerLauncher launcher;
     private final ScheduledExecutorService executor;
-    private final Function<String, Map<String, Object>> queueBinding;
-    private volatile InstanceSpec spec;
+    private final Supervisor.Listener listener;
+    private InstanceSpec spec;
     private InstanceState state = InstanceState.STOPPED;
-    private boolean wanted;
     private ProcessHandle process;
     private CompletableFuture<?> exited = CompletableFuture.completedFuture(null);
-    private long generation;
+    /** Counts processes watched, so that news about an older one is ignored. */
+    private long watch;
     private int quickFailures;
     private int restarts;
     private Instant startedAt;
+    private Instant retryAt;
     private String lastError;
     private ScheduledFuture<?> pending;
 
     Supervised(InstanceSpec spec, SupervisorSettings settings, WorkerLauncher launcher, ScheduledExecutorService executor,
-               Function<String, Map<String, Object>> queueBinding) {
+               Supervisor.Listener listener) {
+        this.name = spec.name();
         this.spec = spec;
         this.settings = settings;
         this.launcher = launcher;
         this.executor = executor;
-        this.queueBinding = queueBinding;
+        this.listener = listener;
     }
 
-    InstanceSpec spec() {
+    synchronized InstanceSpec spec() {
         return spec;
     }
 
     synchronized InstanceStatus status() {
-        return new InstanceStatus(spec.name(), state, process == null ? null : process.pid(), restarts, startedAt, lastError);
-    }
-
-    synchronized InstanceState state() {
-        return state;
+        return new InstanceStatus(name, state, process == null || !state.isUp() ? null : process.pid(), restarts, startedAt,
+                lastError, spec.generation(), state == InstanceState.BACKOFF ? retryAt : null);
     }
 
     private void transition(InstanceState to, String why) {
         if (state == to) {
             return;
         }
-        log.info("instance {}: {} -> {}{}", spec.name(), state, to, why == null ? "" : " (" + why + ")");
+        InstanceState from = state;
+        log.info("instance {}: {} -> {}{}", name, from, to, why == null ? "" : " (" + why + ")");
         state = to;
+        listener.changed(name, from, to, why);
     }
 
     // ---- starting -----------------------------------------------------------------------------
 
-    /** Wants the instance up; starts it unless it is already starting or running. */
-    synchronized void start() {
-        wanted = true;
+    /**
+     * Starts the worker of {@code desired} unless a process is up. A new generation starts with a
+     * clean failure count (an asked-for restart or enable leaves FATAL); a retry of the same one
+     * after EXITED or BACKOFF counts as a restart.
+     */
+    synchronized void start(InstanceSpec desired) {
         if (state.isUp()) {
             return;
         }
+        if (desired.generation() != spec.generation()) {
+            quickFailures = 0;
+            lastError = null;
+        } else if (state == InstanceState.EXITED || state == InstanceState.BACKOFF) {
+            restarts++;
+        }
+        spec = desired;
         cancelPending();
-        launch();
-    }
-
-    /** Starts again from FATAL or BACKOFF, forgetting earlier failures. */
-    synchronized void resetAndStart() {
-        quickFailures = 0;
-        lastError = null;
-        start();
-    }
-
-    private void launch() {
-        long gen = ++generation;
-        transition(InstanceState.STARTING, null);
+        long current = ++watch;
+        transition(InstanceState.STARTING, "generation " + desired.generation());
         Process child;
         try {
-            child = launcher.start(spec);
+            child = launcher.start(desired);
         } catch (IOException e) {
-            lastError = e.getMessage();
-            failedQuickly(gen, e.getMessage());
+            failedQuickly(e.getMessage());
             return;
         }
         process = child.toHandle();
         startedAt = null;
         exited = child.onExit().thenAccept(p -> {
-            if (p.exitValue() == ALREADY_RUNNING && adoptInstead(gen)) {
+            if (p.exitValue() == ALREADY_RUNNING && adoptInstead(current)) {
                 return;
             }
-            onExit(gen, "exit code " + p.exitValue());
+            onExit(current, "exit code " + p.exitValue());
         });
         Instant deadline = Instant.now().plus(settings.startTimeout());
-        pending = executor.schedule(() -> awaitReady(gen, deadline), 100, TimeUnit.MILLISECONDS);
+        schedule(() -> awaitReady(current, deadline), 100);
     }
 
-    private void awaitReady(long gen, Instant deadline) {
+    private void awaitReady(long current, Instant deadline) {
         boolean answered = ping();
         synchronized (this) {
-            if (gen != generation || state != InstanceState.STARTING) {
+            if (current != watch || state != InstanceState.STARTING) {
                 return;
             }
             if (answered) {
                 startedAt = Instant.now();
                 transition(InstanceState.RUNNING, "pid " + process.pid() + " answered ping");
-                applyLive();
                 return;
             }
             if (Instant.now().isAfter(deadline)) {
                 lastError = "did not answer ping within " + settings.startTimeout().toSeconds() + " s";
-                log.warn("instance {}: {}; killing it", spec.name(), lastError);
+                log.warn("instance {}: {}; killing it", name, lastError);
                 process.destroyForcibly();
                 return;
             }
-            pending = executor.schedule(() -> awaitReady(gen, deadline), 100, TimeUnit.MILLISECONDS);
+            schedule(() -> awaitReady(current, deadline), 100);
         }
     }
 
     private boolean ping() {
         try {
-            return ControlClient.call(spec.socket(), "ping", Map.of(), Duration.ofSeconds(1)).path("ok").asText().equals("pong");
+            return ControlClient.call(spec().socket(), "ping", Map.of(), Duration.ofSeconds(1)).path("ok").asText().equals("pong");
         } catch (IOException e) {
             return false;
         }
     }
 
     /**
-     * Takes over a worker that is already running (found by {@link ProcessIdentity}); false if
-     * none. A worker still starting holds its lock before it writes its pid file: wait for that.
+     * Takes over a worker of this instance that is already running (found by
+     * {@link ProcessIdentity}); false if there is none. A worker still starting holds its lock
+     * before it writes its pid file: wait for that.
      */
     synchronized boolean adopt() {
         long deadline = System.nanoTime() + settings.startTimeout().toNanos();
-        while (!java.nio.file.Files.exists(spec.pidfile()) && ProcessIdentity.lockHeld(spec.lockfile())
-                && System.nanoTime() < deadline) {
+        while (!Files.exists(spec.pidfile()) && ProcessIdentity.lockHeld(spec.lockfile()) && System.nanoTime() < deadline) {
             try {
                 wait(100);
             } catch (InterruptedException e) {
@@ -166,29 +169,44 @@ final class Supervised {
         if (found.isEmpty()) {
             return false;
         }
-        long gen = ++generation;
-        wanted = true;
+        long current = ++watch;
         process = found.get();
+        spec = spec.withGeneration(generationOf(process.pid()).orElse(spec.generation()));
         startedAt = process.info().startInstant().orElse(Instant.now());
-        exited = watchLock(gen);
+        exited = watchLock(current);
         transition(InstanceState.RUNNING, "adopted pid " + process.pid());
         return true;
     }
 
+    /** The generation on a worker's command line (absent for one started by an older branch). */
+    private static Optional<Long> generationOf(long pid) {
+        for (String word : ProcessIdentity.cmdline(pid).split(" ")) {
+            if (word.startsWith(InstanceSpec.GENERATION_PROPERTY)) {
+                try {
+                    return Optional.of(Long.parseLong(word.substring(InstanceSpec.GENERATION_PROPERTY.length())));
+                } catch (NumberFormatException e) {
+                    return Optional.empty();
+                }
+            }
+        }
+        return Optional.empty();
+    }
+
     /** Our start found the instance already running (say, still starting from before a branch restart): take it over. */
-    private synchronized boolean adoptInstead(long gen) {
-        if (gen != generation || !wanted) {
+    private synchronized boolean adoptInstead(long current) {
+        if (current != watch || state != InstanceState.STARTING) {
             return false;
         }
-        log.info("instance {}: another copy is running; adopting it", spec.name());
+        log.info("instance {}: another copy is running; adopting it", name);
         return adopt();
     }
 
     /** Completes when the worker's lock can be taken: the worker is gone. */
-    private CompletableFuture<Void> watchLock(long gen) {
+    private CompletableFuture<Void> watchLock(long current) {
         CompletableFuture<Void> done = new CompletableFuture<>();
+        java.nio.file.Path lockfile = spec.lockfile();
         Thread watcher = new Thread(() -> {
-            try (FileChannel channel = FileChannel.open(spec.lockfile(), StandardOpenOption.WRITE)) {
+            try (FileChannel channel = FileChannel.open(lockfile, StandardOpenOption.WRITE)) {
                 FileLock lock = channel.lock();
                 lock.release();
             } catch (IOException e) {
@@ -197,8 +215,8 @@ final class Supervised {
                 }
             }
             done.complete(null);
-            onExit(gen, "its lock was released");
-        }, "watch-" + spec.name());
+            onExit(current, "its lock was released");
+        }, "watch-" + name);
         watcher.setDaemon(true);
         watcher.start();
         done.whenComplete((v, e) -> watcher.interrupt());
@@ -207,28 +225,26 @@ final class Supervised {
 
     // ---- exits --------------------------------------------------------------------------------
 
-    private synchronized void onExit(long gen, String how) {
-        if (gen != generation) {
+    private synchronized void onExit(long current, String how) {
+        if (current != watch || !state.isUp()) {
             return;
         }
         cancelPending();
-        if (state == InstanceState.STOPPING || !wanted) {
+        if (state == InstanceState.STOPPING) {
             transition(InstanceState.STOPPED, "exited: " + how);
             return;
         }
         boolean quick = state == InstanceState.STARTING
                 || (startedAt != null && Duration.between(startedAt, Instant.now()).compareTo(settings.startSecs()) < 0);
         if (quick) {
-            failedQuickly(gen, "exited while starting or within " + settings.startSecs().toSeconds() + " s: " + how);
+            failedQuickly("exited while starting or within " + settings.startSecs().toSeconds() + " s: " + how);
             return;
         }
         quickFailures = 0;
         transition(InstanceState.EXITED, how);
-        restarts++;
-        launch();
     }
 
-    private void failedQuickly(long gen, String why) {
+    private void failedQuickly(String why) {
         quickFailures++;
         lastError = why;
         if (quickFailures >= settings.startRetries()) {
@@ -236,28 +252,45 @@ final class Supervised {
             return;
         }
         Duration delay = settings.backoff(quickFailures);
+        retryAt = Instant.now().plus(delay);
         transition(InstanceState.BACKOFF, why + "; retry in " + delay.toMillis() + " ms");
-        pending = executor.schedule(() -> {
+        long current = watch;
+        schedule(() -> {
             synchronized (this) {
-                if (gen == generation && state == InstanceState.BACKOFF && wanted) {
-                    restarts++;
-                    launch();
+                if (current == watch && state == InstanceState.BACKOFF) {
+                    listener.changed(name, InstanceState.BACKOFF, InstanceState.BACKOFF, "retry due");
                 }
             }
-        }, delay.toMillis(), TimeUnit.MILLISECONDS);
+        }, delay.toMillis());
+    }
+
+    /** Notices a process that died unseen (say, a zombie whose exit was never reported). */
+    void checkAlive() {
+        long current;
+        ProcessHandle p;
+        synchronized (this) {
+            if (state != InstanceState.RUNNING || process == null) {
+                return;
+            }
+            current = watch;
+            p = process;
+        }
+        if (!p.isAlive() || ProcessIdentity.isZombie(p.pid())) {
+            onExit(current, "found dead by the periodic check");
+        }
     }
 
     // ---- stopping -----------------------------------------------------------------------------
 
     /**
-     * Stops the instance and waits: warm shutdown over its socket, SIGTERM after the stop grace,
-     * SIGKILL after the kill grace.
+     * Stops the process and waits: warm shutdown over its socket for the instance's warm shutdown
+     * time (plus the kill grace), then SIGTERM, then SIGKILL after the kill grace. Leaves STOPPED.
      */
     void stop() {
         ProcessHandle target;
         CompletableFuture<?> gone;
+        java.nio.file.Path socket;
         synchronized (this) {
-            wanted = false;
             cancelPending();
             if (!state.isUp() || process == null) {
                 transition(InstanceState.STOPPED, null);
@@ -266,23 +299,25 @@ final class Supervised {
             transition(InstanceState.STOPPING, null);
             target = process;
             gone = exited;
+            socket = spec.socket();
         }
         try {
-            ControlClient.call(spec.socket(), "shutdown", Map.of(), CONTROL_TIMEOUT);
+            ControlClient.call(socket, "shutdown", Map.of(), CONTROL_TIMEOUT);
         } catch (IOException e) {
             target.destroy();
         }
-        if (!await(gone, target, settings.stopGrace())) {
-            log.warn("instance {}: no exit {} s after shutdown; SIGTERM", spec.name(), settings.stopGrace().toSeconds());
+        if (!await(gone, target, settings.warmStopWait())) {
+            log.warn("instance {}: no exit {} s after shutdown; SIGTERM", name, settings.warmStopWait().toSeconds());
             target.destroy();
             if (!await(gone, target, settings.killGrace())) {
-                log.warn("instance {}: still alive; SIGKILL", spec.name());
+                log.warn("instance {}: still alive; SIGKILL", name);
                 target.destroyForcibly();
                 await(gone, target, settings.killGrace());
             }
         }
         synchronized (this) {
             if (state == InstanceState.STOPPING) {
+                watch++;
                 transition(InstanceState.STOPPED, "stopped");
             }
         }
@@ -297,6 +332,15 @@ final class Supervised {
         }
     }
 
+    /** Runs {@code work} later on the supervisor's timer; nothing once the supervisor is closed. */
+    private void schedule(Runnable work, long delayMillis) {
+        try {
+            pending = executor.schedule(work, delayMillis, TimeUnit.MILLISECONDS);
+        } catch (RejectedExecutionException e) {
+            pending = null;
+        }
+    }
+
     private void cancelPending() {
         if (pending != null) {
             pending.cancel(false);
@@ -306,65 +350,30 @@ final class Supervised {
 
     // ---- live settings ------------------------------------------------------------------------
 
-    /** Replaces what the instance should run; autoscale and queues apply live when it runs. */
-    void update(InstanceSpec newSpec) {
-        this.spec = newSpec;
-        if (state() == InstanceState.RUNNING) {
-            applyLive();
+    /** Brings the running worker's autoscale bounds and consumed queues to {@code desired}. */
+    void applyLive(InstanceSpec desired, Function<String, Map<String, Object>> queueBinding) throws IOException {
+        JsonNode autoscaler = ControlClient.call(desired.socket(), "stats", Map.of(), CONTROL_TIMEOUT).path("autoscaler");
+        if (autoscaler.path("max").asInt() != desired.maxConcurrency() || autoscaler.path("min").asInt() != desired.minConcurrency()) {
+            log.info("instance {}: autoscale {},{} -> {},{}", name, autoscaler.path("max").asInt(), autoscaler.path("min").asInt(),
+                    desired.maxConcurrency(), desired.minConcurrency());
+            ControlClient.call(desired.socket(), "autoscale",
+                    Map.of("max", desired.maxConcurrency(), "min", desired.minConcurrency()), CONTROL_TIMEOUT);
         }
-    }
-
-    /** Corrects autoscale and queue drift against the worker's live stats; also restarts the missing. */
-    void reconcile() {
-        InstanceState now = state();
-        if (now == InstanceState.RUNNING) {
-            ProcessHandle p;
-            synchronized (this) {
-                p = process;
+        Set<String> live = new HashSet<>();
+        ControlClient.call(desired.socket(), "active_queues", Map.of(), CONTROL_TIMEOUT).forEach(q -> live.add(q.path("name").asText()));
+        live.remove("dq." + name);
+        for (String queue : desired.queues()) {
+            if (!live.remove(queue)) {
+                log.info("instance {}: start consuming {}", name, queue);
+                ControlClient.call(desired.socket(), "add_consumer", queueBinding.apply(queue), CONTROL_TIMEOUT);
             }
-            if (p != null && (!p.isAlive() || ProcessIdentity.isZombie(p.pid()))) {
-                onExit(generation, "found dead by the periodic check");
-                return;
-            }
-            applyLive();
-        } else if ((now == InstanceState.STOPPED || now == InstanceState.EXITED) && wanted()) {
-            start();
         }
-    }
-
-    private synchronized boolean wanted() {
-        return wanted;
-    }
-
-    private void applyLive() {
-        executor.execute(() -> {
-            try {
-                InstanceSpec desired = spec;
-                JsonNode autoscaler = ControlClient.call(desired.socket(), "stats", Map.of(), CONTROL_TIMEOUT).path("autoscaler");
-                if (autoscaler.path("max").asInt() != desired.maxConcurrency()
-                        || autoscaler.path("min").asInt() != desired.minConcurrency()) {
-                    log.info("instance {}: autoscale {},{} -> {},{}", desired.name(), autoscaler.path("max").asInt(),
-                            autoscaler.path("min").asInt(), desired.maxConcurrency(), desired.minConcurrency());
-                    ControlClient.call(desired.socket(), "autoscale",
-                            Map.of("max", desired.maxConcurrency(), "min", desired.minConcurrency()), CONTROL_TIMEOUT);
-                }
-                Set<String> live = new HashSet<>();
-                ControlClient.call(desired.socket(), "active_queues", Map.of(), CONTROL_TIMEOUT)
-                        .forEach(q -> live.add(q.path("name").asText()));
-                live.remove("dq." + desired.name());
-                for (String queue : desired.queues()) {
-                    if (!live.remove(queue)) {
-                        log.info("instance {}: start consuming {}", desired.name(), queue);
-                        ControlClient.call(desired.socket(), "add_consumer", queueBinding.apply(queue), CONTROL_TIMEOUT);
-                    }
-                }
-                for (String extra : live) {
-                    log.info("instance {}: stop consuming {}", desired.name(), extra);
-                    ControlClient.call(desired.socket(), "cancel_consumer", Map.of("queue", extra), CONTROL_TIMEOUT);
-                }
-            } catch (IOException e) {
-                log.debug("instance {}: live settings not applied now: {}", spec.name(), e.getMessage());
-            }
-        });
+        for (String extra : live) {
+            log.info("instance {}: stop consuming {}", name, extra);
+            ControlClient.call(desired.socket(), "cancel_consumer", Map.of("queue", extra), CONTROL_TIMEOUT);
+        }
+        synchronized (this) {
+            spec = desired.withGeneration(spec.generation());
+        }
     }
 }

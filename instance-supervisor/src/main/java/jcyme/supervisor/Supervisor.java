@@ -13,38 +13,44 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReadWriteLock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Function;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Keeps worker instances running: spawns, watches, restarts, stops and re-adopts them, and
- * reconciles every {@code interval}. Knows nothing of HTTP or of where specs come from.
+ * The processes of worker instances: spawns, watches, stops and re-adopts them, one state
+ * machine each. It keeps what runs, not what should: callers say start, stop or forget, and hear
+ * of every transition through the {@link Listener}. Knows nothing of HTTP or of where specs come from.
  */
 public final class Supervisor implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Supervisor.class);
 
+    /** Hears every state transition (and a BACKOFF whose retry is due); must not block. */
+    @FunctionalInterface
+    public interface Listener {
+        void changed(String instance, InstanceState from, InstanceState to, String why);
+    }
+
     private final SupervisorSettings settings;
     private final WorkerLauncher launcher;
-    private final Function<String, Map<String, Object>> queueBinding;
+    private final Listener listener;
     private final Map<String, Supervised> instances = new ConcurrentHashMap<>();
-    private final ScheduledExecutorService executor = Executors.newScheduledThreadPool(4, task -> {
+    /** Starts hold it shared; {@link #close} takes it alone, so nothing starts once it returns. */
+    private final ReadWriteLock starting = new ReentrantReadWriteLock();
+    private boolean closed;
+    private final ScheduledExecutorService executor = Executors.newScheduledThreadPool(2, task -> {
         Thread thread = new Thread(task, "supervisor");
         thread.setDaemon(true);
         return thread;
     });
 
-    /**
-     * @param queueBinding  the {@code add_consumer} arguments (queue, exchange, exchange_type, routing_key) of a queue name
-     */
-    public Supervisor(SupervisorSettings settings, WorkerLauncher launcher,
-                      Function<String, Map<String, Object>> queueBinding) {
+    public Supervisor(SupervisorSettings settings, WorkerLauncher launcher, Listener listener) {
         this.settings = settings;
         this.launcher = launcher;
-        this.queueBinding = queueBinding;
-        executor.scheduleWithFixedDelay(this::reconcileAll, settings.interval().toMillis(),
-                settings.interval().toMillis(), TimeUnit.MILLISECONDS);
+        this.listener = listener;
     }
 
     public SupervisorSettings settings() {
@@ -52,31 +58,34 @@ public final class Supervisor implements AutoCloseable {
     }
 
     private Supervised supervised(InstanceSpec spec) {
-        return instances.computeIfAbsent(spec.name(),
-                name -> new Supervised(spec, settings, launcher, executor, queueBinding));
+        return instances.computeIfAbsent(spec.name(), name -> new Supervised(spec, settings, launcher, executor, listener));
     }
 
-    /** Adopts the instance if its worker already runs, else starts it (when {@code enabled}). */
-    public void adoptOrStart(InstanceSpec spec, boolean enabled) {
-        Supervised instance = supervised(spec);
-        if (!instance.adopt() && enabled) {
-            instance.start();
-        }
+    /** True if the instance has a state machine here (it was adopted, started or stopped since this branch started). */
+    public boolean knows(String name) {
+        return instances.containsKey(name);
     }
 
+    /** Takes over the instance's worker if it already runs; false if none does. */
+    public boolean adopt(InstanceSpec spec) {
+        return supervised(spec).adopt();
+    }
+
+    /** Starts the instance's worker unless one is up; nothing starts once this supervisor is closed. */
     public void start(InstanceSpec spec) {
-        supervised(spec).start();
-    }
-
-    /** Stops (if running) and starts again; clears a FATAL state. */
-    public void restart(String name) {
-        Supervised instance = instances.get(name);
-        if (instance != null) {
-            instance.stop();
-            instance.resetAndStart();
+        starting.readLock().lock();
+        try {
+            if (closed) {
+                log.info("instance {}: not started, the supervisor is closing", spec.name());
+                return;
+            }
+            supervised(spec).start(spec);
+        } finally {
+            starting.readLock().unlock();
         }
     }
 
+    /** Stops the instance's worker (if one is up) and waits for it to be gone. */
     public void stop(String name) {
         Supervised instance = instances.get(name);
         if (instance != null) {
@@ -84,22 +93,25 @@ public final class Supervisor implements AutoCloseable {
         }
     }
 
-    /** Stops the instance and deletes its directory. */
-    public void remove(String name) {
-        Supervised instance = instances.remove(name);
-        if (instance != null) {
-            instance.stop();
-            deleteTree(instance.spec().dir());
+    /** Stops the worker and drops the instance's state machine. */
+    public void forget(String name) {
+        stop(name);
+        instances.remove(name);
+    }
+
+    /** Brings a running worker's autoscale bounds and queues to the spec's. */
+    public void applyLive(InstanceSpec spec, Function<String, Map<String, Object>> queueBinding) throws IOException {
+        Supervised instance = instances.get(spec.name());
+        if (instance != null && instance.status().state() == InstanceState.RUNNING) {
+            instance.applyLive(spec, queueBinding);
         }
     }
 
-    /** New settings for an instance; autoscale and queues apply live. */
-    public void update(InstanceSpec spec) {
-        Supervised instance = instances.get(spec.name());
-        if (instance == null) {
-            supervised(spec);
-        } else {
-            instance.update(spec);
+    /** Notices a worker that died without its exit being seen. */
+    public void checkAlive(String name) {
+        Supervised instance = instances.get(name);
+        if (instance != null) {
+            instance.checkAlive();
         }
     }
 
@@ -107,8 +119,9 @@ public final class Supervisor implements AutoCloseable {
         return Optional.ofNullable(instances.get(name)).map(Supervised::status);
     }
 
-    public List<InstanceStatus> statuses() {
-        return instances.values().stream().map(Supervised::status).toList();
+    /** Names of every instance with a state machine here. */
+    public List<String> names() {
+        return List.copyOf(instances.keySet());
     }
 
     /** Sends a control command to a running instance. */
@@ -127,18 +140,16 @@ public final class Supervisor implements AutoCloseable {
      */
     public void stopOrphan(Path dir) {
         String name = dir.getFileName().toString();
-        InstanceSpec probe = new InstanceSpec("?", name, dir, "", List.of(), 0, 1, List.of(), List.of(), Map.of(), List.of());
         try {
-            List<String> lines = Files.readAllLines(probe.pidfile());
-            long pid = Long.parseLong(lines.get(0).trim());
-            String cmdline = ProcessIdentity.cmdline(pid);
-            if (ProcessIdentity.lockHeld(probe.lockfile()) && cmdline.contains("-Djcyme.instance=")
+            long pid = Long.parseLong(Files.readAllLines(dir.resolve("worker.pid")).get(0).trim());
+            String cmdline = ProcessIdentity.cmdline(pid) + " ";
+            if (ProcessIdentity.lockHeld(dir.resolve("worker.lock")) && cmdline.contains("-Djcyme.instance=")
                     && cmdline.contains("/" + name + " ")) {
                 log.warn("stopping orphan instance {} (pid {}): its record is gone", name, pid);
                 ProcessHandle.of(pid).ifPresent(p -> {
                     p.destroy();
                     try {
-                        p.onExit().get(settings.stopGrace().toMillis(), TimeUnit.MILLISECONDS);
+                        p.onExit().get(settings.warmStopWait().toMillis(), TimeUnit.MILLISECONDS);
                     } catch (Exception e) {
                         p.destroyForcibly();
                     }
@@ -150,19 +161,15 @@ public final class Supervisor implements AutoCloseable {
         deleteTree(dir);
     }
 
-    private void reconcileAll() {
-        for (Supervised instance : instances.values()) {
-            try {
-                instance.reconcile();
-            } catch (RuntimeException e) {
-                log.warn("reconcile of {} failed: {}", instance.spec().name(), e.toString());
-            }
-        }
-    }
-
-    /** Stops supervising; running workers keep running (a restarted branch re-adopts them). */
+    /** Stops supervising and starts nothing more; running workers keep running (a restarted branch re-adopts them). */
     @Override
     public void close() {
+        starting.writeLock().lock();
+        try {
+            closed = true;
+        } finally {
+            starting.writeLock().unlock();
+        }
         executor.shutdownNow();
     }
 

@@ -10,8 +10,9 @@ import java.time.Duration;
  * @param startRetries  quick failures in a row before FATAL
  * @param backoffBase   first BACKOFF delay; doubles per quick failure
  * @param backoffCap    longest BACKOFF delay
- * @param stopGrace     how long a warm shutdown (over the socket) may take before SIGTERM
- * @param killGrace     how long after SIGTERM before SIGKILL
+ * @param shutdownTimeout  an instance's warm shutdown time: the worker is told it ({@code --shutdown-timeout})
+ *                      and a stop lets running tasks finish that long (plus the kill grace) before SIGTERM
+ * @param killGrace     slack after the warm shutdown time, and the time after SIGTERM before SIGKILL
  * @param interval      the periodic reconcile (--sup-interval)
  */
 public record SupervisorSettings(
@@ -20,17 +21,22 @@ public record SupervisorSettings(
         int startRetries,
         Duration backoffBase,
         Duration backoffCap,
-        Duration stopGrace,
+        Duration shutdownTimeout,
         Duration killGrace,
         Duration interval) {
 
     public static SupervisorSettings defaults() {
         return new SupervisorSettings(Duration.ofSeconds(5), Duration.ofSeconds(60), 3, Duration.ofSeconds(1),
-                Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ofSeconds(10), Duration.ofSeconds(5));
+                Duration.ofSeconds(30), Duration.ofSeconds(60), Duration.ofSeconds(10), Duration.ofSeconds(5));
     }
 
     public SupervisorSettings withInterval(Duration value) {
-        return new SupervisorSettings(startSecs, startTimeout, startRetries, backoffBase, backoffCap, stopGrace, killGrace, value);
+        return new SupervisorSettings(startSecs, startTimeout, startRetries, backoffBase, backoffCap, shutdownTimeout, killGrace, value);
+    }
+
+    /** How long a stop waits for the warm shutdown before it escalates to SIGTERM. */
+    public Duration warmStopWait() {
+        return shutdownTimeout.plus(killGrace);
     }
 
     /** The delay before retry number {@code failures} (1-based). */

@@ -3,6 +3,7 @@ package jcyme.supervisor;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -19,16 +20,19 @@ public final class WorkerLauncher {
     private final Path java;
     private final Path libDir;
     private final List<String> defaultJvmOptions;
+    private final Duration shutdownTimeout;
     private volatile ClassArchive archive;
 
     /**
      * @param libDir             the distribution's {@code lib/} (the worker's own class path)
      * @param defaultJvmOptions  options every worker gets before the app's own
+     * @param shutdownTimeout    the warm shutdown time every worker is given ({@code --shutdown-timeout})
      */
-    public WorkerLauncher(Path java, Path libDir, List<String> defaultJvmOptions) {
+    public WorkerLauncher(Path java, Path libDir, List<String> defaultJvmOptions, Duration shutdownTimeout) {
         this.java = java;
         this.libDir = libDir;
         this.defaultJvmOptions = List.copyOf(defaultJvmOptions);
+        this.shutdownTimeout = shutdownTimeout;
     }
 
     /** Workers started from now on map this class-data archive once it exists. */
@@ -50,12 +54,13 @@ public final class WorkerLauncher {
         return command;
     }
 
-    /** The worker's command line; the instance marker comes first, before anything long. */
+    /** The worker's command line; the instance and generation markers come first, before anything long. */
     public List<String> command(InstanceSpec spec) {
         List<String> command = new ArrayList<>();
         command.add("setsid");
         command.add(java.toString());
         command.add(spec.marker());
+        command.add(spec.generationMarker());
         command.addAll(jvm(spec.jvmOptions()));
         command.addAll(List.of("-b", spec.broker(), "-n", spec.name()));
         if (!spec.queues().isEmpty()) {
@@ -63,7 +68,8 @@ public final class WorkerLauncher {
         }
         command.addAll(List.of("--autoscale", spec.maxConcurrency() + "," + spec.minConcurrency(),
                 "--pidfile", spec.pidfile().toString(), "--logfile", spec.logfile().toString(),
-                "--statedb", spec.statedb().toString(), "--control-socket", spec.socket().toString()));
+                "--statedb", spec.statedb().toString(), "--control-socket", spec.socket().toString(),
+                "--shutdown-timeout", Double.toString(shutdownTimeout.toMillis() / 1000.0)));
         if (!spec.classpath().isEmpty()) {
             command.addAll(List.of("--classpath", String.join(":", spec.classpath())));
         }

@@ -1,0 +1,99 @@
+package jcyme.branch;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import jcyme.api.App;
+import jcyme.api.Names;
+import jcyme.tasks.Json;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** Apps: defined here or replicated from other branches; deleting one removes its instances everywhere. */
+public final class Apps {
+    private static final Logger log = LoggerFactory.getLogger(Apps.class);
+    static final int DEFAULT_MIN = 1;
+    static final int DEFAULT_MAX = 4;
+    private static final Set<String> FIELDS = new TreeSet<>(List.of("broker", "arguments", "extra_config", "classpath",
+            "jvm_options", "env", "default_queues", "min_concurrency", "max_concurrency"));
+
+    private final Store store;
+    private final ClusterMember member;
+    private final Reconciler reconciler;
+    private final String branchId;
+
+    Apps(Store store, ClusterMember member, Reconciler reconciler, String branchId) {
+        this.store = store;
+        this.member = member;
+        this.reconciler = reconciler;
+        this.branchId = branchId;
+    }
+
+    /** Result of a create-or-update. */
+    public record Saved<T>(T value, boolean created) {}
+
+    public List<String> names() {
+        return store.appNames();
+    }
+
+    public App get(String name) {
+        return store.app(name).orElseThrow(() -> BranchException.notFound("no app named '" + name + "'"));
+    }
+
+    /** Creates the app, or updates the fields given; unknown fields are an error. */
+    public Saved<App> put(String name, Map<String, Object> fields) {
+        Checks.name("app", name);
+        if (Names.RESERVED_APPS.contains(name)) {
+            throw BranchException.invalid("app name '" + name + "' is reserved");
+        }
+        App existing = store.app(name).orElse(null);
+        Map<String, Object> merged = new LinkedHashMap<>();
+        if (existing != null) {
+            merged.putAll(Json.MAPPER.convertValue(existing, Map.class));
+        } else {
+            merged.put("min_concurrency", DEFAULT_MIN);
+            merged.put("max_concurrency", DEFAULT_MAX);
+        }
+        for (Map.Entry<String, Object> field : fields.entrySet()) {
+            if (!FIELDS.contains(field.getKey())) {
+                throw BranchException.invalid("unknown app field '" + field.getKey() + "' (known: " + String.join(", ", FIELDS) + ")");
+            }
+            merged.put(field.getKey(), field.getValue());
+        }
+        merged.put("name", name);
+        App app;
+        try {
+            app = Json.MAPPER.convertValue(merged, App.class);
+        } catch (IllegalArgumentException e) {
+            throw BranchException.invalid("invalid app field: " + Checks.firstLine(e.getMessage()));
+        }
+        Checks.bounds(app.minConcurrency(), app.maxConcurrency());
+        if (app.broker() != null && !app.broker().isEmpty()) {
+            Checks.broker(app.broker());
+        }
+        app.defaultQueues().forEach(q -> Checks.name("queue", q));
+        for (String jar : app.classpath()) {
+            if (!Files.exists(Path.of(jar))) {
+                throw BranchException.invalid("classpath entry '" + jar + "' does not exist on this host");
+            }
+        }
+        store.putApp(app, member.nextClock(), branchId);
+        member.replicate(name);
+        log.info("app {} {}", name, existing == null ? "created" : "updated");
+        return new Saved<>(app, existing == null);
+    }
+
+    /** Deletes the app; its instances here become tombstones at once, and are stopped and removed before this returns. */
+    public void delete(String name) {
+        get(name);
+        List<String> instances = store.instances(name).stream().map(InstanceRecord::name).toList();
+        store.deleteApp(name, member.nextClock(), branchId);
+        member.replicate(name);
+        reconciler.settle(instances);
+        log.info("app {} deleted with its {} instance(s) here", name, instances.size());
+    }
+}

@@ -1,0 +1,34 @@
+package jcyme.branch;
+
+import jcyme.api.Names;
+import jcyme.tasks.BrokerUrl;
+
+/** The refusals every room shares: a bad name, bounds or broker URL is a 400 that changes nothing. */
+final class Checks {
+    private Checks() {}
+
+    static void name(String what, String name) {
+        String problem = Names.problem(what, name);
+        if (problem != null) {
+            throw BranchException.invalid(problem);
+        }
+    }
+
+    static void bounds(int min, int max) {
+        if (min < 0 || max < 1 || min > max) {
+            throw BranchException.invalid("need 0 <= min <= max and max >= 1, got min=" + min + " max=" + max);
+        }
+    }
+
+    static void broker(String url) {
+        try {
+            BrokerUrl.parse(url);
+        } catch (IllegalArgumentException e) {
+            throw BranchException.invalid(e.getMessage());
+        }
+    }
+
+    static String firstLine(String text) {
+        return text == null ? "" : text.lines().findFirst().orElse("");
+    }
+}

@@ -1,0 +1,24 @@
+package jcyme.branch;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What a create asks of a new instance; a null field takes the app's default.
+ *
+ * @param arguments    extra worker options, as one string
+ * @param extraConfig  free-form settings kept with the instance
+ */
+public record InstanceRequest(List<String> queues, Integer min, Integer max, String broker, String arguments,
+                              Map<String, Object> extraConfig) {
+
+    public InstanceRequest {
+        queues = queues == null ? null : List.copyOf(queues);
+        extraConfig = extraConfig == null ? Map.of() : Map.copyOf(extraConfig);
+    }
+
+    /** Every field left to the app's defaults. */
+    public static InstanceRequest defaults() {
+        return new InstanceRequest(null, null, null, null, null, null);
+    }
+}

@@ -1,0 +1,76 @@
+package jcyme.branch;
+
+import java.io.IOException;
+import java.util.List;
+import java.util.Set;
+import jcyme.api.App;
+import jcyme.api.QueueSpec;
+import jcyme.tasks.CeleryQueue;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** An app's queue declarations: stored, replicated, declared on the broker; a deleted one is unbound everywhere. */
+public final class Queues {
+    private static final Logger log = LoggerFactory.getLogger(Queues.class);
+    private static final Set<String> EXCHANGE_TYPES = Set.of("direct", "topic", "fanout", "headers");
+
+    private final Store store;
+    private final Apps apps;
+    private final Brokers brokers;
+    private final ClusterMember member;
+    private final Reconciler reconciler;
+    private final String branchId;
+
+    Queues(Store store, Apps apps, Brokers brokers, ClusterMember member, Reconciler reconciler, String branchId) {
+        this.store = store;
+        this.apps = apps;
+        this.brokers = brokers;
+        this.member = member;
+        this.reconciler = reconciler;
+        this.branchId = branchId;
+    }
+
+    public List<String> names(String app) {
+        apps.get(app);
+        return store.queueNames(app);
+    }
+
+    public QueueSpec get(String app, String name) {
+        apps.get(app);
+        return store.queue(app, name).orElseThrow(() -> BranchException.notFound("app '" + app + "' has no queue '" + name + "'"));
+    }
+
+    /** Declares the queue (on the broker too) for the app. */
+    public Apps.Saved<QueueSpec> declare(String app, QueueSpec spec) {
+        App owner = apps.get(app);
+        Checks.name("queue", spec.name());
+        if (!spec.exchange().isEmpty()) {
+            Checks.name("exchange", spec.exchange());
+        }
+        if (!EXCHANGE_TYPES.contains(spec.exchangeType())) {
+            throw BranchException.invalid("exchange_type must be direct, topic, fanout or headers, got '" + spec.exchangeType() + "'");
+        }
+        try {
+            brokers.producer(brokers.brokerOf(owner, null)).declare(new CeleryQueue(spec.name(), spec.exchange(),
+                    spec.exchangeType(), spec.routingKey()));
+        } catch (IOException e) {
+            throw new BranchException(502, "broker refused queue '" + spec.name() + "': " + Checks.firstLine(e.getMessage()));
+        }
+        boolean created = store.queue(app, spec.name()).isEmpty();
+        store.putQueue(app, spec);
+        store.touchApp(app, member.nextClock(), branchId);
+        member.replicate(app);
+        return new Apps.Saved<>(spec, created);
+    }
+
+    /** Deletes the declaration and unbinds the queue from every instance of the app, which stop consuming it at once. */
+    public void delete(String app, String name) {
+        get(app, name);
+        List<String> consumers = store.instances(app).stream().filter(r -> r.queues().contains(name)).map(InstanceRecord::name).toList();
+        store.deleteQueue(app, name);
+        store.touchApp(app, member.nextClock(), branchId);
+        member.replicate(app);
+        reconciler.settle(consumers);
+        log.info("queue {} of app {} deleted", name, app);
+    }
+}

@@ -1,0 +1,232 @@
+package jcyme.branch;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BiFunction;
+import java.util.function.Function;
+import jcyme.supervisor.InstanceSpec;
+import jcyme.supervisor.InstanceState;
+import jcyme.supervisor.InstanceStatus;
+import jcyme.supervisor.Supervisor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Converges what runs to what the store says, one instance at a time. Whoever changes an
+ * instance's record (an API call, replication, recovery) wakes its reconciler; so do the
+ * supervisor's transitions and a periodic sweep. Passes over one instance never overlap, so two
+ * requests about it can never interleave their effects; passes over different instances run in
+ * parallel. A closed reconciler starts nothing.
+ */
+final class Reconciler implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Reconciler.class);
+
+    private final Store store;
+    private final Supervisor supervisor;
+    private final Function<InstanceRecord, InstanceSpec> specOf;
+    private final BiFunction<String, String, Map<String, Object>> queueBinding;
+    private final Runnable instancesChanged;
+    private final Duration settleTimeout;
+    private final Map<String, Lane> lanes = new HashMap<>();
+    private final ExecutorService passes = Executors.newCachedThreadPool(task -> {
+        Thread thread = new Thread(task, "reconcile");
+        thread.setDaemon(true);
+        return thread;
+    });
+    private final ScheduledExecutorService sweep = Executors.newSingleThreadScheduledExecutor(task -> {
+        Thread thread = new Thread(task, "reconcile-sweep");
+        thread.setDaemon(true);
+        return thread;
+    });
+    private volatile boolean closed;
+
+    /** One instance's queue of passes: at most one runs; wakes during a pass ask for one more. */
+    private static final class Lane {
+        boolean running;
+        List<CompletableFuture<Void>> waiting = new ArrayList<>();
+    }
+
+    /**
+     * @param specOf            what to run for a live record
+     * @param queueBinding      the add_consumer arguments of one of an app's queues (app, queue)
+     * @param instancesChanged  told when an instance is gone for good (for gossip)
+     * @param settleTimeout     how long {@link #settle} waits: a stop's full course, with room to spare
+     */
+    Reconciler(Store store, Supervisor supervisor, Function<InstanceRecord, InstanceSpec> specOf,
+               BiFunction<String, String, Map<String, Object>> queueBinding, Runnable instancesChanged, Duration settleTimeout) {
+        this.store = store;
+        this.supervisor = supervisor;
+        this.specOf = specOf;
+        this.queueBinding = queueBinding;
+        this.instancesChanged = instancesChanged;
+        this.settleTimeout = settleTimeout;
+    }
+
+    /** Sweeps every instance every {@code interval}, catching whatever no event reported. */
+    void sweepEvery(Duration interval) {
+        sweep.scheduleWithFixedDelay(this::wakeAll, interval.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /** Asks for a pass over the instance; completes once a pass begun after this call has ended. */
+    CompletableFuture<Void> wake(String name) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        synchronized (lanes) {
+            if (closed) {
+                done.complete(null);
+                return done;
+            }
+            Lane lane = lanes.computeIfAbsent(name, n -> new Lane());
+            lane.waiting.add(done);
+            if (!lane.running) {
+                lane.running = true;
+                try {
+                    passes.execute(() -> drain(name, lane));
+                } catch (RejectedExecutionException e) {
+                    lane.running = false;
+                    done.complete(null);
+                }
+            }
+        }
+        return done;
+    }
+
+    /**
+     * Wakes the instances and waits (at most the settle timeout) until each has had a pass that
+     * began after its change: what an API call does before it answers.
+     */
+    void settle(List<String> names) {
+        CompletableFuture<?>[] passes = names.stream().map(this::wake).toArray(CompletableFuture[]::new);
+        try {
+            CompletableFuture.allOf(passes).get(settleTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            log.info("instances {}: still converging after {} s; carrying on in the background", names, settleTimeout.toSeconds());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw new IllegalStateException(e.getCause());
+        }
+    }
+
+    void settle(String name) {
+        settle(List.of(name));
+    }
+
+    /** Wakes every instance in the store (tombstones too) and every one the supervisor knows. */
+    CompletableFuture<Void> wakeAll() {
+        List<CompletableFuture<Void>> all = new ArrayList<>();
+        java.util.Set<String> names = new java.util.TreeSet<>(store.allInstanceNames());
+        names.addAll(supervisor.names());
+        names.forEach(name -> all.add(wake(name)));
+        return CompletableFuture.allOf(all.toArray(CompletableFuture[]::new));
+    }
+
+    private void drain(String name, Lane lane) {
+        while (true) {
+            List<CompletableFuture<Void>> served;
+            synchronized (lanes) {
+                if (lane.waiting.isEmpty() || closed) {
+                    lane.running = false;
+                    lanes.remove(name);
+                    lane.waiting.forEach(w -> w.complete(null));
+                    return;
+                }
+                served = lane.waiting;
+                lane.waiting = new ArrayList<>();
+            }
+            try {
+                pass(name);
+            } catch (RuntimeException e) {
+                log.warn("instance {}: reconcile failed: {}", name, e.toString());
+            } finally {
+                served.forEach(w -> w.complete(null));
+            }
+        }
+    }
+
+    /** One step toward the record: adopt on first sight, then delete, stop, (re)start or apply live settings. */
+    private void pass(String name) {
+        InstanceRecord record = store.instanceRecord(name).orElse(null);
+        if (record != null && !supervisor.knows(name)) {
+            supervisor.adopt(specOf(record));
+        }
+        if (record == null || record.deleting()) {
+            remove(name, record);
+            return;
+        }
+        if (!record.enabled()) {
+            supervisor.stop(name);
+            return;
+        }
+        InstanceStatus status = supervisor.status(name).orElse(null);
+        InstanceState state = status == null ? InstanceState.STOPPED : status.state();
+        boolean newGeneration = status == null || status.generation() != record.generation();
+        if (state.isUp() && newGeneration) {
+            log.info("instance {}: restarting for generation {}", name, record.generation());
+            supervisor.stop(name);
+            state = InstanceState.STOPPED;
+        }
+        switch (state) {
+            case STOPPED, EXITED -> start(record);
+            case BACKOFF -> {
+                if (newGeneration || status.retryAt() == null || !Instant.now().isBefore(status.retryAt())) {
+                    start(record);
+                }
+            }
+            case FATAL -> {
+                if (newGeneration) {
+                    start(record);
+                }
+            }
+            case RUNNING -> {
+                supervisor.checkAlive(name);
+                try {
+                    supervisor.applyLive(specOf(record), queue -> queueBinding.apply(record.app(), queue));
+                } catch (java.io.IOException e) {
+                    log.debug("instance {}: live settings not applied now: {}", name, e.getMessage());
+                }
+            }
+            case STARTING, STOPPING -> { }
+        }
+    }
+
+    private void start(InstanceRecord record) {
+        if (!closed) {
+            supervisor.start(specOf(record));
+        }
+    }
+
+    /** A tombstone (or a record already gone): stop the worker, remove its directory, then the record. */
+    private void remove(String name, InstanceRecord record) {
+        supervisor.forget(name);
+        if (record != null) {
+            Supervisor.deleteTree(specOf.apply(record).dir());
+            store.purgeInstance(name);
+            log.info("instance {} removed", name);
+            instancesChanged.run();
+        }
+    }
+
+    private InstanceSpec specOf(InstanceRecord record) {
+        return specOf.apply(record);
+    }
+
+    /** Starts no more passes; one under way finishes its step, but cannot start a worker. */
+    @Override
+    public void close() {
+        synchronized (lanes) {
+            closed = true;
+        }
+        sweep.shutdownNow();
+        passes.shutdown();
+    }
+}
