@@ -17,6 +17,8 @@ import jcyme.tasks.Json;
 
 /** A real branch JVM started from dist/, and a small HTTP client for it. */
 final class BranchProcess implements AutoCloseable {
+    /** The warm shutdown time test branches give their instances (as the worker's command line shows it). */
+    static final String SHUTDOWN_TIMEOUT = "10.0";
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
     final Path dataDir;
@@ -44,7 +46,7 @@ final class BranchProcess implements AutoCloseable {
                 "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData",
                 "-cp", home.resolve("dist/lib") + "/*", "jcyme.cli.BranchMain",
                 "-D", dataDir.toString(), "--bind", Integer.toString(port),
-                "--sup-interval", "1", "--backoff-base", "0.2", "--start-secs", "3", "--stop-grace", "10",
+                "--sup-interval", "1", "--backoff-base", "0.2", "--start-secs", "3", "--shutdown-timeout", SHUTDOWN_TIMEOUT,
                 "--kill-grace", "3"));
         command.addAll(List.of(options));
         if (!command.contains("--cluster") && !command.contains("--no-cluster")) {

@@ -98,9 +98,7 @@ public final class Worker {
         steps.add(new Step("pidbox", this::startPidbox, warm -> {
             if (pidbox != null) pidbox.stop();
         }));
-        steps.add(new Step("control", this::startControl, warm -> {
-            if (control != null) control.close();
-        }));
+        steps.add(new Step("control", this::startControl, warm -> { }));
         steps.add(new Step("housekeeping", this::startHousekeeping, warm -> stopHousekeeping()));
         ControlPanel.register(commands, this);
     }
@@ -121,7 +119,8 @@ public final class Worker {
     /**
      * Stops the worker. Warm: stop consuming, let running tasks finish (up to the shutdown
      * timeout) and ack them. Cold: drop the connection now; unacked tasks go back to their queue.
-     * Only the first call acts.
+     * Only the first call acts. The control socket closes last, so whoever asks during a warm
+     * shutdown (a supervisor repeating its stop) is answered rather than driven to a second signal.
      */
     public void stop(boolean warm) {
         if (!stopping.compareAndSet(false, true)) {
@@ -135,6 +134,9 @@ public final class Worker {
             } catch (Exception e) {
                 log.warn("error while stopping {}: {}", step.name(), e.toString());
             }
+        }
+        if (control != null) {
+            control.close();
         }
         timer.shutdownNow();
         stopped.countDown();
