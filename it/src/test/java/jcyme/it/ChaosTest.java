@@ -77,6 +77,7 @@ class ChaosTest {
         }
         InstanceAudit.killAll("-Djcyme.instance=" + app + "/");
         InstanceAudit.killAll("-Djcyme.broker=" + tmp);
+        InstanceAudit.saveBranchLogs(tmp, "ChaosTest");
     }
 
     @Test

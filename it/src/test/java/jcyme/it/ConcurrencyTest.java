@@ -50,6 +50,7 @@ class ConcurrencyTest {
         }
         InstanceAudit.killAll("-Djcyme.instance=" + app + "/");
         InstanceAudit.killAll("-Djcyme.broker=" + tmp);
+        InstanceAudit.saveBranchLogs(tmp, "ConcurrencyTest");
     }
 
     /** One request of the storm and what came back. */

@@ -45,6 +45,7 @@ class CrashConsistencyTest {
         }
         InstanceAudit.killAll("-Djcyme.instance=" + app + "/");
         InstanceAudit.killAll("-Djcyme.broker=" + tmp);
+        InstanceAudit.saveBranchLogs(tmp, "CrashConsistencyTest");
     }
 
     @Test

@@ -181,6 +181,19 @@ final class InstanceAudit {
         }
     }
 
+    /** Copies the branch JVM's output files ({@code *-branch-N.out} under {@code tmp}) to target/it-logs/{@code test}/. */
+    static void saveBranchLogs(Path tmp, String test) {
+        Path to = Path.of("target", "it-logs", test);
+        try (Stream<Path> files = Files.list(tmp)) {
+            Files.createDirectories(to);
+            for (Path out : files.filter(f -> f.getFileName().toString().matches(".*-branch-\\d+\\.out")).toList()) {
+                Files.copy(out, to.resolve(out.getFileName()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            }
+        } catch (IOException e) {
+            System.out.println("could not keep the branch logs: " + e);
+        }
+    }
+
     private static String list(Path dir) {
         try (Stream<Path> entries = Files.list(dir)) {
             List<String> names = new ArrayList<>();
