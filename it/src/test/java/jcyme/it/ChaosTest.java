@@ -221,6 +221,11 @@ class ChaosTest {
                 + duplicatesOfRepublished + "), other states " + otherStates + ", wall time " + wall + " ms (seed " + seed + ")");
 
         List<String> failures = new ArrayList<>(problems);
+        try {
+            InstanceAudit.assertConsistent(branch, app, Duration.ofSeconds(60), Duration.ofSeconds(5), "after the chaos");
+        } catch (AssertionError e) {
+            failures.add(e.getMessage());
+        }
         if (ids.size() != TASKS) {
             failures.add("published " + ids.size() + " of " + TASKS);
         }

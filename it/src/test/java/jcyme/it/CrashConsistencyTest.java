@@ -24,13 +24,16 @@ import org.junit.jupiter.api.io.TempDir;
  * invariant as {@link ConcurrencyTest}, by process and directory scan: the restarted branch has
  * re-adopted exactly the recorded workers and stopped and removed everything else.
  *
- * <p>Sizes: {@code -Djcyme.it.crash.rounds=20 .ops=5 .names=5 .maxDelayMs=1500 .seed=...}.
+ * <p>Sizes: {@code -Djcyme.it.crash.rounds=20 .ops=5 .names=5 .maxDelayMs=1500 .seed=...}; the mix of requests:
+ * {@code -Djcyme.it.crash.kinds=create,create,delete} (also {@code restart}, {@code enable}, {@code disable}).
  */
 class CrashConsistencyTest {
     static final int ROUNDS = Integer.getInteger("jcyme.it.crash.rounds", 20);
     static final int OPS = Integer.getInteger("jcyme.it.crash.ops", 5);
     static final int NAMES = Integer.getInteger("jcyme.it.crash.names", 5);
     static final int MAX_DELAY_MS = Integer.getInteger("jcyme.it.crash.maxDelayMs", 1500);
+    /** The requests drawn from (a kind listed twice is drawn twice as often): create, delete, restart, enable, disable. */
+    static final List<String> KINDS = List.of(System.getProperty("jcyme.it.crash.kinds", "create,create,delete").split(","));
 
     @TempDir
     Path tmp;
@@ -65,9 +68,12 @@ class CrashConsistencyTest {
                 List<String> ops = new ArrayList<>();
                 for (int i = 0; i < OPS; i++) {
                     String name = "c" + random.nextInt(NAMES);
-                    ops.add(random.nextInt(3) < 2
-                            ? "POST /" + app + "/instances/" + name + "?min=1&max=2&queues=" + app + "-q"
-                            : "DELETE /" + app + "/instances/" + name);
+                    String kind = KINDS.get(random.nextInt(KINDS.size()));
+                    ops.add(switch (kind) {
+                        case "create" -> "POST /" + app + "/instances/" + name + "?min=1&max=2&queues=" + app + "-q";
+                        case "delete" -> "DELETE /" + app + "/instances/" + name;
+                        default -> "POST /" + app + "/instances/" + name + "/" + kind;
+                    });
                 }
                 int delay = random.nextInt(MAX_DELAY_MS + 1);
                 List<String> outcomes = Collections.synchronizedList(new ArrayList<>());
@@ -83,7 +89,7 @@ class CrashConsistencyTest {
                         } catch (AssertionError noReply) {
                             outcome = "killed";
                         }
-                        outcomes.add(parts[0] + " " + parts[1].replaceAll("^/[^/]+/instances/|\\?.*$", "") + "@" + offset
+                        outcomes.add(parts[0] + " " + parts[1].replaceAll("^/[^/]+/instances/|\\?.*$", "").replace("/", " ") + "@" + offset
                                 + "=" + outcome);
                     }, offset, TimeUnit.MILLISECONDS));
                 }
