@@ -51,6 +51,9 @@ class ChaosTest {
     static final int BROKER_RESTARTS = Integer.getInteger("jcyme.it.chaos.brokerRestarts", 1);
     static final int INSTANCES = Integer.getInteger("jcyme.it.chaos.instances", 3);
     static final int BATCH = 50;
+    /** The branch's --start-secs here, and how long an instance is left up before it is killed. */
+    static final String START_SECS = "1";
+    static final Duration UP_BEFORE_KILL = Duration.ofMillis(1500);
     private static final Pattern SUCCEEDED = Pattern.compile("task tasks\\.sleep\\[([0-9a-f-]{36})\\] succeeded");
 
     @TempDir
@@ -90,7 +93,7 @@ class ChaosTest {
         brokerPort = BranchProcess.freePort();
         String brokerUrl = "amqp://guest:guest@127.0.0.1:" + brokerPort + "//";
         branch = new BranchProcess(tmp.resolve("instances"), "--no-cluster", "--broker-port", Integer.toString(brokerPort),
-                "--stop-grace", "2", "--kill-grace", "1").start();
+                "--stop-grace", "2", "--kill-grace", "1", "--start-secs", START_SECS).start();
         assertEquals(201, branch.call("PUT", "/" + app).status());
         List<String> names = new ArrayList<>();
         for (int i = 0; i < INSTANCES; i++) {
@@ -141,7 +144,11 @@ class ChaosTest {
                 switch (events.get(e)) {
                     case "instance" -> {
                         String name = names.get(random.nextInt(names.size()));
-                        long pid = pids.get(name);
+                        // a worker dying within --start-secs of RUNNING counts as a quick failure (3 make it FATAL):
+                        // kill only one that has been up longer, as a crash in production would be
+                        Wait.until(Duration.ofSeconds(30), name + " to be up for " + UP_BEFORE_KILL.toMillis() + " ms",
+                                () -> upFor(name).compareTo(UP_BEFORE_KILL) >= 0);
+                        long pid = branch.json("GET", "/" + app + "/instances/" + name).path("pid").asLong();
                         String cmdline = Files.readString(Path.of("/proc", Long.toString(pid), "cmdline")).replace('\0', ' ');
                         if (!cmdline.contains("-Djcyme.instance=" + app + "/" + name + " ")) {
                             throw new AssertionError("pid " + pid + " the API gave for " + name + " is not its worker: " + cmdline);
@@ -244,6 +251,15 @@ class ChaosTest {
             throw new AssertionError("seed " + seed + ":\n  - " + String.join("\n  - ", failures)
                     + "\n--- branch log (tail) ---\n" + ConcurrencyTest.tail(branch.log(), 60));
         }
+    }
+
+    /** How long the instance has been RUNNING (zero when it is not). */
+    private Duration upFor(String name) {
+        JsonNode instance = branch.json("GET", "/" + app + "/instances/" + name);
+        if (!instance.path("state").asText().equals("RUNNING") || !instance.path("started_at").isTextual()) {
+            return Duration.ZERO;
+        }
+        return Duration.between(java.time.Instant.parse(instance.path("started_at").asText()), java.time.Instant.now());
     }
 
     private int doneIds() {

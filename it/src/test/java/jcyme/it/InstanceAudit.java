@@ -13,6 +13,7 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.stream.Stream;
+import jcyme.supervisor.Supervisor;
 
 /**
  * Checks what a branch says against what the machine has: worker processes found by scanning
@@ -155,23 +156,23 @@ final class InstanceAudit {
     static Map<String, Rec> assertConsistent(BranchProcess branch, String app, Duration quiet, Duration grace, String when) {
         Map<String, Rec> records = awaitQuiet(branch, app, quiet);
         List<List<String>> last = new ArrayList<>(List.of(List.of()));
-        Map<String, Rec>[] lastRecords = new Map[] {records};
+        List<Map<String, Rec>> lastRecords = new ArrayList<>(List.of(records));
         try {
             Wait.until(grace, "the branch to be consistent " + when, () -> {
                 Map<String, Rec> now = records(branch, app);
                 if (now == null) {
                     return false;
                 }
-                lastRecords[0] = now;
+                lastRecords.set(0, now);
                 last.set(0, violations(branch, app, now));
                 return last.get(0).isEmpty();
             });
         } catch (AssertionError timeout) {
             throw new AssertionError("inconsistent " + when + ":\n  - " + String.join("\n  - ", last.get(0))
-                    + "\n  records: " + lastRecords[0].values() + "\n  processes: " + workerProcesses(app)
+                    + "\n  records: " + lastRecords.get(0).values() + "\n  processes: " + workerProcesses(app)
                     + "\n  directories: " + instanceDirectories(branch.dataDir));
         }
-        return lastRecords[0];
+        return lastRecords.get(0);
     }
 
     /** Kills (SIGKILL) every live process whose command line carries {@code marker}. */
@@ -184,6 +185,7 @@ final class InstanceAudit {
     /** Copies the branch JVM's output files ({@code *-branch-N.out} under {@code tmp}) to target/it-logs/{@code test}/. */
     static void saveBranchLogs(Path tmp, String test) {
         Path to = Path.of("target", "it-logs", test);
+        Supervisor.deleteTree(to);
         try (Stream<Path> files = Files.list(tmp)) {
             Files.createDirectories(to);
             for (Path out : files.filter(f -> f.getFileName().toString().matches(".*-branch-\\d+\\.out")).toList()) {
