@@ -12,45 +12,54 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * Finds a worker that is already running from its directory: {@code worker.pid} (pid and start
- * time), a live non-zombie process whose start time matches and whose command line carries the
- * instance marker, and {@code worker.lock} held. A reused pid is never mistaken for ours.
+ * Finds a worker that is already running from its directory: a live non-zombie process whose
+ * start time matches and whose command line carries the instance marker, with {@code worker.lock}
+ * held. The worker writes its pid and start time into the lock file it holds ({@code worker.pid}
+ * carries the pid alone); a pid file from a worker that wrote no identity there is read as before.
+ * A reused pid is never mistaken for ours.
  */
 final class ProcessIdentity {
     private ProcessIdentity() {}
 
+    /** What a worker's files say about it; a null start time means it did not say. */
+    private record Claim(long pid, String startInstant) {}
+
     static Optional<ProcessHandle> find(InstanceSpec spec) {
-        List<String> lines;
-        try {
-            lines = Files.readAllLines(spec.pidfile());
-        } catch (IOException e) {
+        Optional<Claim> claim = claim(spec.lockfile()).or(() -> claim(spec.pidfile()));
+        if (claim.isEmpty()) {
             return Optional.empty();
         }
-        if (lines.isEmpty()) {
-            return Optional.empty();
-        }
-        long pid;
-        try {
-            pid = Long.parseLong(lines.get(0).trim());
-        } catch (NumberFormatException e) {
-            return Optional.empty();
-        }
+        long pid = claim.get().pid();
         Optional<ProcessHandle> handle = ProcessHandle.of(pid).filter(ProcessHandle::isAlive);
         if (handle.isEmpty() || isZombie(pid) || !lockHeld(spec.lockfile())) {
             return Optional.empty();
         }
-        ProcessHandle.Info info = handle.get().info();
-        if (lines.size() > 1 && !lines.get(1).isBlank()) {
-            Optional<Instant> started = info.startInstant();
-            if (started.isEmpty() || !started.get().toString().equals(lines.get(1).trim())) {
+        String claimedStart = claim.get().startInstant();
+        if (claimedStart != null) {
+            Optional<Instant> started = handle.get().info().startInstant();
+            if (started.isEmpty() || !started.get().toString().equals(claimedStart)) {
                 return Optional.empty();
             }
         }
-        String commandLine = cmdline(pid);
-        if (!(commandLine + " ").contains(spec.marker() + " ")) {
+        if (!(cmdline(pid) + " ").contains(spec.marker() + " ")) {
             return Optional.empty();
         }
         return handle;
+    }
+
+    /** {@code pid\n[start-instant\n]} from {@code file}; empty when absent, blank or garbled. */
+    private static Optional<Claim> claim(Path file) {
+        try {
+            List<String> lines = Files.readAllLines(file);
+            if (lines.isEmpty() || lines.get(0).isBlank()) {
+                return Optional.empty();
+            }
+            long pid = Long.parseLong(lines.get(0).trim());
+            String started = lines.size() > 1 && !lines.get(1).isBlank() ? lines.get(1).trim() : null;
+            return Optional.of(new Claim(pid, started));
+        } catch (IOException | NumberFormatException e) {
+            return Optional.empty();
+        }
     }
 
     /** True while some process holds the lock on {@code lockfile}. */

@@ -6,6 +6,19 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.rabbitmq.client.Channel;
+import com.rabbitmq.client.Connection;
+import java.io.DataInputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.lang.reflect.Method;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -13,14 +26,20 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import jcyme.supervisor.InstanceSpec;
 import jcyme.tasks.AsyncResult;
+import jcyme.tasks.BrokerUrl;
 import jcyme.tasks.RemoteError;
 import jcyme.tasks.TaskFailedException;
+import jcyme.tasks.TaskMessage;
 import jcyme.tasks.TaskProducer;
 import jcyme.tasks.TaskRequest;
 import jcyme.tasks.TaskState;
@@ -252,6 +271,276 @@ abstract class WorkerContract {
         assertEquals(4, send(TaskRequest.of("tasks.add").args(2, 2)).get(Duration.ofSeconds(60)).asInt());
         assertTrue(worker.isAlive());
         assertTrue(worker.logText().contains("reconnected"), worker.logTail());
+    }
+
+    @Test
+    void pidFileHoldsThePidAloneAndTheLockNamesTheProcess() throws Exception {
+        WorkerProcess worker = worker("w", "-Q", queue, "-c", "1");
+        long pid = worker.pid();
+        assertEquals(pid + "\n", Files.readString(worker.pidfile()), "what kill $(cat worker.pid) and PIDFile= read");
+        String started = ProcessHandle.of(pid).orElseThrow().info().startInstant().orElseThrow().toString();
+        Path lock = worker.dir.resolve("worker.lock");
+        assertEquals(pid + "\n" + started + "\n", Files.readString(lock));
+
+        InstanceSpec spec = new InstanceSpec("it", worker.name, worker.dir, broker.url(), List.of(queue), 1, 1,
+                List.of(), List.of(), Map.of(), List.of());
+        assertEquals(Optional.of(pid), findRunning(spec).map(ProcessHandle::pid), "re-adopted from worker.lock");
+        Files.writeString(lock, pid + "\n" + Instant.parse(started).minusSeconds(1) + "\n");
+        assertEquals(Optional.empty(), findRunning(spec), "a process started at another time is not ours (a reused pid)");
+        Files.writeString(lock, pid + "\n" + started + "\n");
+
+        Process kill = new ProcessBuilder("sh", "-c", "kill $(cat worker.pid)").directory(worker.dir.toFile()).start();
+        assertEquals(0, kill.waitFor());
+        assertEquals(0, worker.waitForExit(Duration.ofSeconds(30)), "warm shutdown");
+        assertEquals("", Files.readString(lock), "the lock file names nobody once released");
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Optional<ProcessHandle> findRunning(InstanceSpec spec) throws Exception {
+        Method find = Class.forName("jcyme.supervisor.ProcessIdentity").getDeclaredMethod("find", InstanceSpec.class);
+        find.setAccessible(true);
+        return (Optional<ProcessHandle>) find.invoke(null, spec);
+    }
+
+    @Test
+    void aFollowUpThatCannotBePublishedReturnsItsParentAndLaterResultsStillArrive() throws Exception {
+        WorkerProcess worker = worker("w", "-Q", queue, "-c", "2");
+        String linked = queue + "-linked";
+        assertEquals(2, publish(queue, queue, parentWithLink(1, linked)).get(RESULT).asInt());
+        Wait.until(RESULT, "the first follow-up", () -> messageCount(linked) == 1);
+
+        // the worker declared the follow-up's exchange once; deleted under it, the next publish
+        // there is a channel error on the channel that also carries results
+        withChannel(channel -> channel.exchangeDelete(linked));
+        AsyncResult parent = publish(queue, queue, parentWithLink(2, linked));
+        assertEquals(3, parent.get(RESULT).asInt());
+        Wait.until(RESULT, "the second follow-up, sent when its parent came back", () -> messageCount(linked) == 2,
+                worker::logTail);
+
+        for (int i = 0; i < 5; i++) {
+            assertEquals(2 * i, send(TaskRequest.of("tasks.add").args(i, i)).get(RESULT).asInt(), "results after the error");
+        }
+        worker.terminate();
+        assertEquals(0, worker.waitForExit(Duration.ofSeconds(30)));
+        assertEquals(0, broker.messageCount(queue), "every parent acked, none lost");
+    }
+
+    @Test
+    void aRetryThatCannotBePublishedReturnsTheTask() throws Exception {
+        WorkerProcess worker = worker("w", "-Q", queue, "-c", "1");
+        assertEquals(1, send(TaskRequest.of("tasks.flaky").args(1)).get(RESULT).asInt(), "retried once");
+
+        // the retry went to the queue's exchange, declared once; deleted, the next retry fails
+        withChannel(channel -> channel.exchangeDelete(queue));
+        TaskMessage flaky = message("tasks.flaky", JSON.arrayNode().add(1), TaskMessage.defaultEmbed());
+        AsyncResult result = publish("", queue, flaky);
+        assertEquals(1, result.get(RESULT).asInt(), "the task came back and retried" + worker.logTail());
+        worker.terminate();
+        assertEquals(0, worker.waitForExit(Duration.ofSeconds(30)));
+        assertEquals(0, broker.messageCount(queue), "acked once done");
+    }
+
+    @Test
+    void twoDeliveriesOfOneTaskIdAreKeptApart() throws Exception {
+        Map<String, AtomicInteger> results = new ConcurrentHashMap<>();
+        producer.addResultListener(result -> results.computeIfAbsent(result.taskId(), id -> new AtomicInteger()).incrementAndGet());
+        WorkerProcess worker = worker("w", "-Q", queue, "-c", "2");
+
+        String running = UUID.randomUUID().toString();
+        send(TaskRequest.of("tasks.sleep").args(1).id(running));
+        send(TaskRequest.of("tasks.sleep").args(1).id(running));
+        Wait.until(Duration.ofSeconds(20), "both deliveries to run", () -> active(worker) == 2);
+        Wait.until(RESULT, "both results", () -> count(results, running) == 2);
+
+        String scheduled = UUID.randomUUID().toString();
+        send(TaskRequest.of("tasks.add").args(1, 2).id(scheduled).countdown(Duration.ofSeconds(1)));
+        send(TaskRequest.of("tasks.add").args(1, 2).id(scheduled).countdown(Duration.ofSeconds(1)));
+        Wait.until(RESULT, "both scheduled deliveries to run", () -> count(results, scheduled) == 2, worker::logTail);
+
+        worker.terminate();
+        assertEquals(0, worker.waitForExit(Duration.ofSeconds(30)));
+        assertEquals(0, broker.messageCount(queue), "all four acked");
+    }
+
+    @Test
+    void sigtermWhileStartingStopsTheWorkerCleanly() throws Exception {
+        AsyncResult waiting = send(TaskRequest.of("tasks.add").args(1, 2));
+        try (StallingProxy proxy = new StallingProxy(broker.url())) {
+            WorkerProcess worker = new WorkerProcess("w-" + queue, tmp.resolve("w"), proxy.url(), "-Q", queue, "-c", "1");
+            workers.add(worker);
+            worker.launch();
+            Wait.until(Duration.ofSeconds(60), "the worker to declare its queue", proxy::holding, worker::logTail);
+            worker.terminate();
+            Wait.until(Duration.ofSeconds(20), "the signal to be handled", () -> worker.logText().contains("SIGTERM received"),
+                    worker::logTail);
+            proxy.release();
+            assertEquals(0, worker.waitForExit(Duration.ofSeconds(30)), "stopped, exit 0" + worker.logTail());
+            assertFalse(worker.logText().contains("ready: consuming"), "never ready" + worker.logTail());
+            assertFalse(Files.exists(worker.pidfile()));
+        }
+        assertTrue(waiting.state() == TaskState.SUCCESS || broker.messageCount(queue) == 1, "the task was not lost");
+    }
+
+    // ---- helpers ------------------------------------------------------------------------------
+
+    static final JsonNodeFactory JSON = JsonNodeFactory.instance;
+
+    interface ChannelAction {
+        void run(Channel channel) throws Exception;
+    }
+
+    void withChannel(ChannelAction action) throws Exception {
+        try (Connection connection = BrokerUrl.parse(broker.url()).connectionFactory(1000).newConnection("it-admin");
+             Channel channel = connection.createChannel()) {
+            action.run(channel);
+        }
+    }
+
+    int messageCount(String queueName) {
+        try {
+            return broker.messageCount(queueName);
+        } catch (Exception e) {
+            return -1;
+        }
+    }
+
+    /** A task message whose result comes back to the producer. */
+    TaskMessage message(String task, ArrayNode args, ObjectNode embed) {
+        String id = UUID.randomUUID().toString();
+        return new TaskMessage(id, task, args, JSON.objectNode(), embed, 0, null, null, null, null, id, null, null,
+                "it", false, producer.replyQueue(), id);
+    }
+
+    /** tasks.add(n, 1) linked to tasks.add(result, 10) on queue {@code linked} (its own exchange). */
+    TaskMessage parentWithLink(int n, String linked) {
+        ObjectNode link = JSON.objectNode().put("task", "tasks.add").put("immutable", false);
+        link.putArray("args").add(10);
+        link.putObject("kwargs");
+        link.putObject("options").put("queue", linked).put("exchange", linked);
+        ObjectNode embed = TaskMessage.defaultEmbed();
+        embed.putArray("callbacks").add(link);
+        return message("tasks.add", JSON.arrayNode().add(n).add(1), embed);
+    }
+
+    /** Publishes a raw task message with confirms, as any producer could. */
+    AsyncResult publish(String exchange, String routingKey, TaskMessage message) throws Exception {
+        withChannel(channel -> {
+            channel.confirmSelect();
+            TaskMessage.Encoded encoded = message.encode();
+            channel.basicPublish(exchange, routingKey, encoded.properties(), encoded.body());
+            channel.waitForConfirmsOrDie(10_000);
+        });
+        return producer.result(message.id());
+    }
+
+    private static int count(Map<String, AtomicInteger> results, String id) {
+        AtomicInteger n = results.get(id);
+        return n == null ? 0 : n.get();
+    }
+
+    /**
+     * A TCP proxy to the broker that holds the first {@code queue.declare} a client sends (a
+     * worker's first, when it starts consuming) until {@link #release()}: the worker is then
+     * inside its start-up for as long as the test likes.
+     */
+    static final class StallingProxy implements AutoCloseable {
+        private final String brokerUrl;
+        private final BrokerUrl target;
+        private final ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        private final CountDownLatch held = new CountDownLatch(1);
+        private final CountDownLatch released = new CountDownLatch(1);
+        private final List<Socket> sockets = new CopyOnWriteArrayList<>();
+
+        StallingProxy(String brokerUrl) throws IOException {
+            this.brokerUrl = brokerUrl;
+            this.target = BrokerUrl.parse(brokerUrl);
+            daemon(this::accept);
+        }
+
+        String url() {
+            return brokerUrl.replace(":" + target.port() + "/", ":" + server.getLocalPort() + "/");
+        }
+
+        boolean holding() {
+            return held.getCount() == 0;
+        }
+
+        void release() {
+            released.countDown();
+        }
+
+        private void accept() {
+            try {
+                while (true) {
+                    Socket client = server.accept();
+                    Socket upstream = new Socket(target.host(), target.port());
+                    sockets.add(client);
+                    sockets.add(upstream);
+                    daemon(() -> frames(client, upstream));
+                    daemon(() -> copy(upstream, client));
+                }
+            } catch (IOException closed) {
+                // the proxy is closed
+            }
+        }
+
+        /** Client to broker, frame by frame: the protocol header, then type, channel, size, payload, end. */
+        private void frames(Socket from, Socket to) {
+            try (DataInputStream in = new DataInputStream(from.getInputStream())) {
+                OutputStream out = to.getOutputStream();
+                byte[] header = new byte[8];
+                in.readFully(header);
+                out.write(header);
+                while (true) {
+                    byte[] frameHeader = new byte[7];
+                    in.readFully(frameHeader);
+                    int size = ByteBuffer.wrap(frameHeader, 3, 4).getInt();
+                    byte[] rest = new byte[size + 1];
+                    in.readFully(rest);
+                    boolean queueDeclare = frameHeader[0] == 1 && size >= 4
+                            && ByteBuffer.wrap(rest, 0, 4).getInt() == (50 << 16 | 10);
+                    if (queueDeclare && held.getCount() > 0) {
+                        held.countDown();
+                        released.await();
+                    }
+                    out.write(frameHeader);
+                    out.write(rest);
+                    out.flush();
+                }
+            } catch (IOException | InterruptedException e) {
+                closeQuietly(to);
+            }
+        }
+
+        private void copy(Socket from, Socket to) {
+            try {
+                from.getInputStream().transferTo(to.getOutputStream());
+            } catch (IOException e) {
+                // one side closed
+            }
+            closeQuietly(to);
+        }
+
+        private static void daemon(Runnable body) {
+            Thread thread = new Thread(body, "stalling-proxy");
+            thread.setDaemon(true);
+            thread.start();
+        }
+
+        private static void closeQuietly(Socket socket) {
+            try {
+                socket.close();
+            } catch (IOException e) {
+                // closing anyway
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            release();
+            server.close();
+            sockets.forEach(StallingProxy::closeQuietly);
+        }
     }
 
     private static int active(WorkerProcess worker) {

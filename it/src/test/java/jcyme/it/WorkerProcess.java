@@ -24,13 +24,18 @@ final class WorkerProcess implements AutoCloseable {
         this.dir = dir;
         Path home = Path.of(System.getProperty("jcyme.home", "..")).toAbsolutePath();
         command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xmx128m", "-XX:-UsePerfData",
+                marker(), "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xmx128m", "-XX:-UsePerfData",
                 "-cp", home.resolve("dist/lib") + "/*", "jcyme.worker.WorkerMain",
                 "-b", brokerUrl, "-n", name,
                 "--pidfile", pidfile().toString(), "--logfile", log().toString(),
                 "--statedb", dir.resolve("worker.statedb").toString(),
                 "--control-socket", socket().toString()));
         command.addAll(List.of(options));
+    }
+
+    /** The instance marker a branch puts on a worker's command line (app {@code it}). */
+    String marker() {
+        return "-Djcyme.instance=it/" + name;
     }
 
     Path pidfile() {
@@ -47,6 +52,17 @@ final class WorkerProcess implements AutoCloseable {
 
     /** Starts the JVM and waits until it has written its pid file (it consumes by then). */
     WorkerProcess start() throws IOException {
+        launch();
+        Wait.until(READY_TIMEOUT, "worker " + name + " to be ready",
+                () -> Files.exists(pidfile()) || !process.isAlive(), this::logTail);
+        if (!process.isAlive()) {
+            throw new AssertionError("worker " + name + " exited with " + process.exitValue() + logTail());
+        }
+        return this;
+    }
+
+    /** Starts the JVM without waiting for it. */
+    WorkerProcess launch() throws IOException {
         Files.createDirectories(dir);
         Files.deleteIfExists(pidfile());
         process = new ProcessBuilder(command).directory(dir.toFile())
@@ -54,11 +70,6 @@ final class WorkerProcess implements AutoCloseable {
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(dir.resolve("stdout.log").toFile()))
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                 .start();
-        Wait.until(READY_TIMEOUT, "worker " + name + " to be ready",
-                () -> Files.exists(pidfile()) || !process.isAlive(), this::logTail);
-        if (!process.isAlive()) {
-            throw new AssertionError("worker " + name + " exited with " + process.exitValue() + logTail());
-        }
         return this;
     }
 

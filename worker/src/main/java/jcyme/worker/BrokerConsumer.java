@@ -16,6 +16,10 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import jcyme.tasks.BrokerUrl;
@@ -28,8 +32,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The worker's side of the broker: one connection that reconnects by itself, a channel that
- * consumes the task queues (acks and qos go through it), and a channel that publishes results.
- * After a reconnect, deliveries from before it can no longer be acked; the broker redelivers them.
+ * consumes the task queues (acks and qos go through it), and a {@link Publisher} for results and
+ * task messages, with confirms. After a reconnect, deliveries from before it can no longer be
+ * acked; the broker redelivers them.
  */
 final class BrokerConsumer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(BrokerConsumer.class);
@@ -49,14 +54,11 @@ final class BrokerConsumer implements AutoCloseable {
     private final Map<String, CeleryQueue> queues = new LinkedHashMap<>();
     private final AtomicLong generation = new AtomicLong();
     private final Object taskLock = new Object();
-    private final Object resultLock = new Object();
     private Connection connection;
     private Channel taskChannel;
-    private Channel resultChannel;
-    /** Publishes tasks with confirms; its own lock, so waiting for a confirm never holds up results. */
-    private final Object taskPublishLock = new Object();
-    private Channel taskPublishChannel;
-    private final java.util.Set<String> declaredTargets = new java.util.HashSet<>();
+    private Publisher publisher;
+    /** Where task messages were sent since the last failed publish: declared already. */
+    private final Set<String> declaredTargets = ConcurrentHashMap.newKeySet();
     private volatile int prefetch;
 
     BrokerConsumer(BrokerUrl broker, String connectionName, Duration maxBackoff, Handler handler) {
@@ -66,8 +68,8 @@ final class BrokerConsumer implements AutoCloseable {
         this.handler = handler;
     }
 
-    /** Connects, retrying with backoff until it works or the thread is interrupted. */
-    void connect() throws InterruptedException {
+    /** Connects, retrying with backoff until it works; false when {@code cancel} opened first. */
+    boolean connect(CountDownLatch cancel) throws InterruptedException {
         ConnectionFactory factory = broker.connectionFactory(maxBackoff.toMillis());
         long delay = 250;
         for (int attempt = 1; ; attempt++) {
@@ -76,13 +78,15 @@ final class BrokerConsumer implements AutoCloseable {
                 break;
             } catch (IOException | TimeoutException e) {
                 log.warn("cannot reach broker {} (attempt {}): {}; retrying in {} ms", broker, attempt, reason(e), delay);
-                Thread.sleep(delay);
+                if (cancel.await(delay, TimeUnit.MILLISECONDS)) {
+                    return false;
+                }
                 delay = Math.min(maxBackoff.toMillis(), delay * 2);
             }
         }
         try {
             taskChannel = connection.createChannel();
-            resultChannel = connection.createChannel();
+            publisher = new Publisher(connection);
         } catch (IOException e) {
             throw new IllegalStateException("cannot open a channel on " + broker + ": " + reason(e), e);
         }
@@ -99,6 +103,7 @@ final class BrokerConsumer implements AutoCloseable {
             }
         });
         log.info("connected to broker {}", broker);
+        return true;
     }
 
     private void onShutdown(ShutdownSignalException cause) {
@@ -250,6 +255,20 @@ final class BrokerConsumer implements AutoCloseable {
         reject(request.envelope.getDeliveryTag(), request.channelGeneration);
     }
 
+    /** Gives a delivery back to its queue (nack with requeue), to be delivered again. */
+    void requeue(Request request) {
+        synchronized (taskLock) {
+            if (request.channelGeneration != generation.get()) {
+                return;
+            }
+            try {
+                taskChannel.basicNack(request.envelope.getDeliveryTag(), false, true);
+            } catch (IOException | AlreadyClosedException e) {
+                log.debug("requeue of {} lost with the connection: {}", request.id(), reason(e));
+            }
+        }
+    }
+
     private void reject(long deliveryTag, long deliveredIn) {
         synchronized (taskLock) {
             if (deliveredIn != generation.get()) {
@@ -263,46 +282,27 @@ final class BrokerConsumer implements AutoCloseable {
         }
     }
 
-    /** Publishes a result the way Celery's rpc backend does; false when it could not be sent. */
-    boolean publishResult(String replyTo, String correlationId, TaskResult result) {
-        synchronized (resultLock) {
-            try {
-                resultChannel.basicPublish("", replyTo, result.properties(correlationId), result.toBytes());
-                return true;
-            } catch (IOException | AlreadyClosedException e) {
-                log.warn("could not publish the result of {}: {}", result.taskId(), reason(e));
-                return false;
-            }
-        }
+    /** Publishes a result the way Celery's rpc backend does. */
+    void publishResult(String replyTo, String correlationId, TaskResult result, Publisher.Confirmation confirmation) {
+        publisher.publish("", replyTo, result.properties(correlationId), result.toBytes(), confirmation);
     }
 
-    /**
-     * Publishes a task message (a retry, or what follows a task) and waits until the broker has
-     * it, so the delivery that caused it can be acked safely. The target queue is declared first.
-     */
-    void publishTask(CeleryQueue target, TaskMessage message) throws IOException {
+    /** Publishes a task message (a retry, or what follows a task); its target queue is declared first. */
+    void publishTask(CeleryQueue target, TaskMessage message, Publisher.Confirmation confirmation) {
         TaskMessage.Encoded encoded = message.encode();
-        synchronized (taskPublishLock) {
+        if (declaredTargets.add(target.name())) {
             try {
-                if (taskPublishChannel == null || !taskPublishChannel.isOpen()) {
-                    taskPublishChannel = connection.createChannel();
-                    taskPublishChannel.confirmSelect();
-                }
-                if (declaredTargets.add(target.name())) {
-                    declare(target);
-                }
-                String exchange = target.exchange();
-                taskPublishChannel.basicPublish(exchange, exchange.isEmpty() ? target.name() : target.routingKey(),
-                        encoded.properties(), encoded.body());
-                taskPublishChannel.waitForConfirmsOrDie(10_000);
-            } catch (IOException | AlreadyClosedException | InterruptedException | TimeoutException e) {
+                declare(target);
+            } catch (IOException | AlreadyClosedException e) {
                 declaredTargets.remove(target.name());
-                if (e instanceof InterruptedException) {
-                    Thread.currentThread().interrupt();
-                }
-                throw new IOException("could not publish task " + message.id() + " to " + target.name() + ": " + reason(e), e);
+                confirmation.failed("could not send task " + message.id() + " to " + target.name() + ": " + reason(e));
+                return;
             }
         }
+        String exchange = target.exchange();
+        // a publish that fails may have met a queue or exchange deleted since: declare it again next time
+        publisher.publish(exchange, exchange.isEmpty() ? target.name() : target.routingKey(), encoded.properties(),
+                encoded.body(), confirmation.onFailure(() -> declaredTargets.remove(target.name())));
     }
 
     /** The consumed queue a delivery came from (to send a retry back to it). */
@@ -332,8 +332,12 @@ final class BrokerConsumer implements AutoCloseable {
         return broker;
     }
 
+    /** Closes after the broker has confirmed what was published (and those deliveries are acked). */
     @Override
     public void close() {
+        if (publisher != null) {
+            publisher.drain(5_000);
+        }
         if (connection != null) {
             try {
                 connection.close(5_000);

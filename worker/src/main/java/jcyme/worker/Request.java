@@ -10,9 +10,10 @@ import jcyme.tasks.Json;
 import jcyme.tasks.TaskMessage;
 
 /**
- * One task message a worker holds, from receipt until it is acknowledged. {@link #finish()}
- * succeeds exactly once, so a result is reported once even when a time limit, a terminate and the
- * task itself race to end it.
+ * One task message a worker holds, from receipt until it is acknowledged: one delivery (two
+ * deliveries with the same task id are two requests). {@link #finish()} succeeds exactly once, so
+ * a result is reported once even when a time limit, a terminate and the task itself race to end
+ * it; {@link #interrupt()} reaches its thread only while it runs this task, never the next one.
  */
 final class Request {
     final TaskMessage message;
@@ -21,7 +22,8 @@ final class Request {
     final long channelGeneration;
     private final AtomicBoolean finished = new AtomicBoolean();
     private volatile Instant timeStart;
-    private volatile Thread thread;
+    /** The thread running the task, while it runs it; guarded by {@code this}. */
+    private Thread thread;
     private volatile boolean softLimitReached;
 
     Request(TaskMessage message, Envelope envelope, long channelGeneration) {
@@ -46,20 +48,24 @@ final class Request {
         return finished.get();
     }
 
-    void started(Thread runner) {
+    synchronized void started(Thread runner) {
         this.thread = runner;
         this.timeStart = Instant.now();
+    }
+
+    /** The task's run is over: from now on {@link #interrupt()} leaves its thread alone. */
+    synchronized void ended() {
+        thread = null;
     }
 
     Instant timeStart() {
         return timeStart;
     }
 
-    /** Interrupts the thread running the task, if it has started. */
-    void interrupt() {
-        Thread runner = thread;
-        if (runner != null) {
-            runner.interrupt();
+    /** Interrupts the thread running the task, if it is running it. */
+    synchronized void interrupt() {
+        if (thread != null) {
+            thread.interrupt();
         }
     }
 

@@ -7,11 +7,15 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 import jcyme.tasks.RemoteError;
 import jcyme.tasks.Retry;
 import jcyme.tasks.Task;
@@ -24,11 +28,15 @@ import org.slf4j.LoggerFactory;
 /**
  * What happens to a task message: on receipt it is checked (known task? revoked? expired? ETA?)
  * and reserved in the pool; on a pool thread it runs under its time limits; its result goes to
- * the producer's reply queue and only then is the message acknowledged (at-least-once).
+ * the producer's reply queue (and a retry or the tasks that follow it to theirs), and only once
+ * the broker has confirmed all of that is the message acknowledged (at-least-once). Bookkeeping
+ * is per delivery: two messages with the same task id are two requests.
  */
 final class TaskExecutor {
     private static final Logger log = LoggerFactory.getLogger(TaskExecutor.class);
     private static final int MAX_TRACEBACK = 8_000;
+    /** A message whose outcome could not be published waits this long before it is requeued, so a publish that keeps failing does not spin. */
+    private static final long REQUEUE_DELAY_MS = 1_000;
 
     /** Hooks into the rest of the worker. */
     interface Listener {
@@ -44,9 +52,8 @@ final class TaskExecutor {
     private final BrokerConsumer broker;
     private final ScheduledExecutorService timer;
     private final TimeLimits defaultLimits;
-    private final Map<String, Request> active = new ConcurrentHashMap<>();
-    private final Map<String, Held> held = new ConcurrentHashMap<>();
-    private final AtomicLong activeCount = new AtomicLong();
+    private final Set<Request> active = ConcurrentHashMap.newKeySet();
+    private final Map<Request, Held> held = new ConcurrentHashMap<>();
     private final Map<String, RateLimit> rateLimits = new ConcurrentHashMap<>();
     private final Map<String, TimeLimits> timeLimits = new ConcurrentHashMap<>();
     private TaskPool pool;
@@ -95,9 +102,10 @@ final class TaskExecutor {
             log.error("received unregistered task {}[{}]; rejected", request.name(), request.id());
             request.finish();
             RemoteError error = RemoteError.notRegistered(request.name());
-            publish(request, TaskResult.failure(request.id(), TaskState.FAILURE, error, null));
+            Outcome outcome = new Outcome(request, true);
+            publish(request, TaskResult.failure(request.id(), TaskState.FAILURE, error, null), outcome);
             events.failed(request, error, null);
-            broker.reject(request);
+            outcome.sealed();
             return;
         }
         if (revokedOrExpired(request)) {
@@ -127,8 +135,8 @@ final class TaskExecutor {
 
     private void hold(Request request, Instant eta, boolean rateLimited) {
         long delay = Math.max(0, Duration.between(Instant.now(), eta).toMillis());
-        ScheduledFuture<?> due = timer.schedule(() -> release(request.id()), delay, TimeUnit.MILLISECONDS);
-        held.put(request.id(), new Held(request, eta, due, rateLimited));
+        ScheduledFuture<?> due = timer.schedule(() -> release(request), delay, TimeUnit.MILLISECONDS);
+        held.put(request, new Held(request, eta, due, rateLimited));
         if (rateLimited) {
             log.debug("task {}[{}] rate-limited until {}", request.name(), request.id(), eta);
         } else {
@@ -137,8 +145,8 @@ final class TaskExecutor {
         }
     }
 
-    private void release(String id) {
-        Held entry = held.remove(id);
+    private void release(Request request) {
+        Held entry = held.remove(request);
         if (entry == null) {
             return;
         }
@@ -178,8 +186,7 @@ final class TaskExecutor {
             return;
         }
         Task task = tasks.get(request.name());
-        active.put(request.id(), request);
-        activeCount.incrementAndGet();
+        active.add(request);
         request.started(Thread.currentThread());
         state.taskStarted(request.name());
         events.started(request);
@@ -193,8 +200,9 @@ final class TaskExecutor {
         } catch (Throwable thrown) {
             error = thrown;
         } finally {
+            request.ended();
             limits.forEach(limit -> limit.cancel(false));
-            Thread.interrupted();
+            Thread.interrupted(); // an interrupt meant for this task, come after it stopped listening
         }
         if (request.finish()) {
             long nanos = System.nanoTime() - started;
@@ -206,18 +214,18 @@ final class TaskExecutor {
                 failed(request, error instanceof Retry retry ? exhausted(request, retry) : error, nanos);
             }
         }
-        active.remove(request.id());
-        activeCount.decrementAndGet();
+        active.remove(request);
         listener.onDemandChanged();
     }
 
     private void succeeded(Request request, Object value, long nanos) {
         TaskResult result = TaskResult.success(request.id(), value);
         logOutcome(request, result, nanos);
-        publish(request, result);
+        Outcome outcome = new Outcome(request, false);
+        publish(request, result, outcome);
         events.succeeded(request, result.result(), nanos / 1e9);
-        sendNext(request, () -> Canvas.onSuccess(request.message, result.result(), origin));
-        broker.ack(request);
+        sendNext(request, () -> Canvas.onSuccess(request.message, result.result(), origin), outcome);
+        outcome.sealed();
     }
 
     private void failed(Request request, Throwable error, long nanos) {
@@ -228,29 +236,26 @@ final class TaskExecutor {
         String traceback = traceback(error);
         TaskResult result = TaskResult.failure(request.id(), TaskState.FAILURE, remote, traceback);
         logOutcome(request, result, nanos);
-        publish(request, result);
+        Outcome outcome = new Outcome(request, false);
+        publish(request, result, outcome);
         events.failed(request, remote, traceback);
-        sendNext(request, () -> Canvas.onFailure(request.message, origin));
-        broker.ack(request);
+        sendNext(request, () -> Canvas.onFailure(request.message, origin), outcome);
+        outcome.sealed();
     }
 
-    /** Celery's retry: the same message again with one more retry and a new ETA, then RETRY and an ack. */
+    /** Celery's retry: the same message again with one more retry and a new ETA, RETRY, then an ack. */
     private void retry(Request request, Retry retry) {
         Instant eta = Instant.now().plus(retry.countdown());
-        try {
-            broker.publishTask(broker.queueOf(request.envelope), request.message.retry(eta));
-        } catch (java.io.IOException e) {
-            log.error("task {}[{}] asked to retry but {}; left for redelivery", request.name(), request.id(), e.getMessage());
-            return;
-        }
+        Outcome outcome = new Outcome(request, false);
+        broker.publishTask(broker.queueOf(request.envelope), request.message.retry(eta), outcome.expect());
         RemoteError cause = retry.getCause() == null ? new RemoteError("Retry", retry.getMessage(), RemoteError.CELERY)
                 : RemoteError.of(retry.getCause());
         String traceback = retry.getCause() == null ? null : traceback(retry.getCause());
         log.info("task {}[{}] retry {} in {}s: {}", request.name(), request.id(), request.message.retries() + 1,
                 seconds(retry.countdown()), cause);
-        publish(request, TaskResult.failure(request.id(), TaskState.RETRY, cause, traceback));
+        publish(request, TaskResult.failure(request.id(), TaskState.RETRY, cause, traceback), outcome);
         events.retried(request, cause, traceback);
-        broker.ack(request);
+        outcome.sealed();
     }
 
     /** What a task that may retry no more fails with: its cause, else Celery's MaxRetriesExceededError. */
@@ -270,7 +275,7 @@ final class TaskExecutor {
     }
 
     /** Publishes the tasks that follow this one; a broken signature is logged, never fatal. */
-    private void sendNext(Request request, java.util.function.Supplier<List<Canvas.Next>> next) {
+    private void sendNext(Request request, Supplier<List<Canvas.Next>> next, Outcome outcome) {
         List<Canvas.Next> calls;
         try {
             calls = next.get();
@@ -279,12 +284,8 @@ final class TaskExecutor {
             return;
         }
         for (Canvas.Next call : calls) {
-            try {
-                broker.publishTask(call.queue(), call.message());
-                log.debug("task {}[{}] followed by {}[{}]", request.name(), request.id(), call.message().task(), call.message().id());
-            } catch (java.io.IOException e) {
-                log.error("task {}[{}]: {}", request.name(), request.id(), e.getMessage());
-            }
+            log.debug("task {}[{}] followed by {}[{}]", request.name(), request.id(), call.message().task(), call.message().id());
+            broker.publishTask(call.queue(), call.message(), outcome.expect());
         }
     }
 
@@ -328,44 +329,104 @@ final class TaskExecutor {
         request.interrupt();
     }
 
-    /** Revoke with terminate: ends a running task as REVOKED and interrupts it; false if not running. */
+    /** Revoke with terminate: ends each running delivery of task {@code id} as REVOKED and interrupts it; false if none ran. */
     boolean terminate(String id) {
-        Request request = active.get(id);
-        if (request == null || !request.finish()) {
-            return false;
+        boolean terminated = false;
+        for (Request request : active) {
+            if (request.id().equals(id) && request.finish()) {
+                log.warn("terminating task {}[{}]", request.name(), id);
+                events.revoked(request, true, false);
+                complete(request, TaskResult.failure(id, TaskState.REVOKED, RemoteError.revoked("terminated"), null));
+                request.interrupt();
+                terminated = true;
+            }
         }
-        log.warn("terminating task {}[{}]", request.name(), id);
-        events.revoked(request, true, false);
-        complete(request, TaskResult.failure(id, TaskState.REVOKED, RemoteError.revoked("terminated"), null));
-        request.interrupt();
-        return true;
+        return terminated;
     }
 
-    /** Publishes the result (unless none is wanted) and then acknowledges the message. */
+    /** Publishes the result (unless none is wanted) and acknowledges the message once it is confirmed. */
     private void complete(Request request, TaskResult result) {
-        publish(request, result);
-        broker.ack(request);
+        Outcome outcome = new Outcome(request, false);
+        publish(request, result, outcome);
+        outcome.sealed();
     }
 
-    private void publish(Request request, TaskResult result) {
+    private void publish(Request request, TaskResult result, Outcome outcome) {
         String replyTo = request.message.replyTo();
         if (replyTo != null && !request.message.ignoreResult()) {
-            broker.publishResult(replyTo, request.message.correlationId(), result);
+            broker.publishResult(replyTo, request.message.correlationId(), result, outcome.expect());
+        }
+    }
+
+    /**
+     * What a finished request waits for: every publish it made, confirmed by the broker. Then it
+     * is acked (or rejected); if any publish fails it goes back to its queue instead.
+     */
+    private final class Outcome implements Publisher.Confirmation {
+        private final Request request;
+        private final boolean reject;
+        /** Publishes not yet confirmed, plus one until {@link #sealed()}. */
+        private final AtomicInteger pending = new AtomicInteger(1);
+        private final AtomicBoolean failed = new AtomicBoolean();
+
+        Outcome(Request request, boolean reject) {
+            this.request = request;
+            this.reject = reject;
+        }
+
+        /** One more publish to wait for. */
+        Outcome expect() {
+            pending.incrementAndGet();
+            return this;
+        }
+
+        /** Every publish has been made. */
+        void sealed() {
+            arrived();
+        }
+
+        @Override
+        public void confirmed() {
+            arrived();
+        }
+
+        @Override
+        public void failed(String reason) {
+            if (!failed.compareAndSet(false, true)) {
+                return;
+            }
+            log.error("task {}[{}]: {}; it goes back to the queue", request.name(), request.id(), reason);
+            try {
+                timer.schedule(() -> broker.requeue(request), REQUEUE_DELAY_MS, TimeUnit.MILLISECONDS);
+            } catch (RejectedExecutionException stopping) {
+                broker.requeue(request);
+            }
+        }
+
+        private void arrived() {
+            if (pending.decrementAndGet() == 0 && !failed.get()) {
+                if (reject) {
+                    broker.reject(request);
+                } else {
+                    broker.ack(request);
+                }
+            }
         }
     }
 
     // ---- views and housekeeping ---------------------------------------------------------------
 
     List<Request> active() {
-        return new ArrayList<>(active.values());
+        return new ArrayList<>(active);
     }
 
+    /** A running delivery of task {@code id}, or null. */
     Request activeRequest(String id) {
-        return active.get(id);
+        return active.stream().filter(request -> request.id().equals(id)).findFirst().orElse(null);
     }
 
     int activeCount() {
-        return (int) activeCount.get();
+        return active.size();
     }
 
     /** Messages held until their ETA (Celery's {@code scheduled}). */
@@ -409,8 +470,8 @@ final class TaskExecutor {
     /** Forgets every request not yet running (the broker will redeliver them); returns how many. */
     int dropPending() {
         int dropped = pool.removeWaiting(request -> true).size();
-        for (String id : new ArrayList<>(held.keySet())) {
-            Held entry = held.remove(id);
+        for (Request request : new ArrayList<>(held.keySet())) {
+            Held entry = held.remove(request);
             if (entry != null) {
                 entry.timer().cancel(false);
                 dropped++;

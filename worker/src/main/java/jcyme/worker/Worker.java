@@ -57,6 +57,7 @@ public final class Worker {
     private final List<Step> started = new ArrayList<>();
     private final List<ScheduledFuture<?>> housekeeping = new ArrayList<>();
     private final CountDownLatch stopped = new CountDownLatch(1);
+    private final CountDownLatch stopRequested = new CountDownLatch(1);
     private final AtomicBoolean stopping = new AtomicBoolean();
     private volatile boolean ready;
     private final TaskExecutor executor;
@@ -89,7 +90,7 @@ public final class Worker {
                 });
         this.executor = new TaskExecutor(tasks, broker, timer, config.softTimeLimit(), config.hardTimeLimit());
         steps.add(new Step("state", this::openState, warm -> closeState()));
-        steps.add(new Step("broker", broker::connect, warm -> {
+        steps.add(new Step("broker", () -> broker.connect(stopRequested), warm -> {
             if (warm) broker.close(); else broker.abort();
         }));
         steps.add(new Step("pool", this::startPool, this::stopPool));
@@ -103,9 +104,17 @@ public final class Worker {
         ControlPanel.register(commands, this);
     }
 
-    /** Starts every step; returns once the worker consumes. */
+    /**
+     * Starts every step; returns once the worker consumes. A stop asked for meanwhile is carried
+     * out once the step starting then is done: the steps after it never start.
+     */
     public void start() throws Exception {
         for (Step step : steps) {
+            if (isStopRequested()) {
+                log.info("stop asked for while starting: not starting {} and what follows it", step.name());
+                stop(true);
+                return;
+            }
             log.debug("starting {}", step.name());
             step.start().run();
             started.add(0, step);
@@ -114,6 +123,25 @@ public final class Worker {
         log.info("{} ready: consuming {} from {} with {} thread(s){}", config.nodename(), broker.queueNames(),
                 broker.brokerDisplay(), pool.size(),
                 config.autoscale() ? " (autoscale " + config.maxConcurrency() + "," + config.minConcurrency() + ")" : "");
+        if (isStopRequested()) {
+            stop(true);
+        }
+    }
+
+    /**
+     * Asks for a warm stop: now when the worker has started, else {@link #start()} stops it. The
+     * request is recorded before {@code ready} is read and {@code start()} sets {@code ready}
+     * before it reads the request, so one of them always acts.
+     */
+    public void requestStop() {
+        stopRequested.countDown();
+        if (ready) {
+            new Thread(() -> stop(true), "warm-shutdown").start();
+        }
+    }
+
+    public boolean isStopRequested() {
+        return stopRequested.getCount() == 0;
     }
 
     /**

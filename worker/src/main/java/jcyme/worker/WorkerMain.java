@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 import jcyme.tasks.BrokerUrl;
 import jcyme.tasks.Task;
@@ -115,6 +116,11 @@ public final class WorkerMain implements Callable<Integer> {
             return 2;
         }
         Logger log = LoggerFactory.getLogger(WorkerMain.class);
+        Map<String, Task> tasks = Tasks.load(taskLoader(classpath));
+        Worker worker = new Worker(config, tasks);
+        AtomicInteger signals = new AtomicInteger();
+        Signal.handle(new Signal("TERM"), signal -> onSignal(worker, signals, "SIGTERM"));
+        Signal.handle(new Signal("INT"), signal -> onSignal(worker, signals, "SIGINT"));
         Pidfile pid = null;
         if (pidfile != null) {
             try {
@@ -125,31 +131,25 @@ public final class WorkerMain implements Callable<Integer> {
                 return EXIT_ALREADY_RUNNING;
             }
         }
-        Map<String, Task> tasks = Tasks.load(taskLoader(classpath));
         log.info("starting {} (pid {}) with {} task(s): {}", config.nodename(), ProcessHandle.current().pid(),
                 tasks.size(), tasks.keySet());
-        Worker worker = new Worker(config, tasks);
-        Thread main = Thread.currentThread();
-        Signal.handle(new Signal("TERM"), signal -> onSignal(worker, main, "SIGTERM"));
-        Signal.handle(new Signal("INT"), signal -> onSignal(worker, main, "SIGINT"));
         try {
             worker.start();
-        } catch (InterruptedException e) {
-            log.info("stopped before it was ready");
-            worker.stop(false);
-            release(pid);
-            return 0;
         } catch (Exception e) {
-            log.error("worker failed to start: {}", BrokerConsumer.reason(e), e);
             worker.stop(false);
             release(pid);
+            if (worker.isStopRequested()) {
+                log.info("stopped before it was ready ({})", BrokerConsumer.reason(e));
+                return 0;
+            }
+            log.error("worker failed to start: {}", BrokerConsumer.reason(e), e);
             return EXIT_STARTUP_FAILED;
         }
-        if (pid != null) {
+        if (pid != null && worker.isReady() && !worker.isStopping()) {
             pid.write();
         }
         if (exitWhenReady) {
-            worker.stop(true);
+            worker.requestStop();
         }
         worker.awaitStop();
         log.info("{} stopped", config.nodename());
@@ -157,20 +157,16 @@ public final class WorkerMain implements Callable<Integer> {
         return 0;
     }
 
-    /** First signal: warm shutdown. A second one: cold shutdown, now. */
-    private static void onSignal(Worker worker, Thread main, String name) {
+    /** First signal: warm shutdown (also while starting). A second one: cold shutdown, now. */
+    private static void onSignal(Worker worker, AtomicInteger signals, String name) {
         Logger log = LoggerFactory.getLogger(WorkerMain.class);
-        if (worker.isStopping()) {
+        if (signals.incrementAndGet() > 1) {
             log.warn("{} again: cold shutdown", name);
             worker.forceStop();
             return;
         }
         log.info("{} received", name);
-        if (!worker.isReady()) {
-            main.interrupt();
-            return;
-        }
-        new Thread(() -> worker.stop(true), "warm-shutdown").start();
+        worker.requestStop();
     }
 
     private static void release(Pidfile pid) {
