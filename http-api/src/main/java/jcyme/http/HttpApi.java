@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.javalin.Javalin;
 import io.javalin.http.Context;
 import io.javalin.http.HandlerType;
+import io.javalin.http.HttpResponseException;
 import io.javalin.json.JavalinJackson;
 import java.time.Duration;
 import java.util.List;
@@ -16,6 +17,7 @@ import jcyme.branch.Branch;
 import jcyme.branch.BranchException;
 import jcyme.tasks.Json;
 import jcyme.tasks.TaskResult;
+import org.eclipse.jetty.http.BadMessageException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -26,6 +28,8 @@ import org.slf4j.LoggerFactory;
 public final class HttpApi implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(HttpApi.class);
     static final String ASYNC = "!";
+    /** The largest request body read (Javalin's default). */
+    static final long MAX_BODY_BYTES = 1_000_000;
 
     private final Branch branch;
     private final ClusterRouter router;
@@ -49,22 +53,40 @@ public final class HttpApi implements AutoCloseable {
             config.router.ignoreTrailingSlashes = true;
             config.http.prefer405over404 = true;
             config.jsonMapper(new JavalinJackson(Json.MAPPER, false));
+            config.http.maxRequestSize = MAX_BODY_BYTES;
             config.jetty.modifyServer(server -> server.setErrorHandler(new JsonErrorHandler()));
+            config.jetty.modifyServletContextHandler(handler -> {
+                handler.setErrorHandler(new JsonErrorHandler());
+                handler.addFilter(HeadAsGet.class, "/*", java.util.EnumSet.of(jakarta.servlet.DispatcherType.REQUEST));
+            });
             if (corsOrigin != null) {
                 config.bundledPlugins.enableCors(cors -> cors.addRule(rule -> rule.allowHost(corsOrigin)));
             }
         });
+        app.before(HttpApi::readBody);
         app.beforeMatched(this::authenticate);
         app.beforeMatched(router::route);
         app.exception(BranchException.class, (e, ctx) -> error(ctx, e.status(), e.getMessage()));
+        app.exception(HttpResponseException.class, (e, ctx) -> error(ctx, e.getStatus(), javalinError(ctx, e.getStatus(), e.getMessage())));
         app.exception(Exception.class, (e, ctx) -> {
+            BadMessageException bad = JsonErrorHandler.badMessage(e);
+            if (bad != null) {
+                error(ctx, bad.getCode(), JsonErrorHandler.message(bad.getCode(), bad.getReason()));
+                return;
+            }
             log.error("{} {} failed", ctx.method(), ctx.path(), e);
             error(ctx, 500, "internal error: " + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage()));
         });
-        app.error(404, ctx -> {
-            if (ctx.result() == null || ctx.result().isEmpty()) error(ctx, 404, "no such route: " + ctx.method() + " " + ctx.path());
-        });
-        app.error(405, ctx -> error(ctx, 405, "method " + ctx.method() + " is not allowed on " + ctx.path()));
+        // whatever error Javalin answers by itself (no route, wrong verb, body too large, ...) is JSON too
+        for (int status = 400; status < 600; status++) {
+            int code = status;
+            app.error(code, ctx -> {
+                String type = ctx.res().getContentType();
+                if (type == null || !type.startsWith("application/json")) {
+                    error(ctx, code, javalinError(ctx, code, ctx.result()));
+                }
+            });
+        }
         routes();
     }
 
@@ -213,6 +235,37 @@ public final class HttpApi implements AutoCloseable {
         return body;
     }
 
+    /**
+     * Reads the request body up front (Javalin keeps it for the handler): a body Jetty cannot read
+     * (bad chunking, cut short) is a 400 here, where Javalin would take it for a client abort and
+     * answer an empty 500.
+     */
+    private static void readBody(Context ctx) {
+        if (ctx.req().getContentLengthLong() <= 0 && ctx.header("Transfer-Encoding") == null) {
+            return;
+        }
+        try {
+            ctx.bodyAsBytes();
+        } catch (HttpResponseException e) {
+            throw e;
+        } catch (Exception e) {
+            BadMessageException bad = JsonErrorHandler.badMessage(e);
+            throw new BranchException(bad != null ? bad.getCode() : 400, "could not read the request body: "
+                    + (bad != null ? bad.getReason() : e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName()));
+        }
+    }
+
+    /** The sentence for an error Javalin chose itself, before or instead of a route. */
+    private static String javalinError(Context ctx, int status, String reason) {
+        String method = ctx.req().getMethod();
+        return switch (status) {
+            case 404 -> "no such route: " + method + " " + ctx.path();
+            case 405 -> "method " + method + " is not allowed on " + ctx.path();
+            case 413 -> "request body too large (at most " + MAX_BODY_BYTES + " bytes)";
+            default -> JsonErrorHandler.message(status, reason);
+        };
+    }
+
     private void authenticate(Context ctx) {
         if (token == null || (ctx.method() == HandlerType.GET && ctx.path().equals("/ping"))) {
             return;
@@ -237,6 +290,27 @@ public final class HttpApi implements AutoCloseable {
 
     private static void error(Context ctx, int status, String message) {
         ctx.status(status).json(Map.of("error", message));
+    }
+
+    /**
+     * HEAD is answered as GET would be, without the body (Jetty drops it for a HEAD request):
+     * the same status, headers and authentication, instead of Javalin's bodiless 200 for any path
+     * a GET route matches.
+     */
+    public static final class HeadAsGet implements jakarta.servlet.Filter {
+        @Override
+        public void doFilter(jakarta.servlet.ServletRequest request, jakarta.servlet.ServletResponse response,
+                jakarta.servlet.FilterChain chain) throws java.io.IOException, jakarta.servlet.ServletException {
+            if (request instanceof jakarta.servlet.http.HttpServletRequest http && "HEAD".equals(http.getMethod())) {
+                request = new jakarta.servlet.http.HttpServletRequestWrapper(http) {
+                    @Override
+                    public String getMethod() {
+                        return "GET";
+                    }
+                };
+            }
+            chain.doFilter(request, response);
+        }
     }
 
     public HttpApi start(String host, int port) {

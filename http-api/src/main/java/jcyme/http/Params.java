@@ -9,29 +9,51 @@ import java.util.Map;
 import jcyme.branch.BranchException;
 import jcyme.tasks.Json;
 
-/** A request's parameters: the query string, then a form body, then a JSON object body (which wins). */
+/**
+ * A request's parameters: the query string, then a form body, then a JSON object body (which wins).
+ * In the query string and a form an empty value ({@code broker=}) means "not given", as Cyme read
+ * it: Cyme's own client sends every unset argument that way. A JSON body says null or [] instead.
+ */
 final class Params {
     private Params() {}
 
     static Map<String, Object> of(Context ctx) {
         Map<String, Object> params = new LinkedHashMap<>();
-        ctx.queryParamMap().forEach((key, values) -> params.put(key, values.get(values.size() - 1)));
-        String type = ctx.contentType() == null ? "" : ctx.contentType();
-        if (type.startsWith("application/x-www-form-urlencoded")) {
-            ctx.formParamMap().forEach((key, values) -> params.put(key, values.get(values.size() - 1)));
-        } else if (type.startsWith("application/json") && !ctx.body().isBlank()) {
-            JsonNode body;
-            try {
-                body = Json.MAPPER.readTree(ctx.body());
-            } catch (JsonProcessingException e) {
-                throw BranchException.invalid("body is not valid JSON: " + e.getOriginalMessage());
+        try {
+            putGiven(params, ctx.queryParamMap());
+            String type = ctx.contentType() == null ? "" : ctx.contentType().toLowerCase(java.util.Locale.ROOT);
+            if (type.startsWith("application/x-www-form-urlencoded")) {
+                putGiven(params, ctx.formParamMap());
+            } else if (type.startsWith("application/json") && !ctx.body().isBlank()) {
+                putJson(params, ctx.body());
             }
-            if (!body.isObject()) {
-                throw BranchException.invalid("JSON body must be an object");
-            }
-            params.putAll(Json.MAPPER.convertValue(body, Map.class));
+        } catch (java.nio.charset.UnsupportedCharsetException | java.nio.charset.IllegalCharsetNameException e) {
+            throw BranchException.invalid("unsupported charset in Content-Type: " + ctx.contentType());
         }
         return params;
+    }
+
+    /** The last value of each key, unless it is empty. */
+    private static void putGiven(Map<String, Object> params, Map<String, List<String>> values) {
+        values.forEach((key, list) -> {
+            String value = list.isEmpty() ? "" : list.get(list.size() - 1);
+            if (!value.isEmpty()) {
+                params.put(key, value);
+            }
+        });
+    }
+
+    private static void putJson(Map<String, Object> params, String text) {
+        JsonNode body;
+        try {
+            body = Json.MAPPER.readTree(text);
+        } catch (JsonProcessingException e) {
+            throw BranchException.invalid("body is not valid JSON: " + e.getOriginalMessage());
+        }
+        if (!body.isObject()) {
+            throw BranchException.invalid("JSON body must be an object");
+        }
+        params.putAll(Json.MAPPER.convertValue(body, Map.class));
     }
 
     /** Turns comma-separated strings into lists and JSON-looking strings into values, for the given keys. */

@@ -41,10 +41,9 @@ final class BranchProcess implements AutoCloseable {
     BranchProcess(Path dataDir, String... options) throws IOException {
         this.dataDir = dataDir;
         this.port = freePort();
-        Path home = Path.of(System.getProperty("jcyme.home", "..")).toAbsolutePath();
         command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData",
-                "-cp", home.resolve("dist/lib") + "/*", "jcyme.cli.BranchMain",
+                "-cp", lib() + "/*", "jcyme.cli.BranchMain",
                 "-D", dataDir.toString(), "--bind", Integer.toString(port),
                 "--sup-interval", "1", "--backoff-base", "0.2", "--start-secs", "3", "--shutdown-timeout", SHUTDOWN_TIMEOUT,
                 "--kill-grace", "3"));
@@ -52,6 +51,12 @@ final class BranchProcess implements AutoCloseable {
         if (!command.contains("--cluster") && !command.contains("--no-cluster")) {
             command.addAll(List.of("--cluster", "it-" + java.util.UUID.randomUUID().toString().substring(0, 8)));
         }
+    }
+
+    /** The lib/ of the distribution this build assembled ({@code jcyme.dist}, else the checkout's dist/). */
+    static Path lib() {
+        Path home = Path.of(System.getProperty("jcyme.home", "..")).toAbsolutePath();
+        return Path.of(System.getProperty("jcyme.dist", home.resolve("dist").toString())).toAbsolutePath().resolve("lib");
     }
 
     static int freePort() throws IOException {
@@ -145,7 +150,7 @@ final class BranchProcess implements AutoCloseable {
     /** Runs {@code cyme ARGS} from dist/; the reply's status is its exit code, its text stdout and stderr. */
     static Reply cyme(String... args) throws IOException, InterruptedException {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", Path.of(System.getProperty("jcyme.home", "..")).toAbsolutePath().resolve("dist/lib") + "/*",
+                "-cp", lib() + "/*",
                 "jcyme.cli.CymeMain"));
         command.addAll(List.of(args));
         Process cli = new ProcessBuilder(command).redirectErrorStream(true).start();

@@ -35,12 +35,39 @@ abstract class TestBroker {
         return embedded;
     }
 
+    private static final java.util.Map<String, TestBroker> checked = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** The test RabbitMQ of JCYME_RABBITMQ_URL (bin/test starts its own node and sets it). */
     static TestBroker rabbitmq() {
         String url = System.getenv("JCYME_RABBITMQ_URL");
         if (url == null || url.isBlank()) {
             throw new IllegalStateException("JCYME_RABBITMQ_URL is not set: run the suite with bin/test, which starts RabbitMQ");
         }
-        return new Rabbit(url);
+        return rabbitmq(url);
+    }
+
+    /**
+     * The RabbitMQ at {@code url}, once checked to be one: the AMQP server there must announce
+     * itself as RabbitMQ (an embedded broker of a running branch, or anything else holding the
+     * port, is refused with a clear message).
+     */
+    static TestBroker rabbitmq(String url) {
+        return checked.computeIfAbsent(url, u -> {
+            BrokerUrl parsed = BrokerUrl.parse(u);
+            Object product;
+            try (Connection connection = parsed.connectionFactory(5000).newConnection("jcyme-it-check")) {
+                product = connection.getServerProperties().get("product");
+            } catch (Exception e) {
+                throw new IllegalStateException("no RabbitMQ answers at " + parsed.display() + " (" + e
+                        + "): run the suite with bin/test, which starts its own RabbitMQ (scripts/rabbitmq.sh)", e);
+            }
+            if (product == null || !product.toString().equals("RabbitMQ")) {
+                throw new IllegalStateException("the AMQP server at " + parsed.display() + " is not RabbitMQ (its product is '"
+                        + product + "'; a branch's embedded broker?): point JCYME_RABBITMQ_URL at the test RabbitMQ that"
+                        + " bin/test starts (scripts/rabbitmq.sh, port 5673)");
+            }
+            return new Rabbit(u, parsed.port());
+        });
     }
 
     private static final class Embedded extends TestBroker {
@@ -67,9 +94,11 @@ abstract class TestBroker {
 
     private static final class Rabbit extends TestBroker {
         private final String url;
+        private final int port;
 
-        Rabbit(String url) {
+        Rabbit(String url, int port) {
             this.url = url;
+            this.port = port;
         }
 
         @Override
@@ -79,8 +108,15 @@ abstract class TestBroker {
 
         @Override
         void restart() throws Exception {
+            // restarts the node bin/test started, found by its name and checked to own this port
+            String node = System.getenv("JCYME_RABBITMQ_NODE");
+            if (node == null || node.isBlank()) {
+                throw new IllegalStateException("JCYME_RABBITMQ_NODE is not set: only the test RabbitMQ of bin/test is restarted");
+            }
             Path script = Path.of(System.getProperty("jcyme.home", "."), "scripts", "rabbitmq.sh");
-            Process process = new ProcessBuilder(script.toString(), "restart-app").inheritIO().start();
+            ProcessBuilder builder = new ProcessBuilder(script.toString(), "restart-app").inheritIO();
+            builder.environment().put("JCYME_RABBITMQ_PORT", Integer.toString(port));
+            Process process = builder.start();
             if (!process.waitFor(120, TimeUnit.SECONDS) || process.exitValue() != 0) {
                 throw new IllegalStateException("scripts/rabbitmq.sh restart-app failed");
             }

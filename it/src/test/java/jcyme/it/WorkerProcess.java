@@ -22,10 +22,9 @@ final class WorkerProcess implements AutoCloseable {
     WorkerProcess(String name, Path dir, String brokerUrl, String... options) {
         this.name = name;
         this.dir = dir;
-        Path home = Path.of(System.getProperty("jcyme.home", "..")).toAbsolutePath();
         command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 marker(), "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xmx128m", "-XX:-UsePerfData",
-                "-cp", home.resolve("dist/lib") + "/*", "jcyme.worker.WorkerMain",
+                "-cp", BranchProcess.lib() + "/*", "jcyme.worker.WorkerMain",
                 "-b", brokerUrl, "-n", name,
                 "--pidfile", pidfile().toString(), "--logfile", log().toString(),
                 "--statedb", dir.resolve("worker.statedb").toString(),

@@ -11,10 +11,17 @@ import java.util.concurrent.TimeoutException;
 public final class AsyncResult {
     private final String id;
     private final CompletableFuture<TaskResult> ready = new CompletableFuture<>();
+    private final Runnable onDelivered;
     private volatile TaskState state = TaskState.PENDING;
 
     AsyncResult(String id) {
+        this(id, () -> {});
+    }
+
+    /** @param onDelivered told each time the final result is handed to a caller (its producer then may forget it) */
+    AsyncResult(String id, Runnable onDelivered) {
         this.id = id;
+        this.onDelivered = onDelivered;
     }
 
     public String id() {
@@ -23,7 +30,11 @@ public final class AsyncResult {
 
     /** The latest state reported for the task: PENDING until the worker has sent anything. */
     public TaskState state() {
-        return state;
+        TaskState now = state;
+        if (now.isReady()) {
+            onDelivered.run();
+        }
+        return now;
     }
 
     /** Waits for the final result and returns its value; FAILURE or REVOKED throw. */
@@ -38,7 +49,9 @@ public final class AsyncResult {
     /** Waits for the final result, whatever its state. */
     public TaskResult await(Duration timeout) throws TimeoutException, InterruptedException {
         try {
-            return ready.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            TaskResult result = ready.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            onDelivered.run();
+            return result;
         } catch (TimeoutException e) {
             throw new TimeoutException("no result for task " + id + " within " + timeout.toMillis() / 1000.0 + " s");
         } catch (ExecutionException e) {
@@ -46,8 +59,14 @@ public final class AsyncResult {
         }
     }
 
+    /** The final result, when it comes (reading it counts as its delivery). */
     public CompletableFuture<TaskResult> future() {
-        return ready.copy();
+        return ready.copy().whenComplete((result, error) -> onDelivered.run());
+    }
+
+    /** Whether the final result is here. */
+    boolean isReady() {
+        return ready.isDone();
     }
 
     void update(TaskResult result) {
