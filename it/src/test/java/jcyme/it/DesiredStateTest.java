@@ -121,6 +121,36 @@ class DesiredStateTest {
     }
 
     @Test
+    void aDeleteCutShortByACrashIsFinishedAfterTheRestart() throws Exception {
+        BranchProcess branch = branch();
+        branch.json("PUT", "/" + app);
+        String queue = app + "-q";
+        branch.json("POST", "/" + app + "/instances/w1?queues=" + queue);
+        long pid = branch.awaitState(app, "w1", "RUNNING").path("pid").asLong();
+        try (TaskProducer producer = TaskProducer.connect(TestBroker.rabbitmq().url())) {
+            producer.send(TaskRequest.of("tasks.sleep").args(3).queue(queue).build());
+            Path socket = branch.dataDir.resolve("w1/worker.sock");
+            Wait.until(Duration.ofSeconds(30), "the task to run", () -> {
+                try {
+                    return ControlClient.call(socket, "active", Map.of(), Duration.ofSeconds(2)).size() > 0;
+                } catch (java.io.IOException e) {
+                    return false;
+                }
+            });
+        }
+        assertEquals(202, branch.call("DELETE", "/" + app + "/instances/!/w1").status());
+        Wait.until(Duration.ofSeconds(30), "the stop to begin", () -> branch.log().contains("instance w1: RUNNING -> STOPPING"));
+        branch.kill9();
+
+        branch.start();
+        Wait.until(Duration.ofSeconds(60), "the delete to finish", () -> branch.call("GET", "/" + app + "/instances/w1").status() == 404
+                && !Files.exists(branch.dataDir.resolve("w1")), branch::log);
+        assertFalse(branch.json("GET", "/" + app + "/instances").toString().contains("w1"));
+        assertEquals(List.of(), workers("w1"));
+        assertTrue(ProcessHandle.of(pid).map(p -> !p.isAlive()).orElse(true));
+    }
+
+    @Test
     void enablingAFatalInstanceStartsAfresh() throws Exception {
         BranchProcess branch = branch();
         branch.json("PUT", "/" + app + "?jvm_options=-XX:+NoSuchJvmOption");

@@ -283,7 +283,7 @@ abstract class WorkerContract {
         assertEquals(pid + "\n" + started + "\n", Files.readString(lock));
 
         InstanceSpec spec = new InstanceSpec("it", worker.name, worker.dir, broker.url(), List.of(queue), 1, 1,
-                List.of(), List.of(), Map.of(), List.of());
+                List.of(), List.of(), Map.of(), List.of(), 1);
         assertEquals(Optional.of(pid), findRunning(spec).map(ProcessHandle::pid), "re-adopted from worker.lock");
         Files.writeString(lock, pid + "\n" + Instant.parse(started).minusSeconds(1) + "\n");
         assertEquals(Optional.empty(), findRunning(spec), "a process started at another time is not ours (a reused pid)");
