@@ -71,6 +71,9 @@ public final class BranchMain implements Callable<Integer> {
     @Option(names = "--start-secs", paramLabel = "S", description = "An instance must stay up S seconds for its start to count (default: ${DEFAULT-VALUE}).")
     double startSecs = 5;
 
+    @Option(names = "--start-timeout", paramLabel = "S", description = "How long STARTING may take before the attempt counts as failed (default: ${DEFAULT-VALUE}).")
+    double startTimeout = 60;
+
     @Option(names = "--start-retries", paramLabel = "N", description = "Quick failures in a row before FATAL (default: ${DEFAULT-VALUE}).")
     int startRetries = 3;
 
@@ -166,7 +169,7 @@ public final class BranchMain implements Callable<Integer> {
         }
         Logger log = LoggerFactory.getLogger(BranchMain.class);
         String host = advertisedHost(address, channel);
-        SupervisorSettings settings = new SupervisorSettings(seconds(startSecs), Duration.ofSeconds(60), startRetries,
+        SupervisorSettings settings = new SupervisorSettings(seconds(startSecs), seconds(startTimeout), startRetries,
                 seconds(backoffBase), seconds(backoffCap), seconds(shutdownTimeout), seconds(killGrace), seconds(supInterval));
         Path libDir = libDir();
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");

@@ -75,12 +75,7 @@ class ChaosTest {
 
     @AfterEach
     void cleanUp() throws Exception {
-        if (branch != null) {
-            branch.close();
-        }
-        InstanceAudit.killAll("-Djcyme.instance=" + app + "/");
-        InstanceAudit.killAll("-Djcyme.broker=" + tmp);
-        InstanceAudit.saveBranchLogs(tmp, "ChaosTest");
+        InstanceAudit.cleanUp(branch, app, tmp, "ChaosTest");
     }
 
     @Test

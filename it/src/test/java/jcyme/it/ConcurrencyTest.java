@@ -45,12 +45,7 @@ class ConcurrencyTest {
 
     @AfterEach
     void cleanUp() throws Exception {
-        if (branch != null) {
-            branch.close();
-        }
-        InstanceAudit.killAll("-Djcyme.instance=" + app + "/");
-        InstanceAudit.killAll("-Djcyme.broker=" + tmp);
-        InstanceAudit.saveBranchLogs(tmp, "ConcurrencyTest");
+        InstanceAudit.cleanUp(branch, app, tmp, "ConcurrencyTest");
     }
 
     /** One request of the storm and what came back. */

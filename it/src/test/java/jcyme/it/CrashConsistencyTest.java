@@ -43,12 +43,7 @@ class CrashConsistencyTest {
 
     @AfterEach
     void cleanUp() throws Exception {
-        if (branch != null) {
-            branch.close();
-        }
-        InstanceAudit.killAll("-Djcyme.instance=" + app + "/");
-        InstanceAudit.killAll("-Djcyme.broker=" + tmp);
-        InstanceAudit.saveBranchLogs(tmp, "CrashConsistencyTest");
+        InstanceAudit.cleanUp(branch, app, tmp, "CrashConsistencyTest");
     }
 
     @Test

@@ -83,14 +83,7 @@ class DesiredStateTest {
         long pid = branch.awaitState(app, "w1", "RUNNING").path("pid").asLong();
         try (TaskProducer producer = TaskProducer.connect(TestBroker.rabbitmq().url())) {
             AsyncResult running = producer.send(TaskRequest.of("tasks.sleep").args(4).queue(queue).build());
-            Path socket = branch.dataDir.resolve("w1/worker.sock");
-            Wait.until(Duration.ofSeconds(30), "the task to run", () -> {
-                try {
-                    return ControlClient.call(socket, "active", Map.of(), Duration.ofSeconds(2)).size() > 0;
-                } catch (java.io.IOException e) {
-                    return false;
-                }
-            });
+            awaitActiveTask(branch);
             assertEquals(202, branch.call("POST", "/" + app + "/instances/!/w1/disable").status());
             branch.awaitState(app, "w1", "STOPPING");
             branch.kill9();
@@ -112,6 +105,18 @@ class DesiredStateTest {
         }
     }
 
+    /** Waits until w1 runs a task. */
+    private static void awaitActiveTask(BranchProcess branch) {
+        Path socket = branch.dataDir.resolve("w1/worker.sock");
+        Wait.until(Duration.ofSeconds(30), "the task to run", () -> {
+            try {
+                return ControlClient.call(socket, "active", Map.of(), Duration.ofSeconds(2)).size() > 0;
+            } catch (java.io.IOException e) {
+                return false;
+            }
+        });
+    }
+
     private static String workerLog(BranchProcess branch) {
         try {
             return Files.readString(branch.dataDir.resolve("w1/worker.log"));
@@ -129,14 +134,7 @@ class DesiredStateTest {
         long pid = branch.awaitState(app, "w1", "RUNNING").path("pid").asLong();
         try (TaskProducer producer = TaskProducer.connect(TestBroker.rabbitmq().url())) {
             producer.send(TaskRequest.of("tasks.sleep").args(3).queue(queue).build());
-            Path socket = branch.dataDir.resolve("w1/worker.sock");
-            Wait.until(Duration.ofSeconds(30), "the task to run", () -> {
-                try {
-                    return ControlClient.call(socket, "active", Map.of(), Duration.ofSeconds(2)).size() > 0;
-                } catch (java.io.IOException e) {
-                    return false;
-                }
-            });
+            awaitActiveTask(branch);
         }
         assertEquals(202, branch.call("DELETE", "/" + app + "/instances/!/w1").status());
         Wait.until(Duration.ofSeconds(30), "the stop to begin", () -> branch.log().contains("instance w1: RUNNING -> STOPPING"));
@@ -185,14 +183,7 @@ class DesiredStateTest {
                 "the worker is told the branch's warm shutdown time: " + cmdline);
         try (TaskProducer producer = TaskProducer.connect(TestBroker.rabbitmq().url())) {
             AsyncResult running = producer.send(TaskRequest.of("tasks.sleep").args(3).queue(queue).build());
-            Path socket = branch.dataDir.resolve("w1/worker.sock");
-            Wait.until(Duration.ofSeconds(30), "the task to run", () -> {
-                try {
-                    return ControlClient.call(socket, "active", Map.of(), Duration.ofSeconds(2)).size() > 0;
-                } catch (java.io.IOException e) {
-                    return false;
-                }
-            });
+            awaitActiveTask(branch);
             assertEquals(200, branch.call("DELETE", "/" + app + "/instances/w1").status());
             assertEquals("SUCCESS", running.await(Duration.ofSeconds(10)).state().name());
         }

@@ -176,6 +176,16 @@ final class InstanceAudit {
     }
 
     /** Kills (SIGKILL) every live process whose command line carries {@code marker}. */
+    /** After a test: stops its branch, kills what its app and embedded broker left running, keeps the branch logs. */
+    static void cleanUp(BranchProcess branch, String app, Path tmp, String test) throws Exception {
+        if (branch != null) {
+            branch.close();
+        }
+        killAll("-Djcyme.instance=" + app + "/");
+        killAll("-Djcyme.broker=" + tmp);
+        saveBranchLogs(tmp, test);
+    }
+
     static void killAll(String marker) {
         for (long pid : BranchProcess.processesWith(marker)) {
             ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
