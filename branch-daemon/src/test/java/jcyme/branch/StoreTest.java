@@ -90,4 +90,71 @@ class StoreTest {
             assertEquals(1, store.appEntry("pycon").orElseThrow().clock());
         }
     }
+
+    private static Thread startThread(Runnable work) {
+        Thread thread = new Thread(work);
+        thread.start();
+        return thread;
+    }
+
+    static InstanceRecord instance(String name, String app, List<String> queues) {
+        return new InstanceRecord(name, app, queues, 1, 2, true, null, null, Map.of(), 1, false);
+    }
+
+    @Test
+    void aDeletedInstanceIsATombstoneUntilPurgedAndItsNameStaysTaken() throws Exception {
+        try (Store store = Store.open(tmp.resolve("branch.db"))) {
+            store.putApp(app("pycon", 4), 1, "a");
+            assertTrue(store.insertInstance(instance("w1", "pycon", List.of("celery"))));
+            store.updateInstance("w1", InstanceRecord::tombstone);
+            assertEquals(List.of(), store.instances(), "a tombstone is not a live instance");
+            assertTrue(store.instance("w1").isEmpty());
+            assertTrue(store.instanceRecord("w1").orElseThrow().deleting());
+            assertFalse(store.insertInstance(instance("w1", "pycon", List.of())), "the name is taken until the delete is done");
+            assertTrue(store.updateInstance("w1", r -> r.withEnabled(true)).isEmpty(), "a tombstone does not come back to life");
+            store.purgeInstance("w1");
+            assertEquals(List.of(), store.allInstanceNames());
+            assertTrue(store.insertInstance(instance("w1", "pycon", List.of())));
+            store.purgeInstance("w1");
+            assertEquals(List.of("w1"), store.allInstanceNames(), "only a tombstone is purged");
+        }
+    }
+
+    @Test
+    void deletingAnAppTombstonesItsInstancesAndDeletingAQueueUnbindsIt() throws Exception {
+        try (Store store = Store.open(tmp.resolve("branch.db"))) {
+            store.putApp(app("pycon", 4), 1, "a");
+            store.putApp(app("other", 4), 1, "a");
+            store.putQueue("pycon", new QueueSpec("images", null, null, null, null));
+            store.insertInstance(instance("w1", "pycon", List.of("celery", "images")));
+            store.insertInstance(instance("w2", "other", List.of("images")));
+            store.deleteQueue("pycon", "images");
+            assertEquals(List.of("celery"), store.instance("w1").orElseThrow().queues());
+            assertEquals(List.of("images"), store.instance("w2").orElseThrow().queues(), "another app's binding stays");
+            store.deleteApp("pycon", 2, "a");
+            assertTrue(store.instanceRecord("w1").orElseThrow().deleting());
+            assertFalse(store.instanceRecord("w2").orElseThrow().deleting());
+        }
+    }
+
+    @Test
+    void aChangeOfAnInstanceIsOneStep() throws Exception {
+        try (Store store = Store.open(tmp.resolve("branch.db"))) {
+            store.putApp(app("pycon", 4), 1, "a");
+            store.insertInstance(instance("w1", "pycon", List.of()));
+            List<Thread> threads = new java.util.ArrayList<>();
+            for (int i = 0; i < 8; i++) {
+                String queue = "q" + i;
+                threads.add(startThread(() -> store.updateInstance("w1", r -> {
+                    List<String> queues = new java.util.ArrayList<>(r.queues());
+                    queues.add(queue);
+                    return r.withQueues(queues);
+                })));
+            }
+            for (Thread thread : threads) {
+                thread.join();
+            }
+            assertEquals(8, store.instance("w1").orElseThrow().queues().size(), "no bind lost to another");
+        }
+    }
 }
