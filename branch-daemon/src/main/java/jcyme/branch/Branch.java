@@ -42,6 +42,7 @@ public final class Branch implements AutoCloseable {
 
     private final BranchConfig config;
     private final Path dataDir;
+    private final DataDirLock lock;
     private final Store store;
     private final BrokerProcess embeddedBroker;
     private final Brokers brokers;
@@ -60,8 +61,9 @@ public final class Branch implements AutoCloseable {
         return thread;
     });
 
-    private Branch(BranchConfig config, Store store, BrokerProcess embeddedBroker, String brokerUrl) {
+    private Branch(BranchConfig config, DataDirLock lock, Store store, BrokerProcess embeddedBroker, String brokerUrl) {
         this.config = config;
+        this.lock = lock;
         this.dataDir = config.dataDir().toAbsolutePath();
         this.store = store;
         this.embeddedBroker = embeddedBroker;
@@ -83,9 +85,18 @@ public final class Branch implements AutoCloseable {
     }
 
     /** Opens the store, brings up the broker, re-adopts running instances and starts the rest. */
-    public static Branch start(BranchConfig config) throws IOException, SQLException {
+    public static Branch start(BranchConfig config) throws IOException {
         Path dir = Files.createDirectories(config.dataDir()).toAbsolutePath();
-        Store store = Store.open(dir.resolve("branch.db"));
+        DataDirLock lock = DataDirLock.take(dir);
+        Store store;
+        try {
+            store = Store.open(dir.resolve("branch.db"));
+        } catch (SQLException e) {
+            lock.close();
+            throw new IOException(dir.resolve("branch.db") + " cannot be read (" + Checks.firstLine(e.getMessage())
+                    + "): restore it from a backup, or move it aside to start with no apps; running instances were left"
+                    + " untouched");
+        }
         BrokerProcess embedded = null;
         String brokerUrl = config.broker();
         if (brokerUrl == null) {
@@ -95,7 +106,7 @@ public final class Branch implements AutoCloseable {
         } else {
             BrokerUrl.parse(brokerUrl);
         }
-        Branch branch = new Branch(config, store, embedded, brokerUrl);
+        Branch branch = new Branch(config, lock, store, embedded, brokerUrl);
         branch.prepareClassArchive();
         branch.recover();
         long interval = config.supervision().interval().toMillis();
@@ -298,6 +309,7 @@ public final class Branch implements AutoCloseable {
         } catch (SQLException e) {
             log.warn("closing branch.db: {}", e.getMessage());
         }
+        lock.close();
     }
 
     // ---- wiring -------------------------------------------------------------------------------

@@ -32,6 +32,12 @@ final class Store implements AutoCloseable {
     static Store open(Path file) throws SQLException {
         Connection db = DriverManager.getConnection("jdbc:sqlite:" + file.toAbsolutePath());
         try (Statement s = db.createStatement()) {
+            try (ResultSet check = s.executeQuery("PRAGMA quick_check")) {
+                String verdict = check.next() ? check.getString(1) : "no answer";
+                if (!verdict.equals("ok")) {
+                    throw new SQLException("integrity check: " + verdict);
+                }
+            }
             s.execute("PRAGMA journal_mode=WAL");
             s.execute("PRAGMA busy_timeout=5000");
             s.execute("CREATE TABLE IF NOT EXISTS apps (name TEXT PRIMARY KEY, json TEXT NOT NULL,"
@@ -42,6 +48,9 @@ final class Store implements AutoCloseable {
             s.execute("CREATE TABLE IF NOT EXISTS placements (name TEXT PRIMARY KEY, app TEXT NOT NULL, branch TEXT NOT NULL)");
             addMissingColumns(s, "apps", "clock INTEGER NOT NULL DEFAULT 0", "origin TEXT NOT NULL DEFAULT ''",
                     "deleted INTEGER NOT NULL DEFAULT 0");
+        } catch (SQLException e) {
+            db.close();
+            throw e;
         }
         return new Store(db);
     }
