@@ -10,6 +10,7 @@ import jcyme.branch.Branch;
 import jcyme.branch.BranchConfig;
 import jcyme.branch.ClusterSettings;
 import jcyme.http.HttpApi;
+import jcyme.http.Tls;
 import jcyme.supervisor.SupervisorSettings;
 import jcyme.worker.Logging;
 import org.slf4j.Logger;
@@ -58,6 +59,19 @@ public final class BranchMain implements Callable<Integer> {
 
     @Option(names = "--token", paramLabel = "TOKEN", description = "Require 'Authorization: Bearer TOKEN' (default: $JCYME_TOKEN).")
     String token = System.getenv("JCYME_TOKEN");
+
+    @Option(names = "--tls-cert", paramLabel = "FILE",
+            description = "Serve HTTPS only, with this certificate chain (PEM, the branch's own first); needs --tls-key.")
+    Path tlsCert;
+
+    @Option(names = "--tls-key", paramLabel = "FILE",
+            description = "The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1, unencrypted).")
+    Path tlsKey;
+
+    @Option(names = "--tls-ca", paramLabel = "FILE",
+            description = "Trust these certificates (PEM) when forwarding to other branches over https://"
+                    + " (default: the --tls-cert chain and the JVM's trust store).")
+    Path tlsCa;
 
     @Option(names = "--cors-origin", paramLabel = "ORIGIN", description = "Allow browser requests from this origin.")
     String corsOrigin;
@@ -139,8 +153,10 @@ public final class BranchMain implements Callable<Integer> {
     public Integer call() throws Exception {
         Address address;
         Address channel;
+        Tls tls;
         try {
             Logging.configure(Logging.level(loglevel), null);
+            tls = Tls.load(tlsCert, tlsKey, tlsCa);
             address = Address.parse(bind);
             channel = Address.parse(clusterBind, "--cluster-bind");
             if (channel.host().equals("0.0.0.0") || channel.host().equals("::")) {
@@ -177,7 +193,7 @@ public final class BranchMain implements Callable<Integer> {
         try {
             String branchId = id != null ? id : InetAddress.getLocalHost().getHostName() + "-" + address.port();
             branch = Branch.start(new BranchConfig(branchId, dataDir, broker, brokerPort,
-                    "http://" + host + ":" + address.port(), java, libDir, settings,
+                    tls.scheme() + "://" + host + ":" + address.port(), java, libDir, settings,
                     noCluster ? null : new ClusterSettings(cluster, channel.host() + ":" + channel.port(), peers, clusterSecret)));
         } catch (java.io.IOException | IllegalArgumentException e) {
             System.err.println("branch: " + e.getMessage());
@@ -185,7 +201,7 @@ public final class BranchMain implements Callable<Integer> {
         }
         HttpApi api;
         try {
-            api = new HttpApi(branch, token, corsOrigin).start(address.host(), address.port());
+            api = new HttpApi(branch, token, corsOrigin).start(address.host(), address.port(), tls);
         } catch (RuntimeException e) {
             branch.close();
             System.err.println("branch: cannot listen on " + address.host() + ":" + address.port() + ": " + rootMessage(e));
@@ -199,7 +215,7 @@ public final class BranchMain implements Callable<Integer> {
             branch.close();
             stopped.countDown();
         }, "branch-shutdown"));
-        System.out.println("branch " + branch.id() + " on http://" + host + ":" + api.port() + " broker "
+        System.out.println("branch " + branch.id() + " on " + tls.scheme() + "://" + host + ":" + api.port() + " broker "
                 + jcyme.tasks.BrokerUrl.parse(branch.brokerUrl()).display() + " instances " + branch.dataDir());
         System.out.println("ready");
         System.out.flush();

@@ -3,6 +3,7 @@ package jcyme.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.PrintWriter;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -22,11 +23,16 @@ class ClientOptions {
     @Option(names = "--token", paramLabel = "TOKEN", scope = ScopeType.INHERIT, description = "Bearer token (default: $JCYME_TOKEN).")
     String token = System.getenv("JCYME_TOKEN");
 
+    @Option(names = "--cacert", paramLabel = "FILE", scope = ScopeType.INHERIT,
+            description = "Trust the certificates in this PEM file for an https:// URL, instead of the JVM's (default: $JCYME_CACERT).")
+    Path cacert = System.getenv("JCYME_CACERT") == null || System.getenv("JCYME_CACERT").isEmpty() ? null
+            : Path.of(System.getenv("JCYME_CACERT"));
+
     @Option(names = "--json", scope = ScopeType.INHERIT, description = "Print the raw JSON reply.")
     boolean json;
 
     BranchClient client() {
-        return BranchClient.of(url, token, Duration.ofSeconds(90));
+        return BranchClient.of(url, token, Duration.ofSeconds(90), cacert);
     }
 
     /** Prints a reply: raw JSON with --json; else a list one per line, an object as aligned key: value lines. */

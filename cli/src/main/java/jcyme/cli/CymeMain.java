@@ -30,11 +30,11 @@ public final class CymeMain {
             if (arg.equals("--json")) {
                 leading.add(arg);
                 i++;
-            } else if ((arg.equals("-u") || arg.equals("--url") || arg.equals("--token")) && i + 1 < args.length) {
+            } else if ((arg.equals("-u") || arg.equals("--url") || arg.equals("--token") || arg.equals("--cacert")) && i + 1 < args.length) {
                 leading.add(arg);
                 leading.add(args[i + 1]);
                 i += 2;
-            } else if (arg.startsWith("--url=") || arg.startsWith("--token=")) {
+            } else if (arg.startsWith("--url=") || arg.startsWith("--token=") || arg.startsWith("--cacert=")) {
                 leading.add(arg);
                 i++;
             } else {

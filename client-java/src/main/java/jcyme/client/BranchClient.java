@@ -5,16 +5,27 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
+import java.io.InputStream;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.security.cert.Certificate;
+import java.security.cert.CertificateFactory;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLException;
+import javax.net.ssl.TrustManagerFactory;
 import jcyme.api.App;
 import jcyme.api.Autoscale;
 import jcyme.api.BranchInfo;
@@ -41,11 +52,15 @@ public final class BranchClient {
     private final Duration timeout;
     private final HttpClient http;
 
-    private BranchClient(URI base, String token, Duration timeout) {
+    private BranchClient(URI base, String token, Duration timeout, SSLContext tls) {
         this.base = base;
         this.token = token;
         this.timeout = timeout;
-        this.http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+        HttpClient.Builder http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5));
+        if (tls != null) {
+            http.sslContext(tls);
+        }
+        this.http = http.build();
     }
 
     public static BranchClient of(String url) {
@@ -54,8 +69,18 @@ public final class BranchClient {
 
     /** @param token bearer token, or null */
     public static BranchClient of(String url, String token, Duration timeout) {
+        return of(url, token, timeout, null);
+    }
+
+    /**
+     * A client of an {@code https://} branch whose certificate is signed by a CA of your own, or
+     * self-signed (as {@code curl --cacert}).
+     *
+     * @param caCert PEM file of the certificates to trust, instead of the JVM's trust store; null for that store
+     */
+    public static BranchClient of(String url, String token, Duration timeout, Path caCert) {
         String trimmed = url.endsWith("/") ? url.substring(0, url.length() - 1) : url;
-        return new BranchClient(URI.create(trimmed), token, timeout);
+        return new BranchClient(URI.create(trimmed), token, timeout, caCert == null ? null : trusting(caCert));
     }
 
     public URI url() {
@@ -222,6 +247,30 @@ public final class BranchClient {
 
     // ---- plumbing -----------------------------------------------------------------------------
 
+    /** A TLS context trusting exactly the certificates in a PEM file. */
+    static SSLContext trusting(Path caCert) {
+        try (InputStream in = Files.newInputStream(caCert)) {
+            KeyStore store = KeyStore.getInstance("PKCS12");
+            store.load(null, null);
+            int i = 0;
+            for (Certificate certificate : CertificateFactory.getInstance("X.509").generateCertificates(in)) {
+                store.setCertificateEntry("ca-" + i++, certificate);
+            }
+            if (i == 0) {
+                throw new BranchException(0, "no PEM certificate in CA file " + caCert);
+            }
+            TrustManagerFactory trust = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+            trust.init(store);
+            SSLContext context = SSLContext.getInstance("TLS");
+            context.init(null, trust.getTrustManagers(), null);
+            return context;
+        } catch (NoSuchFileException e) {
+            throw new BranchException(0, "cannot read CA file " + caCert + ": no such file");
+        } catch (IOException | GeneralSecurityException e) {
+            throw new BranchException(0, "cannot read CA file " + caCert + ": " + (e.getMessage() == null ? e : e.getMessage()));
+        }
+    }
+
     /** {@code /a/b/c} with every segment URL-encoded. */
     static String path(String... segments) {
         StringBuilder out = new StringBuilder();
@@ -249,11 +298,29 @@ public final class BranchClient {
             }
             return response.body();
         } catch (IOException e) {
-            throw new BranchException(0, "cannot reach branch at " + base + ": " + (e.getMessage() == null ? e : e.getMessage()));
+            throw new BranchException(0, "cannot reach branch at " + base + ": " + (e.getMessage() == null ? e : e.getMessage())
+                    + tlsHint(e));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new BranchException(0, "interrupted while calling " + base);
         }
+    }
+
+    /** What to do about a failed TLS handshake, when that is what failed. */
+    private static String tlsHint(Throwable e) {
+        for (Throwable cause = e; cause != null; cause = cause.getCause()) {
+            if (cause instanceof SSLException) {
+                String message = String.valueOf(cause.getMessage());
+                if (message.contains("PKIX") || message.contains("certification path")) {
+                    return " (the branch's certificate is not trusted: give its CA certificate, e.g. cyme --cacert FILE)";
+                }
+                if (message.contains("nrecognized SSL message") || message.contains("plaintext")) {
+                    return " (the branch does not speak TLS: try http://)";
+                }
+                return "";
+            }
+        }
+        return "";
     }
 
     static String errorMessage(HttpResponse<String> response) {

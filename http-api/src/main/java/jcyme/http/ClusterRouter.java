@@ -17,6 +17,7 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentSkipListSet;
+import javax.net.ssl.SSLContext;
 import jcyme.branch.Branch;
 import jcyme.branch.BranchException;
 import jcyme.branch.Peer;
@@ -35,11 +36,23 @@ final class ClusterRouter {
     static final Duration LISTING_WAIT = Duration.ofSeconds(2);
 
     private final Branch branch;
-    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(CONNECT_TIMEOUT).build();
+    private volatile HttpClient http = client(null);
 
     ClusterRouter(Branch branch) {
         this.branch = branch;
+    }
+
+    /** Trust what {@code context} trusts when talking to other branches over https:// (before the API starts). */
+    void trust(SSLContext context) {
+        http = client(context);
+    }
+
+    private static HttpClient client(SSLContext context) {
+        HttpClient.Builder builder = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(CONNECT_TIMEOUT);
+        if (context != null) {
+            builder.sslContext(context);
+        }
+        return builder.build();
     }
 
     /** Runs before every matched route: forwards the request when another branch must answer it. */

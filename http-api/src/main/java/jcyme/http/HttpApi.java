@@ -314,6 +314,17 @@ public final class HttpApi implements AutoCloseable {
     }
 
     public HttpApi start(String host, int port) {
+        return start(host, port, null);
+    }
+
+    /** @param tls what to serve HTTPS with and whom to trust when forwarding ({@link Tls#load}), or null for plain HTTP */
+    public HttpApi start(String host, int port, Tls tls) {
+        if (tls != null) {
+            router.trust(tls.clientContext());
+            if (tls.serves()) {
+                app.unsafeConfig().jetty.addConnector((server, http) -> tls.connector(server, http, host, port));
+            }
+        }
         app.start(host, port);
         return this;
     }

@@ -24,6 +24,8 @@ final class BranchProcess implements AutoCloseable {
     final Path dataDir;
     final int port;
     private final List<String> command;
+    /** For a branch started with --tls-cert: a client trusting its --tls-ca (else its --tls-cert chain). */
+    private final HttpClient https;
     private Process process;
     private int starts;
 
@@ -48,8 +50,34 @@ final class BranchProcess implements AutoCloseable {
                 "--sup-interval", "1", "--backoff-base", "0.2", "--start-secs", "3", "--shutdown-timeout", SHUTDOWN_TIMEOUT,
                 "--kill-grace", "3"));
         command.addAll(List.of(options));
+        https = command.contains("--tls-cert") ? HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5))
+                .sslContext(trusting(Path.of(option(command.contains("--tls-ca") ? "--tls-ca" : "--tls-cert")))).build() : null;
         if (!command.contains("--cluster") && !command.contains("--no-cluster")) {
             command.addAll(List.of("--cluster", "it-" + java.util.UUID.randomUUID().toString().substring(0, 8)));
+        }
+    }
+
+    private String option(String name) {
+        return command.get(command.lastIndexOf(name) + 1);
+    }
+
+    /** A TLS context trusting exactly the certificates of a PEM file. */
+    static javax.net.ssl.SSLContext trusting(Path pem) {
+        try (java.io.InputStream in = Files.newInputStream(pem)) {
+            java.security.KeyStore store = java.security.KeyStore.getInstance("PKCS12");
+            store.load(null, null);
+            int i = 0;
+            for (java.security.cert.Certificate certificate : java.security.cert.CertificateFactory.getInstance("X.509").generateCertificates(in)) {
+                store.setCertificateEntry("ca-" + i++, certificate);
+            }
+            javax.net.ssl.TrustManagerFactory trust = javax.net.ssl.TrustManagerFactory.getInstance(
+                    javax.net.ssl.TrustManagerFactory.getDefaultAlgorithm());
+            trust.init(store);
+            javax.net.ssl.SSLContext context = javax.net.ssl.SSLContext.getInstance("TLS");
+            context.init(null, trust.getTrustManagers(), null);
+            return context;
+        } catch (IOException | java.security.GeneralSecurityException e) {
+            throw new AssertionError("cannot trust " + pem + ": " + e);
         }
     }
 
@@ -107,7 +135,7 @@ final class BranchProcess implements AutoCloseable {
     }
 
     String url() {
-        return "http://127.0.0.1:" + port;
+        return (https != null ? "https" : "http") + "://127.0.0.1:" + port;
     }
 
     Reply call(String method, String path, String json) {
@@ -118,7 +146,7 @@ final class BranchProcess implements AutoCloseable {
         }
         request.method(method, json == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(json));
         try {
-            HttpResponse<String> response = HTTP.send(request.build(), HttpResponse.BodyHandlers.ofString());
+            HttpResponse<String> response = (https != null ? https : HTTP).send(request.build(), HttpResponse.BodyHandlers.ofString());
             return new Reply(response.statusCode(), response.body());
         } catch (IOException e) {
             throw new AssertionError(method + " " + path + ": " + e);
@@ -149,11 +177,18 @@ final class BranchProcess implements AutoCloseable {
 
     /** Runs {@code cyme ARGS} from dist/; the reply's status is its exit code, its text stdout and stderr. */
     static Reply cyme(String... args) throws IOException, InterruptedException {
+        return cyme(java.util.Map.of(), args);
+    }
+
+    /** {@code cyme ARGS} with these environment variables added. */
+    static Reply cyme(java.util.Map<String, String> env, String... args) throws IOException, InterruptedException {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-cp", lib() + "/*",
                 "jcyme.cli.CymeMain"));
         command.addAll(List.of(args));
-        Process cli = new ProcessBuilder(command).redirectErrorStream(true).start();
+        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+        builder.environment().putAll(env);
+        Process cli = builder.start();
         String output = new String(cli.getInputStream().readAllBytes());
         if (!cli.waitFor(60, TimeUnit.SECONDS)) {
             cli.destroyForcibly();
