@@ -50,7 +50,8 @@ public final class BranchMain implements Callable<Integer> {
     java.util.List<String> peers = java.util.List.of();
 
     @Option(names = "--cluster-secret", paramLabel = "SECRET",
-            description = "Encrypt cluster traffic; branches without it cannot join (default: $JCYME_CLUSTER_SECRET).")
+            description = "Encrypts and authenticates cluster traffic; branches without it cannot join (default: $JCYME_CLUSTER_SECRET,"
+                    + " else on loopback the secret in $${XDG_CONFIG_HOME:-~/.config}/jcyme/cluster.secret, made on first start, mode 0600).")
     String clusterSecret = System.getenv("JCYME_CLUSTER_SECRET");
 
     @Option(names = "--no-cluster", description = "Run alone: join no cluster.")
@@ -167,6 +168,18 @@ public final class BranchMain implements Callable<Integer> {
                     + " set --cluster-secret or JCYME_CLUSTER_SECRET (or --no-cluster)");
             return 2;
         }
+        String secret = clusterSecret;
+        String secretSource = "given";
+        if (!noCluster && (secret == null || secret.isBlank())) {
+            java.nio.file.Path file = jcyme.branch.ClusterSecret.defaultFile(System.getenv());
+            try {
+                secret = jcyme.branch.ClusterSecret.readOrCreate(file);
+                secretSource = "of this user (" + file + ")";
+            } catch (java.io.IOException e) {
+                System.err.println("branch: " + e.getMessage());
+                return 2;
+            }
+        }
         Logger log = LoggerFactory.getLogger(BranchMain.class);
         String host = advertisedHost(address, channel);
         SupervisorSettings settings = new SupervisorSettings(seconds(startSecs), seconds(startTimeout), startRetries,
@@ -178,7 +191,7 @@ public final class BranchMain implements Callable<Integer> {
             String branchId = id != null ? id : InetAddress.getLocalHost().getHostName() + "-" + address.port();
             branch = Branch.start(new BranchConfig(branchId, dataDir, broker, brokerPort,
                     "http://" + host + ":" + address.port(), java, libDir, settings,
-                    noCluster ? null : new ClusterSettings(cluster, channel.host() + ":" + channel.port(), peers, clusterSecret)));
+                    noCluster ? null : new ClusterSettings(cluster, channel.host() + ":" + channel.port(), peers, secret, secretSource)));
         } catch (java.io.IOException | IllegalArgumentException e) {
             System.err.println("branch: " + e.getMessage());
             return 1;
