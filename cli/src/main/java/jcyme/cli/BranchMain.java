@@ -29,8 +29,9 @@ public final class BranchMain implements Callable<Integer> {
     @Option(names = "--bind", paramLabel = "ADDR", description = "HTTP address: host:port, :port or port (default: ${DEFAULT-VALUE}).")
     String bind = "127.0.0.1:8000";
 
-    @Option(names = "--broker", paramLabel = "URL", description = "External broker (e.g. RabbitMQ); without it the branch runs the embedded broker.")
-    String broker;
+    @Option(names = "--broker", paramLabel = "URL", description = "External broker (e.g. RabbitMQ; default: $JCYME_BROKER_URL, which keeps"
+            + " its password off the command line); without either the branch runs the embedded broker.")
+    String broker = blankToNull(System.getenv("JCYME_BROKER_URL"));
 
     @Option(names = "--broker-port", paramLabel = "PORT", description = "Port of the embedded broker (default: ${DEFAULT-VALUE}).")
     int brokerPort = 5672;
@@ -234,6 +235,10 @@ public final class BranchMain implements Callable<Integer> {
 
     private static Path libDir() throws URISyntaxException {
         return Path.of(BranchMain.class.getProtectionDomain().getCodeSource().getLocation().toURI()).getParent();
+    }
+
+    private static String blankToNull(String value) {
+        return value == null || value.isBlank() ? null : value;
     }
 
     private static Duration seconds(double value) {

@@ -24,6 +24,9 @@ final class BranchProcess implements AutoCloseable {
     final Path dataDir;
     final int port;
     private final List<String> command;
+    private final java.util.Map<String, String> env = new java.util.HashMap<>();
+    private final List<String> unset = new ArrayList<>();
+    private List<String> prefix = List.of();
     private Process process;
     private int starts;
 
@@ -53,6 +56,44 @@ final class BranchProcess implements AutoCloseable {
         }
     }
 
+    /** Sets (or with a null value removes) an environment variable of the branch JVM. */
+    BranchProcess env(String name, String value) {
+        if (value == null) {
+            unset.add(name);
+        } else {
+            env.put(name, value);
+        }
+        return this;
+    }
+
+    /**
+     * Runs the branch as another OS user ({@code runuser -u USER --}) from a copy of the
+     * distribution's lib/ that user can read, in its own data directory (which must be that user's).
+     */
+    BranchProcess asUser(String user, Path readableLib) {
+        prefix = List.of("runuser", "-u", user, "--");
+        command.set(command.indexOf(lib() + "/*"), readableLib + "/*");
+        return this;
+    }
+
+    private ProcessBuilder builder() {
+        List<String> full = new ArrayList<>(prefix);
+        if (!prefix.isEmpty()) {
+            full.add("env");
+            unset.forEach(name -> full.addAll(List.of("-u", name)));
+            env.forEach((name, value) -> full.add(name + "=" + value));
+        }
+        full.addAll(command);
+        ProcessBuilder builder = new ProcessBuilder(full).redirectErrorStream(true).redirectOutput(out().toFile());
+        if (prefix.isEmpty()) {
+            unset.forEach(builder.environment()::remove);
+            builder.environment().putAll(env);
+        } else {
+            builder.directory(dataDir.toFile());
+        }
+        return builder;
+    }
+
     /** The lib/ of the distribution this build assembled ({@code jcyme.dist}, else the checkout's dist/). */
     static Path lib() {
         Path home = Path.of(System.getProperty("jcyme.home", "..")).toAbsolutePath();
@@ -72,7 +113,7 @@ final class BranchProcess implements AutoCloseable {
     BranchProcess start() throws IOException {
         starts++;
         Files.createDirectories(dataDir);
-        process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(out().toFile()).start();
+        process = builder().start();
         Wait.until(Duration.ofSeconds(90), "branch to be ready", () -> read(out()).contains("\nready") || !process.isAlive(),
                 () -> read(out()));
         if (!process.isAlive()) {
@@ -85,7 +126,7 @@ final class BranchProcess implements AutoCloseable {
     Process startExpectingExit() throws IOException {
         starts++;
         Files.createDirectories(dataDir.getParent());
-        process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(out().toFile()).start();
+        process = builder().start();
         return process;
     }
 
