@@ -160,13 +160,13 @@ class SecurityTest {
         ClusterTest.awaitMembers(b, "[\"a\",\"b\"]", Duration.ofSeconds(30));
         Wait.until(Duration.ofSeconds(10), "the valid app on b", () -> b.call("GET", "/" + good).status() == 200, b::log);
         assertEquals(2, b.json("GET", "/" + good).path("max_concurrency").asInt());
-        Wait.until(Duration.ofSeconds(10), "b to log three rejections", () -> b.log().contains("rejected app '" + evilClasspath
-                + "' from branch a") && b.log().contains("rejected app '" + evilBounds + "' from branch a")
-                && b.log().contains("rejected app '" + evilBroker + "' from branch a"), b::log);
-        Thread.sleep(3000); // a few more rounds of gossip
+        Thread.sleep(3000); // a few rounds of gossip
         for (String evil : List.of(evilClasspath, evilBounds, evilBroker)) {
             assertEquals(404, b.call("GET", "/" + evil).status(), evil + " reached b's store");
         }
+        Wait.until(Duration.ofSeconds(10), "b to log three rejections", () -> b.log().contains("rejected app '" + evilClasspath
+                + "' from branch a") && b.log().contains("rejected app '" + evilBounds + "' from branch a")
+                && b.log().contains("rejected app '" + evilBroker + "' from branch a"), b::log);
         assertEquals("[\"" + good + "\"]", b.call("GET", "/").text());
         assertTrue(b.log().contains("classpath entry '/nonexistent/evil.jar' does not exist"), b.log());
         assertFalse(b.log().contains("hidden"), "a password in b's log");
