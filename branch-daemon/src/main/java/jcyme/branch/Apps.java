@@ -40,16 +40,19 @@ public final class Apps {
         return store.appNames();
     }
 
+    /** The app as API answers show it: its broker's password masked. */
     public App get(String name) {
+        return masked(stored(name));
+    }
+
+    /** The app as stored (with its broker's password): for this branch's own use, never for an answer. */
+    App stored(String name) {
         return store.app(name).orElseThrow(() -> BranchException.notFound("no app named '" + name + "'"));
     }
 
     /** Creates the app, or updates the fields given; unknown fields are an error. */
     public Saved<App> put(String name, Map<String, Object> fields) {
         Checks.name("app", name);
-        if (Names.RESERVED_APPS.contains(name)) {
-            throw BranchException.invalid("app name '" + name + "' is reserved");
-        }
         App existing = store.app(name).orElse(null);
         Map<String, Object> merged = new LinkedHashMap<>();
         if (existing != null) {
@@ -65,11 +68,31 @@ public final class Apps {
             merged.put(field.getKey(), field.getValue());
         }
         merged.put("name", name);
+        if (merged.get("broker") instanceof String broker && !broker.isEmpty()) {
+            merged.put("broker", Checks.unmasked(broker, existing == null ? null : existing.broker()));
+        }
         App app;
         try {
             app = Json.MAPPER.convertValue(merged, App.class);
         } catch (IllegalArgumentException e) {
             throw BranchException.invalid("invalid app field: " + Checks.firstLine(e.getMessage()));
+        }
+        validate(app);
+        store.putApp(app, member.nextClock(), branchId);
+        member.replicate(name);
+        log.info("app {} {}", name, existing == null ? "created" : "updated");
+        return new Saved<>(masked(app), existing == null);
+    }
+
+    /**
+     * What an app must be to be stored, whether it comes from a request or from another branch:
+     * a valid name that is not reserved, bounds in order, a broker URL, valid queue names and
+     * class path entries that exist on this host. A 400 naming the first problem otherwise.
+     */
+    static void validate(App app) {
+        Checks.name("app", app.name());
+        if (Names.RESERVED_APPS.contains(app.name())) {
+            throw BranchException.invalid("app name '" + app.name() + "' is reserved");
         }
         Checks.bounds(app.minConcurrency(), app.maxConcurrency());
         if (app.broker() != null && !app.broker().isEmpty()) {
@@ -81,15 +104,20 @@ public final class Apps {
                 throw BranchException.invalid("classpath entry '" + jar + "' does not exist on this host");
             }
         }
-        store.putApp(app, member.nextClock(), branchId);
-        member.replicate(name);
-        log.info("app {} {}", name, existing == null ? "created" : "updated");
-        return new Saved<>(app, existing == null);
+    }
+
+    /** The app with its broker's password replaced by the mask. */
+    static App masked(App app) {
+        if (app.broker() == null || app.broker().isEmpty()) {
+            return app;
+        }
+        return new App(app.name(), Checks.masked(app.broker()), app.arguments(), app.extraConfig(), app.classpath(),
+                app.jvmOptions(), app.env(), app.defaultQueues(), app.minConcurrency(), app.maxConcurrency());
     }
 
     /** Deletes the app; its instances here become tombstones at once, and are stopped and removed before this returns. */
     public void delete(String name) {
-        get(name);
+        stored(name);
         List<String> instances = store.instances(name).stream().map(InstanceRecord::name).toList();
         store.deleteApp(name, member.nextClock(), branchId);
         member.replicate(name);

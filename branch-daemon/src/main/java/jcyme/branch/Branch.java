@@ -163,11 +163,11 @@ public final class Branch implements AutoCloseable {
             }
             String queue = "jcyme.cds-training." + UUID.randomUUID().toString().substring(0, 8);
             List<String> command = new ArrayList<>(launcher.jvm(List.of()));
-            command.addAll(List.of("-b", brokers.branchBroker(), "-n", queue, "-Q", queue, "--autoscale", "1,1",
+            command.addAll(List.of("-n", queue, "-Q", queue, "--autoscale", "1,1",
                     "--pidfile", training.resolve("worker.pid").toString(), "--logfile", training.resolve("worker.log").toString(),
                     "--statedb", training.resolve("worker.statedb").toString(),
                     "--control-socket", training.resolve("worker.sock").toString(), "--exit-when-ready"));
-            archive.create(config.java(), command);
+            archive.create(config.java(), command, WorkerLauncher.environment(Map.of(), brokers.branchBroker()));
             brokers.deleteQueues(List.of(queue, "dq." + queue));
             Supervisor.deleteTree(training);
         });

@@ -50,7 +50,7 @@ final class BrokerProcess {
         Optional<ProcessHandle> ours = running();
         if (ours.isPresent()) {
             if (process == null) {
-                log.info("embedded broker already running (pid {}) on {}", ours.get().pid(), url());
+                log.info("embedded broker already running (pid {}) on {}", ours.get().pid(), jcyme.tasks.BrokerUrl.mask(url()));
             }
             process = ours.get();
             return;
@@ -81,7 +81,7 @@ final class BrokerProcess {
             }
             sleep(50);
         }
-        log.info("embedded broker started (pid {}) on {}, data in {}", child.pid(), url(), dataDir);
+        log.info("embedded broker started (pid {}) on {}, data in {}", child.pid(), jcyme.tasks.BrokerUrl.mask(url()), dataDir);
     }
 
     private Optional<ProcessHandle> running() {

@@ -28,6 +28,26 @@ final class Checks {
         }
     }
 
+    /** A broker URL as an answer shows it: the password masked. */
+    static String masked(String url) {
+        return BrokerUrl.mask(url);
+    }
+
+    /**
+     * The URL to store for an incoming one: a URL sent back exactly as it was shown (password
+     * masked) leaves the stored one as it is; any other URL carrying the mask as its password is a 400.
+     */
+    static String unmasked(String incoming, String stored) {
+        if (!BrokerUrl.isMasked(incoming)) {
+            return incoming;
+        }
+        if (stored != null && BrokerUrl.mask(stored).equals(incoming)) {
+            return stored;
+        }
+        throw BranchException.invalid("broker URL carries the masked password '" + BrokerUrl.MASK + "': give the real password"
+                + " (a URL sent back exactly as shown keeps the stored one)");
+    }
+
     static String firstLine(String text) {
         return text == null ? "" : text.lines().findFirst().orElse("");
     }

@@ -21,6 +21,7 @@ import org.jgroups.JChannel;
 import org.jgroups.Message;
 import org.jgroups.Receiver;
 import org.jgroups.View;
+import org.jgroups.protocols.SERIALIZE;
 import org.jgroups.protocols.SYM_ENCRYPT;
 import org.jgroups.stack.IpAddress;
 import org.jgroups.stack.ProtocolStack;
@@ -31,8 +32,11 @@ import org.slf4j.LoggerFactory;
 /**
  * The branch's JGroups channel: membership (every member's address carries its branch id and
  * HTTP URL) and small JSON messages. Discovery is UDP multicast, or TCP with a static peer list
- * where multicast is blocked. With a shared secret every message is encrypted with a key derived
- * from it, so a member without the secret can neither join nor read.
+ * where multicast is blocked. Every message is encrypted with a key derived from the cluster secret,
+ * headers included (SERIALIZE above SYM_ENCRYPT wraps the whole message, so even a join request
+ * or a discovery ping without the key is dropped): a member without the secret can neither join
+ * nor read. A member's id and URL ride in its own address; the first member to claim an id keeps
+ * it, a later one claiming the same id is not trusted, and messages from outside the view are dropped.
  */
 final class Cluster implements Receiver, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Cluster.class);
@@ -69,12 +73,16 @@ final class Cluster implements Receiver, AutoCloseable {
         String host = settings.bind().substring(0, settings.bind().lastIndexOf(':'));
         int port = Integer.parseInt(settings.bind().substring(settings.bind().lastIndexOf(':') + 1));
         channel = new JChannel(new ByteArrayInputStream(stack(host, port).getBytes(StandardCharsets.UTF_8)));
-        if (settings.secret() != null) {
-            SYM_ENCRYPT encrypt = new SYM_ENCRYPT();
-            encrypt.setKeyStoreEntry(new KeyStore.SecretKeyEntry(key(settings.secret(), settings.name())));
-            channel.getProtocolStack().insertProtocol(encrypt, ProtocolStack.Position.ABOVE, org.jgroups.protocols.TP.class);
-            encrypt.init();
+        if (settings.secret() == null) {
+            throw new IllegalStateException("no cluster secret");
         }
+        SYM_ENCRYPT encrypt = new SYM_ENCRYPT();
+        encrypt.setKeyStoreEntry(new KeyStore.SecretKeyEntry(key(settings.secret(), settings.name())));
+        channel.getProtocolStack().insertProtocol(encrypt, ProtocolStack.Position.ABOVE, org.jgroups.protocols.TP.class);
+        encrypt.init();
+        SERIALIZE whole = new SERIALIZE();
+        channel.getProtocolStack().insertProtocol(whole, ProtocolStack.Position.ABOVE, SYM_ENCRYPT.class);
+        whole.init();
         channel.addAddressGenerator(() -> ExtendedUUID.randomUUID(branchId)
                 .put(ID, branchId.getBytes(StandardCharsets.UTF_8))
                 .put(URL, url.getBytes(StandardCharsets.UTF_8)));
@@ -89,7 +97,7 @@ final class Cluster implements Receiver, AutoCloseable {
         }
         log.info("joined cluster '{}' as {} on {} in {} ms ({}{})", settings.name(), branchId, physical, millis,
                 settings.peers().isEmpty() ? "multicast discovery" : "peers " + settings.peers(),
-                settings.secret() == null ? "" : ", encrypted");
+                ", encrypted, secret " + settings.secretSource());
     }
 
     private String stack(String host, int port) {
@@ -161,7 +169,12 @@ final class Cluster implements Receiver, AutoCloseable {
 
     @Override
     public void receive(Message message) {
-        String from = idOf(message.getSrc());
+        Member sender = members.stream().filter(m -> m.address().equals(message.getSrc())).findFirst().orElse(null);
+        if (sender == null) {
+            log.warn("dropped a cluster message from {}, which is not a trusted member", message.getSrc());
+            return;
+        }
+        String from = sender.id();
         try {
             listener.onMessage(from, Json.parse(message.getArray()));
         } catch (RuntimeException e) {
@@ -173,7 +186,17 @@ final class Cluster implements Receiver, AutoCloseable {
     public void viewAccepted(View view) {
         List<Member> now = new ArrayList<>();
         for (Address address : view.getMembers()) {
-            now.add(new Member(idOf(address), urlOf(address), address));
+            String id = idOf(address);
+            String url = urlOf(address);
+            if (now.stream().anyMatch(m -> m.id().equals(id))) {
+                log.warn("ignoring cluster member {}: branch id '{}' is taken by an earlier member", address, id);
+                continue;
+            }
+            if (url != null && !url.matches("https?://[^/?#@\\s]+")) {
+                log.warn("branch {} advertises '{}', not an http(s) URL: no request is forwarded to it", id, url);
+                url = null;
+            }
+            now.add(new Member(id, url, address));
         }
         List<Member> before = members;
         members = List.copyOf(now);

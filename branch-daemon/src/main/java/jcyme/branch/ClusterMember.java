@@ -168,7 +168,18 @@ final class ClusterMember implements AutoCloseable {
         }
         switch (message.path("type").asText()) {
             case "record" -> {
-                records.put(from, message.path("record"));
+                JsonNode record = message.path("record");
+                String url = peers().stream().filter(p -> p.id().equals(from)).map(Peer::url).findFirst().orElse(null);
+                if (url == null) {
+                    log.debug("ignored the record of branch {}, which advertises no usable URL", from);
+                    return;
+                }
+                if (!record.path("id").asText().equals(from) || !record.path("url").asText().equals(url)) {
+                    log.warn("rejected the record of branch {}: it names branch '{}' at '{}', its cluster address says '{}' at '{}'",
+                            from, record.path("id").asText(), record.path("url").asText(), from, url);
+                    return;
+                }
+                records.put(from, record);
                 List<Store.Placement> theirs = new ArrayList<>();
                 for (JsonNode node : message.path("instances")) {
                     theirs.add(new Store.Placement(node.path("name").asText(), node.path("app").asText(), from));
@@ -179,7 +190,19 @@ final class ClusterMember implements AutoCloseable {
             }
             case "apps" -> {
                 for (JsonNode node : message.path("entries")) {
-                    Store.AppEntry entry = Json.MAPPER.convertValue(node, Store.AppEntry.class);
+                    Store.AppEntry entry;
+                    String problem;
+                    try {
+                        entry = Json.MAPPER.convertValue(node, Store.AppEntry.class);
+                        problem = problem(entry);
+                    } catch (IllegalArgumentException e) {
+                        entry = null;
+                        problem = "unreadable: " + Checks.firstLine(e.getMessage());
+                    }
+                    if (problem != null) {
+                        log.warn("rejected app '{}' from branch {}: {}", node.path("name").asText(), from, jcyme.tasks.BrokerUrl.mask(problem));
+                        continue;
+                    }
                     appClock.accumulateAndGet(entry.clock(), Math::max);
                     apply(entry);
                 }
@@ -192,6 +215,36 @@ final class ClusterMember implements AutoCloseable {
                 }
             }
             default -> log.debug("unknown cluster message from {}: {}", from, message.path("type").asText());
+        }
+    }
+
+    /**
+     * Why a replicated app version must not be stored, or null: it must pass the same checks as a
+     * request's app and queues (names, bounds, broker URL, class path on this host, exchange types).
+     */
+    static String problem(Store.AppEntry entry) {
+        try {
+            Checks.name("app", entry.name());
+            if (entry.origin() == null) {
+                return "no origin branch";
+            }
+            if (entry.deleted()) {
+                return null;
+            }
+            if (entry.app() == null || !entry.name().equals(entry.app().name())) {
+                return "its definition is missing or names another app";
+            }
+            Apps.validate(entry.app());
+            Set<String> seen = new java.util.HashSet<>();
+            for (QueueSpec queue : entry.queues() == null ? List.<QueueSpec>of() : entry.queues()) {
+                Queues.validate(queue);
+                if (!seen.add(queue.name())) {
+                    return "queue '" + queue.name() + "' is declared twice";
+                }
+            }
+            return null;
+        } catch (BranchException e) {
+            return e.getMessage();
         }
     }
 

@@ -8,12 +8,17 @@ import java.util.List;
  * @param name    the cluster name; branches join only their own cluster
  * @param bind    host:port the channel listens on (port 0: any, for multicast discovery)
  * @param peers   host:port list for TCP discovery where multicast is blocked; empty means UDP multicast
- * @param secret  shared secret that encrypts all cluster traffic, or null for none
+ * @param secret  shared secret that encrypts all cluster traffic (a branch refuses to join without one)
+ * @param secretSource where the secret came from, for the log (never the secret itself)
  */
-public record ClusterSettings(String name, String bind, List<String> peers, String secret) {
+public record ClusterSettings(String name, String bind, List<String> peers, String secret, String secretSource) {
     public ClusterSettings {
         peers = peers == null ? List.of() : List.copyOf(peers);
         secret = secret == null || secret.isEmpty() ? null : secret;
+    }
+
+    public ClusterSettings(String name, String bind, List<String> peers, String secret) {
+        this(name, bind, peers, secret, "given");
     }
 
     /** Multicast discovery on an address picked for it: what a branch does when told nothing. */

@@ -70,7 +70,7 @@ public final class Instances {
 
     /** Creates an instance (named, or a UUID) and starts it. */
     public Instance create(String appName, String name, InstanceRequest request) {
-        App app = apps.get(appName);
+        App app = apps.stored(appName);
         String instanceName = name == null || name.isEmpty() ? UUID.randomUUID().toString() : name;
         Checks.name("instance", instanceName);
         if (OWN_ENTRIES.contains(instanceName)) {

@@ -42,14 +42,8 @@ public final class Queues {
 
     /** Declares the queue (on the broker too) for the app. */
     public Apps.Saved<QueueSpec> declare(String app, QueueSpec spec) {
-        App owner = apps.get(app);
-        Checks.name("queue", spec.name());
-        if (!spec.exchange().isEmpty()) {
-            Checks.name("exchange", spec.exchange());
-        }
-        if (!EXCHANGE_TYPES.contains(spec.exchangeType())) {
-            throw BranchException.invalid("exchange_type must be direct, topic, fanout or headers, got '" + spec.exchangeType() + "'");
-        }
+        App owner = apps.stored(app);
+        validate(spec);
         try {
             brokers.producer(brokers.brokerOf(owner, null)).declare(new CeleryQueue(spec.name(), spec.exchange(),
                     spec.exchangeType(), spec.routingKey()));
@@ -61,6 +55,17 @@ public final class Queues {
         store.touchApp(app, member.nextClock(), branchId);
         member.replicate(app);
         return new Apps.Saved<>(spec, created);
+    }
+
+    /** What a queue declaration must be to be stored, from a request or from another branch; a 400 otherwise. */
+    static void validate(QueueSpec spec) {
+        Checks.name("queue", spec.name());
+        if (!spec.exchange().isEmpty()) {
+            Checks.name("exchange", spec.exchange());
+        }
+        if (!EXCHANGE_TYPES.contains(spec.exchangeType())) {
+            throw BranchException.invalid("exchange_type must be direct, topic, fanout or headers, got '" + spec.exchangeType() + "'");
+        }
     }
 
     /** Deletes the declaration and unbinds the queue from every instance of the app, which stop consuming it at once. */

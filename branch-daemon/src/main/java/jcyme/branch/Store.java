@@ -75,6 +75,10 @@ final class Store implements AutoCloseable {
      * (ties broken by the origin branch id); a deleted app stays as a tombstone.
      */
     record AppEntry(String name, long clock, String origin, boolean deleted, App app, List<QueueSpec> queues) {
+        AppEntry {
+            queues = queues == null ? List.of() : queues;
+        }
+
         boolean newerThan(AppEntry other) {
             return other == null || clock > other.clock || (clock == other.clock && origin.compareTo(other.origin) > 0);
         }

@@ -23,7 +23,7 @@ public final class Tasks {
 
     /** Publishes a task for the app; returns its id. */
     public String send(String appName, String task, JsonNode args, JsonNode kwargs, String queue, Double countdown) {
-        App app = apps.get(appName);
+        App app = apps.stored(appName);
         if (task == null || task.isBlank()) {
             throw BranchException.invalid("task name is missing");
         }
@@ -54,7 +54,7 @@ public final class Tasks {
 
     /** The state and, once ready, the result of a task published through this branch; waits up to {@code wait} if given. */
     public TaskResult result(String appName, String id, Duration wait) {
-        App app = apps.get(appName);
+        App app = apps.stored(appName);
         AsyncResult result = brokers.producer(brokers.brokerOf(app, null)).result(id);
         if (wait != null && !wait.isZero()) {
             try {

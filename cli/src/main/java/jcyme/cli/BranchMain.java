@@ -30,8 +30,9 @@ public final class BranchMain implements Callable<Integer> {
     @Option(names = "--bind", paramLabel = "ADDR", description = "HTTP address: host:port, :port or port (default: ${DEFAULT-VALUE}).")
     String bind = "127.0.0.1:8000";
 
-    @Option(names = "--broker", paramLabel = "URL", description = "External broker (e.g. RabbitMQ); without it the branch runs the embedded broker.")
-    String broker;
+    @Option(names = "--broker", paramLabel = "URL", description = "External broker (e.g. RabbitMQ; default: $JCYME_BROKER_URL, which keeps"
+            + " its password off the command line); without either the branch runs the embedded broker.")
+    String broker = blankToNull(System.getenv("JCYME_BROKER_URL"));
 
     @Option(names = "--broker-port", paramLabel = "PORT", description = "Port of the embedded broker (default: ${DEFAULT-VALUE}).")
     int brokerPort = 5672;
@@ -51,7 +52,8 @@ public final class BranchMain implements Callable<Integer> {
     java.util.List<String> peers = java.util.List.of();
 
     @Option(names = "--cluster-secret", paramLabel = "SECRET",
-            description = "Encrypt cluster traffic; branches without it cannot join (default: $JCYME_CLUSTER_SECRET).")
+            description = "Encrypts and authenticates cluster traffic; branches without it cannot join (default: $JCYME_CLUSTER_SECRET,"
+                    + " else on loopback the secret in $${XDG_CONFIG_HOME:-~/.config}/jcyme/cluster.secret, made on first start, mode 0600).")
     String clusterSecret = System.getenv("JCYME_CLUSTER_SECRET");
 
     @Option(names = "--no-cluster", description = "Run alone: join no cluster.")
@@ -183,6 +185,18 @@ public final class BranchMain implements Callable<Integer> {
                     + " set --cluster-secret or JCYME_CLUSTER_SECRET (or --no-cluster)");
             return 2;
         }
+        String secret = clusterSecret;
+        String secretSource = "given";
+        if (!noCluster && (secret == null || secret.isBlank())) {
+            java.nio.file.Path file = jcyme.branch.ClusterSecret.defaultFile(System.getenv());
+            try {
+                secret = jcyme.branch.ClusterSecret.readOrCreate(file);
+                secretSource = "of this user (" + file + ")";
+            } catch (java.io.IOException e) {
+                System.err.println("branch: " + e.getMessage());
+                return 2;
+            }
+        }
         Logger log = LoggerFactory.getLogger(BranchMain.class);
         String host = advertisedHost(address, channel);
         SupervisorSettings settings = new SupervisorSettings(seconds(startSecs), seconds(startTimeout), startRetries,
@@ -194,7 +208,7 @@ public final class BranchMain implements Callable<Integer> {
             String branchId = id != null ? id : InetAddress.getLocalHost().getHostName() + "-" + address.port();
             branch = Branch.start(new BranchConfig(branchId, dataDir, broker, brokerPort,
                     tls.scheme() + "://" + host + ":" + address.port(), java, libDir, settings,
-                    noCluster ? null : new ClusterSettings(cluster, channel.host() + ":" + channel.port(), peers, clusterSecret)));
+                    noCluster ? null : new ClusterSettings(cluster, channel.host() + ":" + channel.port(), peers, secret, secretSource)));
         } catch (java.io.IOException | IllegalArgumentException e) {
             System.err.println("branch: " + e.getMessage());
             return 1;
@@ -237,6 +251,10 @@ public final class BranchMain implements Callable<Integer> {
 
     private static Path libDir() throws URISyntaxException {
         return Path.of(BranchMain.class.getProtectionDomain().getCodeSource().getLocation().toURI()).getParent();
+    }
+
+    private static String blankToNull(String value) {
+        return value == null || value.isBlank() ? null : value;
     }
 
     private static Duration seconds(double value) {

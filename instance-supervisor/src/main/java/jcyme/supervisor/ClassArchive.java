@@ -49,7 +49,7 @@ public final class ClassArchive {
      * Makes the archive unless it exists: runs {@code training} (a worker command line, without
      * its java executable) with {@code -XX:ArchiveClassesAtExit}. Blocking; call it off the main path.
      */
-    public void create(Path java, List<String> training) {
+    public void create(Path java, List<String> training, java.util.Map<String, String> env) {
         if (Files.isRegularFile(file)) {
             return;
         }
@@ -60,8 +60,9 @@ public final class ClassArchive {
             List<String> command = new ArrayList<>(List.of(java.toString(), "-XX:ArchiveClassesAtExit=" + tmp));
             command.addAll(training);
             Path out = file.resolveSibling(file.getFileName() + ".log");
-            Process process = new ProcessBuilder(command).redirectErrorStream(true)
-                    .redirectOutput(out.toFile()).start();
+            ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(out.toFile());
+            builder.environment().putAll(env);
+            Process process = builder.start();
             if (!process.waitFor(120, TimeUnit.SECONDS)) {
                 process.destroyForcibly();
                 log.warn("class-data archive: training run timed out; workers start without it");

@@ -5,7 +5,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.concurrent.TimeUnit;
 import org.zeroturnaround.exec.ProcessExecutor;
 import org.zeroturnaround.exec.StartedProcess;
@@ -15,8 +20,14 @@ import org.zeroturnaround.exec.StartedProcess;
  * /dev/null, stdout and stderr appended to {@code worker.log}. zt-exec runs a shell that sets up
  * those redirections and then execs the JVM in place, so the pid zt-exec reports is the worker's
  * and the worker holds no pipe to the branch (a pipe would lose its output once the branch dies).
+ * The broker URL goes in the environment ({@value #BROKER_ENV}), never on the command
+ * line that {@code ps} shows every user; the instance directory, where the control socket lives, is
+ * made 0700 from the first moment.
  */
 public final class WorkerLauncher {
+    /** Where a worker finds its broker URL (the worker's {@code -b} wins when given). */
+    public static final String BROKER_ENV = "JCYME_BROKER_URL";
+    private static final Set<PosixFilePermission> PRIVATE = PosixFilePermissions.fromString("rwx------");
     private final Path java;
     private final Path libDir;
     private final List<String> defaultJvmOptions;
@@ -62,7 +73,7 @@ public final class WorkerLauncher {
         command.add(spec.marker());
         command.add(spec.generationMarker());
         command.addAll(jvm(spec.jvmOptions()));
-        command.addAll(List.of("-b", spec.broker(), "-n", spec.name()));
+        command.addAll(List.of("-n", spec.name()));
         if (!spec.queues().isEmpty()) {
             command.addAll(List.of("-Q", String.join(",", spec.queues())));
         }
@@ -77,14 +88,34 @@ public final class WorkerLauncher {
         return command;
     }
 
+    /** The worker's environment: the app's, then the broker URL (which the app cannot override). */
+    public static Map<String, String> environment(Map<String, String> appEnv, String broker) {
+        Map<String, String> env = new HashMap<>(appEnv);
+        env.put(BROKER_ENV, broker);
+        return env;
+    }
+
+    /**
+     * Makes {@code dir} with mode 0700 from the first moment (no window in which another user
+     * could enter it), or narrows an existing one (made by an earlier version) to 0700.
+     */
+    public static void privateDirectory(Path dir) throws IOException {
+        if (Files.isDirectory(dir)) {
+            Files.setPosixFilePermissions(dir, PRIVATE);
+        } else {
+            Files.createDirectories(dir.getParent());
+            Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(PRIVATE));
+        }
+    }
+
     /** Spawns the worker; returns its process (a child of this JVM until this JVM dies). */
     public Process start(InstanceSpec spec) throws IOException {
-        Files.createDirectories(spec.dir());
+        privateDirectory(spec.dir());
         String script = "exec " + shellWords(command(spec)) + " </dev/null >>" + quote(spec.logfile().toString()) + " 2>&1";
         try {
             StartedProcess started = new ProcessExecutor("/bin/sh", "-c", script)
                     .directory(spec.dir().toFile())
-                    .environment(spec.env())
+                    .environment(environment(spec.env(), spec.broker()))
                     .start();
             return started.getProcess();
         } catch (IOException e) {

@@ -26,6 +26,9 @@ final class BranchProcess implements AutoCloseable {
     private final List<String> command;
     /** For a branch started with --tls-cert: a client trusting its --tls-ca (else its --tls-cert chain). */
     private final HttpClient https;
+    private final java.util.Map<String, String> env = new java.util.HashMap<>();
+    private final List<String> unset = new ArrayList<>();
+    private List<String> prefix = List.of();
     private Process process;
     private int starts;
 
@@ -81,6 +84,44 @@ final class BranchProcess implements AutoCloseable {
         }
     }
 
+    /** Sets (or with a null value removes) an environment variable of the branch JVM. */
+    BranchProcess env(String name, String value) {
+        if (value == null) {
+            unset.add(name);
+        } else {
+            env.put(name, value);
+        }
+        return this;
+    }
+
+    /**
+     * Runs the branch as another OS user ({@code runuser -u USER --}) from a copy of the
+     * distribution's lib/ that user can read, in its own data directory (which must be that user's).
+     */
+    BranchProcess asUser(String user, Path readableLib) {
+        prefix = List.of("runuser", "-u", user, "--");
+        command.set(command.indexOf(lib() + "/*"), readableLib + "/*");
+        return this;
+    }
+
+    private ProcessBuilder builder() {
+        List<String> full = new ArrayList<>(prefix);
+        if (!prefix.isEmpty()) {
+            full.add("env");
+            unset.forEach(name -> full.addAll(List.of("-u", name)));
+            env.forEach((name, value) -> full.add(name + "=" + value));
+        }
+        full.addAll(command);
+        ProcessBuilder builder = new ProcessBuilder(full).redirectErrorStream(true).redirectOutput(out().toFile());
+        if (prefix.isEmpty()) {
+            unset.forEach(builder.environment()::remove);
+            builder.environment().putAll(env);
+        } else {
+            builder.directory(dataDir.toFile());
+        }
+        return builder;
+    }
+
     /** The lib/ of the distribution this build assembled ({@code jcyme.dist}, else the checkout's dist/). */
     static Path lib() {
         Path home = Path.of(System.getProperty("jcyme.home", "..")).toAbsolutePath();
@@ -100,7 +141,7 @@ final class BranchProcess implements AutoCloseable {
     BranchProcess start() throws IOException {
         starts++;
         Files.createDirectories(dataDir);
-        process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(out().toFile()).start();
+        process = builder().start();
         Wait.until(Duration.ofSeconds(90), "branch to be ready", () -> read(out()).contains("\nready") || !process.isAlive(),
                 () -> read(out()));
         if (!process.isAlive()) {
@@ -113,7 +154,7 @@ final class BranchProcess implements AutoCloseable {
     Process startExpectingExit() throws IOException {
         starts++;
         Files.createDirectories(dataDir.getParent());
-        process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(out().toFile()).start();
+        process = builder().start();
         return process;
     }
 

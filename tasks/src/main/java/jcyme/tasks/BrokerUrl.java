@@ -18,19 +18,41 @@ public record BrokerUrl(String scheme, String user, String password, String host
 
     public static final String DEFAULT = "amqp://guest:guest@127.0.0.1:5672//";
 
+    /** What every answer and log line shows instead of a password. */
+    public static final String MASK = "********";
+
+    /** The environment variable a worker reads its broker URL from when {@code -b} is not given. */
+    public static final String ENV = "JCYME_BROKER_URL";
+
+    private static final java.util.regex.Pattern PASSWORD =
+            java.util.regex.Pattern.compile("([A-Za-z][A-Za-z0-9+.-]*://[^:/@\\s]*:)[^@\\s]*@");
+
+    /**
+     * {@code text} with the password of every URL in it replaced by {@link #MASK}, the rest as
+     * written: for a URL shown in an answer or a log line, or an error message quoting one.
+     */
+    public static String mask(String text) {
+        return text == null ? null : PASSWORD.matcher(text).replaceAll("$1" + java.util.regex.Matcher.quoteReplacement(MASK) + "@");
+    }
+
+    /** True when the URL's password is the mask itself (a masked URL sent back). */
+    public static boolean isMasked(String text) {
+        return text != null && text.contains(":" + MASK + "@");
+    }
+
     public static BrokerUrl parse(String text) {
         URI uri;
         try {
             uri = new URI(text.replaceFirst("^([a-z]+://[^/]*)//$", "$1/%2F"));
         } catch (URISyntaxException e) {
-            throw new IllegalArgumentException("broker URL is not a URL: " + text);
+            throw new IllegalArgumentException("broker URL is not a URL: " + mask(text));
         }
         String scheme = uri.getScheme() == null ? "" : uri.getScheme();
         if (!scheme.equals("amqp") && !scheme.equals("amqps") && !scheme.equals("pyamqp")) {
-            throw new IllegalArgumentException("broker URL must start with amqp://, amqps:// or pyamqp://: " + text);
+            throw new IllegalArgumentException("broker URL must start with amqp://, amqps:// or pyamqp://: " + mask(text));
         }
         if (uri.getHost() == null) {
-            throw new IllegalArgumentException("broker URL has no host: " + text);
+            throw new IllegalArgumentException("broker URL has no host: " + mask(text));
         }
         String user = "guest";
         String password = "guest";
@@ -48,7 +70,7 @@ public record BrokerUrl(String scheme, String user, String password, String host
 
     /** The URL with the password masked, for logs and stats. */
     public String display() {
-        return scheme + "://" + user + ":********@" + host + ":" + port + "/" + (virtualHost.equals("/") ? "/" : virtualHost);
+        return scheme + "://" + user + ":" + MASK + "@" + host + ":" + port + "/" + (virtualHost.equals("/") ? "/" : virtualHost);
     }
 
     @Override

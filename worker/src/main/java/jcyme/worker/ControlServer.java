@@ -13,6 +13,7 @@ import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -21,7 +22,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The control socket: a Unix-domain socket (mode 0600) speaking JSON lines. Each request line is
+ * The control socket: a Unix-domain socket (mode 0600) speaking JSON lines. It is private from the
+ * first moment: bound inside a fresh directory of mode 0700 beside its path (nobody else can reach
+ * a socket in there whatever mode bind gave it), narrowed to 0600, then renamed into place; the
+ * branch also makes the instance directory that holds it 0700. Each request line is
  * {@code {"method": "stats", "arguments": {...}}}; each reply is one JSON line.
  */
 final class ControlServer implements AutoCloseable {
@@ -44,9 +48,20 @@ final class ControlServer implements AutoCloseable {
     /** Binds the socket; a stale socket file left by a dead worker is replaced. */
     void start() throws IOException {
         Files.deleteIfExists(path);
-        server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
-        server.bind(UnixDomainSocketAddress.of(path));
-        Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rw-------"));
+        Path staging = path.toAbsolutePath().resolveSibling(".c" + ProcessHandle.current().pid());
+        Path bound = staging.resolve("s");
+        Files.deleteIfExists(bound);
+        Files.deleteIfExists(staging);
+        Files.createDirectory(staging, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        try {
+            server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+            server.bind(UnixDomainSocketAddress.of(bound));
+            Files.setPosixFilePermissions(bound, PosixFilePermissions.fromString("rw-------"));
+            Files.move(bound, path, StandardCopyOption.ATOMIC_MOVE);
+        } finally {
+            Files.deleteIfExists(bound);
+            Files.deleteIfExists(staging);
+        }
         Thread acceptor = new Thread(this::acceptLoop, "control-accept");
         acceptor.setDaemon(true);
         acceptor.start();

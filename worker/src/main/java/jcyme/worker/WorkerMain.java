@@ -32,8 +32,10 @@ public final class WorkerMain implements Callable<Integer> {
     static final int EXIT_STARTUP_FAILED = 1;
     static final int EXIT_ALREADY_RUNNING = 3;
 
-    @Option(names = {"-b", "--broker"}, paramLabel = "URL", description = "Broker URL (default: ${DEFAULT-VALUE}).")
-    String broker = BrokerUrl.DEFAULT;
+    @Option(names = {"-b", "--broker"}, paramLabel = "URL",
+            description = "Broker URL (default: $JCYME_BROKER_URL, else " + BrokerUrl.DEFAULT + "). A URL with a password is"
+                    + " better given in JCYME_BROKER_URL: a command line is visible to every user.")
+    String broker;
 
     @Option(names = {"-Q", "--queues"}, split = ",", paramLabel = "QUEUE", description = "Queues to consume (default: celery).")
     List<String> queues = List.of("celery");
@@ -196,10 +198,17 @@ public final class WorkerMain implements Callable<Integer> {
         if (queueList.isEmpty()) {
             throw new IllegalArgumentException("--queues must name at least one queue");
         }
-        return new WorkerConfig(BrokerUrl.parse(broker), queueList, nodename, "dq." + shortName, scaling, min, max,
+        return new WorkerConfig(BrokerUrl.parse(broker(broker, System.getenv(BrokerUrl.ENV))), queueList, nodename, "dq." + shortName, scaling, min, max,
                 prefetchMultiplier, pidfile, statedb, controlSocket, classpath, seconds(softTimeLimit),
                 seconds(timeLimit), seconds(keepalive), seconds(shutdownTimeout), seconds(maxReconnectDelay), taskEvents,
                 seconds(heartbeatInterval));
+    }
+
+    /** The broker URL: {@code -b} when given, else the environment's, else the default. */
+    static String broker(String option, String env) {
+        if (option != null && !option.isBlank()) return option;
+        if (env != null && !env.isBlank()) return env;
+        return BrokerUrl.DEFAULT;
     }
 
     /** Celery's node name rules: a bare name gets {@code @<host>}; %h, %n and %d expand. */
