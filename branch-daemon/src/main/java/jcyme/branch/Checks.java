@@ -3,7 +3,7 @@ package jcyme.branch;
 import jcyme.api.Names;
 import jcyme.tasks.BrokerUrl;
 
-/** The refusals every room shares: a bad name, bounds or broker URL is a 400 that changes nothing. */
+/** The refusals every room shares: a bad name, bounds (see {@link Limits}) or broker URL is a 400 that changes nothing. */
 final class Checks {
     private Checks() {}
 
@@ -17,6 +17,9 @@ final class Checks {
     static void bounds(int min, int max) {
         if (min < 0 || max < 1 || min > max) {
             throw BranchException.invalid("need 0 <= min <= max and max >= 1, got min=" + min + " max=" + max);
+        }
+        if (max > Limits.MAX_POOL) {
+            throw BranchException.invalid("a pool may have at most " + Limits.MAX_POOL + " threads (the pool limit), got max=" + max);
         }
     }
 
