@@ -87,12 +87,25 @@ final class Params {
     static Double number(Map<String, Object> params, String key) {
         Object value = params.get(key);
         if (value == null || value.toString().isBlank()) return null;
-        if (value instanceof Number n) return n.doubleValue();
-        try {
-            return Double.parseDouble(value.toString());
-        } catch (NumberFormatException e) {
-            throw BranchException.invalid(key + " must be a number, got '" + value + "'");
+        double number;
+        if (value instanceof Number n) {
+            number = n.doubleValue();
+        } else {
+            try {
+                number = Double.parseDouble(value.toString());
+            } catch (NumberFormatException e) {
+                throw BranchException.invalid(key + " must be a number, got '" + value + "'");
+            }
         }
+        if (!Double.isFinite(number)) {
+            throw BranchException.invalid(key + " must be a finite number, got '" + value + "'");
+        }
+        return number;
+    }
+
+    /** A number as a person writes it: 301, not 301.0. */
+    static String shown(double number) {
+        return number == Math.rint(number) && Math.abs(number) < 1e15 ? Long.toString((long) number) : Double.toString(number);
     }
 
     static String text(Map<String, Object> params, String key) {
