@@ -24,10 +24,14 @@ final class Checks {
     }
 
     static void broker(String url) {
+        BrokerUrl parsed;
         try {
-            BrokerUrl.parse(url);
+            parsed = BrokerUrl.parse(url);
         } catch (IllegalArgumentException e) {
             throw BranchException.invalid(e.getMessage());
+        }
+        if (parsed.port() > 65535) {
+            throw BranchException.invalid("broker URL has no valid port (1-65535): " + parsed.display());
         }
     }
 

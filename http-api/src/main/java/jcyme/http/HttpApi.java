@@ -197,11 +197,12 @@ public final class HttpApi implements AutoCloseable {
         app.addHttpHandler(method, async, ctx -> {
             Map<String, String> pathParams = Map.copyOf(ctx.pathParamMap());
             Map<String, Object> params = Params.of(ctx);
+            String requestPath = ctx.path(); // the request is gone by the time the work ends
             background.execute(() -> {
                 try {
                     action.run(pathParams, params);
                 } catch (RuntimeException e) {
-                    log.warn("async {} {} failed: {}", method, ctx.path(), e.getMessage());
+                    log.warn("async {} {} failed: {}", method, requestPath, e.getMessage());
                 }
             });
             ctx.status(202).json(Map.of("ok", "operation scheduled"));
@@ -226,6 +227,9 @@ public final class HttpApi implements AutoCloseable {
 
     private void declareQueue(Context ctx) {
         Map<String, Object> params = Params.normalize(Params.of(ctx), List.of(), List.of("options"));
+        if (params.get("options") != null && !(params.get("options") instanceof Map<?, ?>)) {
+            throw BranchException.invalid("options must be a JSON object");
+        }
         @SuppressWarnings("unchecked")
         Map<String, Object> options = (Map<String, Object>) params.get("options");
         QueueSpec spec = new QueueSpec(ctx.pathParam("queue"), Params.text(params, "exchange"),

@@ -29,6 +29,9 @@ final class Params {
             }
         } catch (java.nio.charset.UnsupportedCharsetException | java.nio.charset.IllegalCharsetNameException e) {
             throw BranchException.invalid("unsupported charset in Content-Type: " + ctx.contentType());
+        } catch (IllegalArgumentException e) {
+            // URLDecoder's refusal of a '%' without two hex digits in the query or a form
+            throw BranchException.invalid("malformed query or form: " + e.getMessage());
         }
         return params;
     }

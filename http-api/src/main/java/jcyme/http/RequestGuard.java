@@ -49,6 +49,7 @@ public final class RequestGuard implements Filter {
     private static final Set<String> SAFE_METHODS = Set.of("GET", "HEAD", "OPTIONS");
     private static final Set<String> BROWSER_SAME = Set.of("same-origin", "none");
     private static final Pattern IPV4 = Pattern.compile("(\\d{1,3})\\.(\\d{1,3})\\.(\\d{1,3})\\.(\\d{1,3})");
+    private static final Pattern BAD_ESCAPE = Pattern.compile("%(?![0-9A-Fa-f]{2})");
     private static final Pattern IPV6 = Pattern.compile("[0-9a-f:.]*:[0-9a-f:.]*(%[0-9a-z_.-]+)?");
 
     private final Set<String> hosts;
@@ -116,6 +117,11 @@ public final class RequestGuard implements Filter {
             refuse(http, out, 403, refusal);
             return;
         }
+        if (badEscape(http.getRequestURI()) || badEscape(http.getQueryString())) {
+            // Javalin would decode it with URLDecoder, whose exception is no client error of its own
+            refuse(http, out, 400, "malformed request: the URL has a '%' that is not followed by two hex digits");
+            return;
+        }
         chain.doFilter(new LimitedBody(http, maxBody), response);
     }
 
@@ -151,6 +157,10 @@ public final class RequestGuard implements Filter {
                     + " (Sec-Fetch-Site: " + shown(site) + ")";
         }
         return null;
+    }
+
+    private static boolean badEscape(String text) {
+        return text != null && text.indexOf('%') >= 0 && BAD_ESCAPE.matcher(text).find();
     }
 
     private static String hostRefusal(String host) {
