@@ -3,7 +3,7 @@ package jcyme.branch;
 import jcyme.api.Names;
 import jcyme.tasks.BrokerUrl;
 
-/** The refusals every room shares: a bad name, bounds or broker URL is a 400 that changes nothing. */
+/** The refusals every room shares: a bad name, bounds (see {@link Limits}) or broker URL is a 400 that changes nothing. */
 final class Checks {
     private Checks() {}
 
@@ -18,13 +18,20 @@ final class Checks {
         if (min < 0 || max < 1 || min > max) {
             throw BranchException.invalid("need 0 <= min <= max and max >= 1, got min=" + min + " max=" + max);
         }
+        if (max > Limits.MAX_POOL) {
+            throw BranchException.invalid("a pool may have at most " + Limits.MAX_POOL + " threads (the pool limit), got max=" + max);
+        }
     }
 
     static void broker(String url) {
+        BrokerUrl parsed;
         try {
-            BrokerUrl.parse(url);
+            parsed = BrokerUrl.parse(url);
         } catch (IllegalArgumentException e) {
             throw BranchException.invalid(e.getMessage());
+        }
+        if (parsed.port() > 65535) {
+            throw BranchException.invalid("broker URL has no valid port (1-65535): " + parsed.display());
         }
     }
 

@@ -89,6 +89,11 @@ public final class Instances {
         if (request.broker() != null) {
             Checks.broker(request.broker());
         }
+        int limit = Limits.maxInstances();
+        if (store.instances().size() >= limit) {
+            throw BranchException.invalid("this branch already runs its limit of " + limit + " instance(s) (--max-instances);"
+                    + " delete one or place the instance on another branch");
+        }
         InstanceRecord record = new InstanceRecord(instanceName, appName, queues, min, max, true, request.broker(),
                 request.arguments(), request.extraConfig(), 1, false);
         member.requireNameFree(instanceName);

@@ -11,6 +11,7 @@ import jcyme.branch.BranchConfig;
 import jcyme.branch.ClusterSettings;
 import jcyme.http.HttpApi;
 import jcyme.http.Tls;
+import jcyme.http.RequestGuard;
 import jcyme.supervisor.SupervisorSettings;
 import jcyme.worker.Logging;
 import org.slf4j.Logger;
@@ -77,6 +78,15 @@ public final class BranchMain implements Callable<Integer> {
 
     @Option(names = "--cors-origin", paramLabel = "ORIGIN", description = "Allow browser requests from this origin.")
     String corsOrigin;
+
+    @Option(names = "--allowed-hosts", paramLabel = "HOST", split = ",",
+            description = "More host names clients may reach the API by (its Host header; besides localhost, loopback, the bind"
+                    + " address and the advertised host). Repeatable.")
+    java.util.List<String> allowedHosts = new java.util.ArrayList<>();
+
+    @Option(names = "--max-instances", paramLabel = "N",
+            description = "The most instances this branch runs (default: " + jcyme.branch.Limits.MAX_INSTANCES + ").")
+    Integer maxInstances;
 
     @Option(names = {"-l", "--loglevel"}, paramLabel = "LEVEL", description = "DEBUG, INFO, WARNING, ERROR (default: ${DEFAULT-VALUE}).")
     String loglevel = "INFO";
@@ -171,6 +181,12 @@ public final class BranchMain implements Callable<Integer> {
                 }
                 Address.parse(peer, "--peers entries");
             }
+            if (maxInstances != null) {
+                if (maxInstances < 0) {
+                    throw new IllegalArgumentException("--max-instances must be 0 or more, got " + maxInstances);
+                }
+                System.setProperty(jcyme.branch.Limits.MAX_INSTANCES_PROPERTY, Integer.toString(maxInstances));
+            }
         } catch (IllegalArgumentException e) {
             System.err.println("branch: " + e.getMessage());
             return 2;
@@ -199,6 +215,13 @@ public final class BranchMain implements Callable<Integer> {
         }
         Logger log = LoggerFactory.getLogger(BranchMain.class);
         String host = advertisedHost(address, channel);
+        RequestGuard guard;
+        try {
+            guard = RequestGuard.of(address.host(), tls.scheme() + "://" + host + ":" + address.port(), allowedHosts, corsOrigin);
+        } catch (IllegalArgumentException e) {
+            System.err.println("branch: " + e.getMessage());
+            return 2;
+        }
         SupervisorSettings settings = new SupervisorSettings(seconds(startSecs), seconds(startTimeout), startRetries,
                 seconds(backoffBase), seconds(backoffCap), seconds(shutdownTimeout), seconds(killGrace), seconds(supInterval));
         Path libDir = libDir();
@@ -215,7 +238,7 @@ public final class BranchMain implements Callable<Integer> {
         }
         HttpApi api;
         try {
-            api = new HttpApi(branch, token, corsOrigin).start(address.host(), address.port(), tls);
+            api = new HttpApi(branch, token, corsOrigin, guard).start(address.host(), address.port(), tls);
         } catch (RuntimeException e) {
             branch.close();
             System.err.println("branch: cannot listen on " + address.host() + ":" + address.port() + ": " + rootMessage(e));

@@ -15,6 +15,7 @@ import jcyme.api.QueueSpec;
 import jcyme.branch.Apps;
 import jcyme.branch.Branch;
 import jcyme.branch.BranchException;
+import jcyme.branch.Limits;
 import jcyme.tasks.Json;
 import jcyme.tasks.TaskResult;
 import org.eclipse.jetty.http.BadMessageException;
@@ -28,8 +29,10 @@ import org.slf4j.LoggerFactory;
 public final class HttpApi implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(HttpApi.class);
     static final String ASYNC = "!";
-    /** The largest request body read (Javalin's default). */
-    static final long MAX_BODY_BYTES = 1_000_000;
+    /** The largest request body read: {@link Limits#MAX_BODY_BYTES}, also for a chunked body (see {@link RequestGuard}). */
+    static final long MAX_BODY_BYTES = Limits.MAX_BODY_BYTES;
+    /** How long {@code GET .../wait} waits when no {@code timeout} is given, in seconds. */
+    static final double DEFAULT_WAIT_SECONDS = 30;
 
     private final Branch branch;
     private final ClusterRouter router;
@@ -42,8 +45,20 @@ public final class HttpApi implements AutoCloseable {
         return thread;
     });
 
-    /** @param token bearer token every request but {@code GET /ping} must carry, or null for none */
+    /**
+     * An API that answers to loopback names and the branch's advertised host only.
+     *
+     * @param token bearer token every request but {@code GET /ping} must carry, or null for none
+     */
     public HttpApi(Branch branch, String token, String corsOrigin) {
+        this(branch, token, corsOrigin, RequestGuard.of("127.0.0.1", branch.info().url(), List.of(), corsOrigin));
+    }
+
+    /**
+     * @param token bearer token every request but {@code GET /ping} must carry, or null for none
+     * @param guard which hosts and origins may reach the branch (see {@link RequestGuard})
+     */
+    public HttpApi(Branch branch, String token, String corsOrigin, RequestGuard guard) {
         this.branch = branch;
         this.router = new ClusterRouter(branch);
         this.token = token;
@@ -54,9 +69,14 @@ public final class HttpApi implements AutoCloseable {
             config.http.prefer405over404 = true;
             config.jsonMapper(new JavalinJackson(Json.MAPPER, false));
             config.http.maxRequestSize = MAX_BODY_BYTES;
-            config.jetty.modifyServer(server -> server.setErrorHandler(new JsonErrorHandler()));
+            config.jetty.modifyServer(server -> {
+                server.setErrorHandler(new JsonErrorHandler());
+                server.setRequestLog(new AuditLog());
+            });
             config.jetty.modifyServletContextHandler(handler -> {
                 handler.setErrorHandler(new JsonErrorHandler());
+                handler.addFilter(new org.eclipse.jetty.servlet.FilterHolder(guard), "/*",
+                        java.util.EnumSet.of(jakarta.servlet.DispatcherType.REQUEST));
                 handler.addFilter(HeadAsGet.class, "/*", java.util.EnumSet.of(jakarta.servlet.DispatcherType.REQUEST));
             });
             if (corsOrigin != null) {
@@ -157,7 +177,7 @@ public final class HttpApi implements AutoCloseable {
         app.get("/{app}/query/{id}/result", ctx -> ctx.json(resultBody(result(ctx, null))));
         app.get("/{app}/query/{id}/wait", ctx -> {
             Double timeout = Params.number(Params.of(ctx), "timeout");
-            ctx.json(resultBody(result(ctx, Duration.ofMillis(Math.round((timeout == null ? 30 : timeout) * 1000)))));
+            ctx.json(resultBody(result(ctx, waitTime(timeout))));
         });
     }
 
@@ -177,11 +197,12 @@ public final class HttpApi implements AutoCloseable {
         app.addHttpHandler(method, async, ctx -> {
             Map<String, String> pathParams = Map.copyOf(ctx.pathParamMap());
             Map<String, Object> params = Params.of(ctx);
+            String requestPath = ctx.path(); // the request is gone by the time the work ends
             background.execute(() -> {
                 try {
                     action.run(pathParams, params);
                 } catch (RuntimeException e) {
-                    log.warn("async {} {} failed: {}", method, ctx.path(), e.getMessage());
+                    log.warn("async {} {} failed: {}", method, requestPath, e.getMessage());
                 }
             });
             ctx.status(202).json(Map.of("ok", "operation scheduled"));
@@ -206,6 +227,9 @@ public final class HttpApi implements AutoCloseable {
 
     private void declareQueue(Context ctx) {
         Map<String, Object> params = Params.normalize(Params.of(ctx), List.of(), List.of("options"));
+        if (params.get("options") != null && !(params.get("options") instanceof Map<?, ?>)) {
+            throw BranchException.invalid("options must be a JSON object");
+        }
         @SuppressWarnings("unchecked")
         Map<String, Object> options = (Map<String, Object>) params.get("options");
         QueueSpec spec = new QueueSpec(ctx.pathParam("queue"), Params.text(params, "exchange"),
@@ -225,6 +249,16 @@ public final class HttpApi implements AutoCloseable {
 
     private TaskResult result(Context ctx, Duration wait) {
         return branch.tasks().result(app(ctx), ctx.pathParam("id"), wait);
+    }
+
+    /** The wait a {@code timeout} asks for: 0 to {@link Limits#MAX_WAIT_SECONDS} seconds, 30 when not given. */
+    static Duration waitTime(Double timeout) {
+        double seconds = timeout == null ? DEFAULT_WAIT_SECONDS : timeout;
+        if (!(seconds >= 0 && seconds <= Limits.MAX_WAIT_SECONDS)) {
+            throw BranchException.invalid("timeout must be between 0 and " + Limits.MAX_WAIT_SECONDS
+                    + " seconds (the wait limit), got " + (timeout == null ? "none" : Params.shown(timeout)));
+        }
+        return Duration.ofMillis(Math.round(seconds * 1000));
     }
 
     private static Map<String, Object> resultBody(TaskResult result) {
@@ -250,6 +284,9 @@ public final class HttpApi implements AutoCloseable {
             throw e;
         } catch (Exception e) {
             BadMessageException bad = JsonErrorHandler.badMessage(e);
+            if (bad != null && bad.getCode() == 413) {
+                throw new BranchException(413, bad.getReason());
+            }
             throw new BranchException(bad != null ? bad.getCode() : 400, "could not read the request body: "
                     + (bad != null ? bad.getReason() : e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName()));
         }

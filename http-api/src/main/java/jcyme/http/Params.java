@@ -29,6 +29,9 @@ final class Params {
             }
         } catch (java.nio.charset.UnsupportedCharsetException | java.nio.charset.IllegalCharsetNameException e) {
             throw BranchException.invalid("unsupported charset in Content-Type: " + ctx.contentType());
+        } catch (IllegalArgumentException e) {
+            // URLDecoder's refusal of a '%' without two hex digits in the query or a form
+            throw BranchException.invalid("malformed query or form: " + e.getMessage());
         }
         return params;
     }
@@ -87,12 +90,25 @@ final class Params {
     static Double number(Map<String, Object> params, String key) {
         Object value = params.get(key);
         if (value == null || value.toString().isBlank()) return null;
-        if (value instanceof Number n) return n.doubleValue();
-        try {
-            return Double.parseDouble(value.toString());
-        } catch (NumberFormatException e) {
-            throw BranchException.invalid(key + " must be a number, got '" + value + "'");
+        double number;
+        if (value instanceof Number n) {
+            number = n.doubleValue();
+        } else {
+            try {
+                number = Double.parseDouble(value.toString());
+            } catch (NumberFormatException e) {
+                throw BranchException.invalid(key + " must be a number, got '" + value + "'");
+            }
         }
+        if (!Double.isFinite(number)) {
+            throw BranchException.invalid(key + " must be a finite number, got '" + value + "'");
+        }
+        return number;
+    }
+
+    /** A number as a person writes it: 301, not 301.0. */
+    static String shown(double number) {
+        return number == Math.rint(number) && Math.abs(number) < 1e15 ? Long.toString((long) number) : Double.toString(number);
     }
 
     static String text(Map<String, Object> params, String key) {

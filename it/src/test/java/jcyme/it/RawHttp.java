@@ -41,11 +41,32 @@ final class RawHttp {
 
     /** Sends {@code request} on a new connection and reads the response (no body for HEAD). */
     static Response exchange(int port, byte[] request, boolean bodyExpected) throws IOException {
+        return exchange(port, request, bodyExpected, false);
+    }
+
+    /**
+     * As above; with {@code whileSending}, the response is read while the request is still being
+     * sent, so that a server answering early (and closing) before a large body is all sent is heard.
+     */
+    static Response exchange(int port, byte[] request, boolean bodyExpected, boolean whileSending) throws IOException {
         try (Socket socket = new Socket()) {
             socket.connect(new InetSocketAddress("127.0.0.1", port), 5_000);
             socket.setSoTimeout(30_000);
-            socket.getOutputStream().write(request);
-            socket.getOutputStream().flush();
+            if (whileSending) {
+                Thread sender = new Thread(() -> {
+                    try {
+                        socket.getOutputStream().write(request);
+                        socket.getOutputStream().flush();
+                    } catch (IOException e) {
+                        // the server stopped reading: its answer is what counts
+                    }
+                }, "raw-http-send");
+                sender.setDaemon(true);
+                sender.start();
+            } else {
+                socket.getOutputStream().write(request);
+                socket.getOutputStream().flush();
+            }
             InputStream in = socket.getInputStream();
             String statusLine = line(in);
             if (statusLine == null) {
