@@ -54,6 +54,7 @@ public final class Branch implements AutoCloseable {
     private final Instances instances;
     private final Queues queues;
     private final Tasks tasks;
+    private final EventLog events;
     private final Instant startedAt = Instant.now();
     private final ScheduledExecutorService housekeeping = Executors.newSingleThreadScheduledExecutor(task -> {
         Thread thread = new Thread(task, "branch-housekeeping");
@@ -82,6 +83,7 @@ public final class Branch implements AutoCloseable {
         this.instances = new Instances(store, apps, brokers, supervisor, reconciler, member, config.id(), dataDir);
         this.queues = new Queues(store, apps, brokers, member, reconciler, config.id());
         this.tasks = new Tasks(apps, brokers);
+        this.events = new EventLog(config.id());
     }
 
     /** Opens the store, brings up the broker, re-adopts running instances and starts the rest. */
@@ -200,6 +202,11 @@ public final class Branch implements AutoCloseable {
 
     public Tasks tasks() {
         return tasks;
+    }
+
+    /** The branch's event log and live event stream. */
+    public EventLog events() {
+        return events;
     }
 
     private Reconciler reconciler() {
