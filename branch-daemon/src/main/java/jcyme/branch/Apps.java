@@ -100,8 +100,8 @@ public final class Apps {
         }
         app.defaultQueues().forEach(q -> Checks.name("queue", q));
         for (String jar : app.classpath()) {
-            if (!Files.exists(Path.of(jar))) {
-                throw BranchException.invalid("classpath entry '" + jar + "' does not exist on this host");
+            if (jar.indexOf('\0') >= 0 || !Files.exists(Path.of(jar))) {
+                throw BranchException.invalid("classpath entry '" + jar.replace("\0", "\\0") + "' does not exist on this host");
             }
         }
     }
