@@ -205,14 +205,14 @@ class CymeClientTest {
                 "--broker-port", Integer.toString(BranchProcess.freePort())).start();
         JsonNode created = ok("POST", "/" + app + "/",
                 "broker=amqp%3A%2F%2Fguest%3Aguest%40127.0.0.1%3A1%2F%2F&arguments=&extra_config=", 201);
-        assertEquals("amqp://guest:guest@127.0.0.1:1//", created.path("broker").asText());
+        assertEquals("amqp://guest:********@127.0.0.1:1//", created.path("broker").asText(), "stored, shown masked");
         // an empty value leaves a stored field as it was
         JsonNode updated = ok("PUT", "/" + app + "/", "broker=&max_concurrency=7", 200);
-        assertEquals("amqp://guest:guest@127.0.0.1:1//", updated.path("broker").asText(), updated.toString());
+        assertEquals("amqp://guest:********@127.0.0.1:1//", updated.path("broker").asText(), updated.toString());
         assertEquals(7, updated.path("max_concurrency").asInt());
         // the query string reads the same way
         updated = ok("PUT", "/" + app + "/?broker=&min_concurrency=2&extra_config=", null, 200);
-        assertEquals("amqp://guest:guest@127.0.0.1:1//", updated.path("broker").asText(), updated.toString());
+        assertEquals("amqp://guest:********@127.0.0.1:1//", updated.path("broker").asText(), updated.toString());
         assertEquals(2, updated.path("min_concurrency").asInt());
         ok("DELETE", "/" + app + "/", null, 200);
     }
