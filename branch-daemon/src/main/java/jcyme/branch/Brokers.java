@@ -56,11 +56,18 @@ final class Brokers implements AutoCloseable {
         return args;
     }
 
+    /** An open producer for the broker: the cached one, or a new one when the old connection was lost. */
     TaskProducer producer(String url) {
-        return producers.computeIfAbsent(url, u -> {
+        return producers.compute(url, (u, current) -> {
+            if (current != null && current.isOpen()) {
+                return current;
+            }
+            if (current != null) {
+                closeQuietly(current);
+            }
             try {
                 return TaskProducer.connect(u);
-            } catch (IOException e) {
+            } catch (IOException | com.rabbitmq.client.ShutdownSignalException e) {
                 throw new BranchException(502, "cannot reach broker " + BrokerUrl.parse(u).display() + ": "
                         + Checks.firstLine(e.getMessage()));
             }
@@ -81,12 +88,14 @@ final class Brokers implements AutoCloseable {
 
     @Override
     public void close() {
-        producers.values().forEach(p -> {
-            try {
-                p.close();
-            } catch (IOException e) {
-                // exiting
-            }
-        });
+        producers.values().forEach(Brokers::closeQuietly);
+    }
+
+    private static void closeQuietly(TaskProducer producer) {
+        try {
+            producer.close();
+        } catch (IOException | RuntimeException e) {
+            // gone already
+        }
     }
 }

@@ -47,7 +47,7 @@ public final class Queues {
         try {
             brokers.producer(brokers.brokerOf(owner, null)).declare(new CeleryQueue(spec.name(), spec.exchange(),
                     spec.exchangeType(), spec.routingKey()));
-        } catch (IOException e) {
+        } catch (IOException | com.rabbitmq.client.ShutdownSignalException e) {
             throw new BranchException(502, "broker refused queue '" + spec.name() + "': " + Checks.firstLine(e.getMessage()));
         }
         boolean created = store.queue(app, spec.name()).isEmpty();

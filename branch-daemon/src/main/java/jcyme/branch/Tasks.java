@@ -47,7 +47,7 @@ public final class Tasks {
         }
         try {
             return brokers.producer(brokers.brokerOf(app, null)).send(request.build()).id();
-        } catch (IOException e) {
+        } catch (IOException | com.rabbitmq.client.ShutdownSignalException e) {
             throw new BranchException(502, "could not publish to the broker: " + Checks.firstLine(e.getMessage()));
         }
     }

@@ -176,6 +176,11 @@ public final class TaskProducer implements AutoCloseable {
         }
     }
 
+    /** True while the connection and its channels are open (false while a lost connection recovers). */
+    public boolean isOpen() {
+        return connection.isOpen() && publishChannel.isOpen() && replyChannel.isOpen();
+    }
+
     @Override
     public void close() throws IOException {
         try {
