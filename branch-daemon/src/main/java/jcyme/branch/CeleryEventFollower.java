@@ -102,7 +102,7 @@ final class CeleryEventFollower implements AutoCloseable {
                 }
             }
         } catch (RuntimeException e) {
-            log.warn("celery events: could not refresh the brokers to follow: {}", Checks.firstLine(String.valueOf(e.getMessage())));
+            log.warn("could not refresh the brokers whose Celery events to follow: {}", Checks.firstLine(String.valueOf(e.getMessage())));
         }
     }
 
@@ -182,7 +182,7 @@ final class CeleryEventFollower implements AutoCloseable {
                 opened = factory.newConnection("jcyme-branch-events");
                 opened.addShutdownListener(cause -> {
                     if (!cause.isInitiatedByApplication() && !stopped && !closed) {
-                        log.warn("celery events: lost {} ({}); reconnecting", shown, Checks.firstLine(String.valueOf(cause.getMessage())));
+                        log.warn("lost the Celery events of {} ({}); reconnecting", shown, Checks.firstLine(String.valueOf(cause.getMessage())));
                         onScheduler(this::retryLater);
                     }
                 });
@@ -207,13 +207,13 @@ final class CeleryEventFollower implements AutoCloseable {
                 }
                 delay = BACKOFF_FIRST;
                 failing = false;
-                log.info("celery events: following {} for app(s) {}", shown, apps);
+                log.info("following the Celery events of {} for app(s) {}", shown, apps);
             } catch (IOException | TimeoutException | RuntimeException e) {
                 if (opened != null) {
                     opened.abort();
                 }
                 if (!failing) {
-                    log.warn("celery events: cannot follow {} ({}); retrying with backoff up to {} s", shown,
+                    log.warn("cannot follow the Celery events of {} ({}); retrying with backoff up to {} s", shown,
                             Checks.firstLine(String.valueOf(e.getMessage())), BACKOFF_CAP.toSeconds());
                 }
                 failing = true;
@@ -248,7 +248,7 @@ final class CeleryEventFollower implements AutoCloseable {
             try {
                 parsed = Json.MAPPER.readTree(body);
             } catch (IOException e) {
-                log.debug("celery events: not JSON on {}: {}", shown, e.getMessage());
+                log.debug("a Celery event on {} is not JSON: {}", shown, e.getMessage());
                 return;
             }
             // Python workers on an event loop send a list of events at a time (routing key task.multi)
@@ -262,7 +262,7 @@ final class CeleryEventFollower implements AutoCloseable {
                     Thread.currentThread().interrupt();
                     return;
                 } catch (RuntimeException e) {
-                    log.debug("celery events: event dropped: {}", e.toString());
+                    log.debug("a Celery event was dropped: {}", e.toString());
                 }
             }
         }

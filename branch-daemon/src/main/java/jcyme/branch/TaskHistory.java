@@ -419,7 +419,11 @@ public final class TaskHistory implements AutoCloseable {
                     case "task-failed", "task-retried" -> {
                         exception = text(f, "exception");
                         traceback = text(f, "traceback");
-                        if (type.equals("task-failed")) finished = ts;
+                        if (type.equals("task-failed")) {
+                            finished = ts;
+                            // Celery's task-failed carries no runtime: the time from its start will do
+                            runtime = started == null ? null : Math.max(0, ts - started);
+                        }
                     }
                     case "task-revoked", "task-rejected" -> finished = ts;
                     default -> { }
