@@ -1,6 +1,7 @@
 package jcyme.branch;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.rabbitmq.client.AMQP;
 import com.rabbitmq.client.BuiltinExchangeType;
@@ -49,6 +50,8 @@ final class CeleryEventFollower implements AutoCloseable {
     static final Duration BACKOFF_CAP = Duration.ofSeconds(30);
     /** Events the broker may push before they are acknowledged (flow control while the history writes). */
     private static final int PREFETCH = 1000;
+    /** Turns event fields into plain Java values for subscribers: Integer or Long, Double, String, List, Map. */
+    private static final ObjectMapper PLAIN = new ObjectMapper();
 
     private final Store store;
     private final Brokers brokers;
@@ -125,7 +128,7 @@ final class CeleryEventFollower implements AutoCloseable {
         }
         Map<String, Object> fields = new LinkedHashMap<>();
         event.fields().forEachRemaining(f -> {
-            if (!f.getValue().isNull()) fields.put(f.getKey(), Json.MAPPER.convertValue(f.getValue(), Object.class));
+            if (!f.getValue().isNull()) fields.put(f.getKey(), PLAIN.convertValue(f.getValue(), Object.class));
         });
         if (app != null) fields.put("app", app);
         if (instance != null) fields.put("instance", instance);
