@@ -23,7 +23,8 @@ import jcyme.worker.Logging;
 
 /**
  * Noop tasks per second through one jcyme worker, beside the floor: a raw amqp-client loop that
- * drains the same kind of pre-filled queue with manual acks, on the same broker, in the same run.
+ * drains the same kind of pre-filled queue with manual acks, on the same broker, in the same run;
+ * and the same worker with task events on ({@code -E}, as a branch starts its instances).
  *
  * <p>Usage: {@code bench/run [--broker URL] [--tasks N] [--concurrency C] [--rounds R]}. Without
  * {@code --broker} it starts the embedded broker in this JVM.
@@ -78,18 +79,26 @@ public final class WorkerThroughput {
         System.out.printf(Locale.ROOT, "broker: %s (%s); %d noop tasks per round; worker -c %d, prefetch %d%n",
                 BrokerUrl.parse(brokerUrl).display(), embedded ? "embedded, in this JVM" : "external",
                 tasks, concurrency, concurrency * 4);
-        System.out.printf(Locale.ROOT, "%-6s %18s %18s %8s%n", "round", "raw consume+ack/s", "jcyme worker/s", "ratio");
+        System.out.printf(Locale.ROOT, "%-6s %18s %18s %8s %18s %10s%n", "round", "raw consume+ack/s", "jcyme worker/s", "ratio",
+                "with -E/s", "-E ratio");
         List<Double> ratios = new ArrayList<>();
+        List<Double> eventRatios = new ArrayList<>();
         for (int round = 1; round <= rounds; round++) {
             double raw = rawConsumeAck();
-            double worker = workerDrain();
+            double worker = workerDrain(false);
+            double withEvents = workerDrain(true);
             double ratio = worker / raw;
             ratios.add(ratio);
-            System.out.printf(Locale.ROOT, "%-6d %18.0f %18.0f %8.2f%n", round, raw, worker, ratio);
+            eventRatios.add(withEvents / worker);
+            System.out.printf(Locale.ROOT, "%-6d %18.0f %18.0f %8.2f %18.0f %10.2f%n", round, raw, worker, ratio, withEvents,
+                    withEvents / worker);
         }
         ratios.sort(Double::compare);
+        eventRatios.sort(Double::compare);
         System.out.printf(Locale.ROOT, "median ratio jcyme/raw: %.2f (round 1 includes JIT warm-up)%n",
                 ratios.get(ratios.size() / 2));
+        System.out.printf(Locale.ROOT, "median ratio with task events (-E, followed as a branch does) / without: %.2f%n",
+                eventRatios.get(eventRatios.size() / 2));
     }
 
     /** Fills a fresh queue with {@code tasks} noop task messages; returns its name. */
@@ -132,18 +141,33 @@ public final class WorkerThroughput {
         }
     }
 
-    /** One worker JVM drains a pre-filled queue; timed from its ready to the queue being empty. */
-    private double workerDrain() throws Exception {
+    /**
+     * One worker JVM drains a pre-filled queue; timed from its ready to the queue being empty. With
+     * {@code events} it runs with {@code -E}, and a follower consumes the celeryev exchange as a
+     * branch does (an exclusive queue bound with {@code #}), so the broker routes and delivers them.
+     */
+    private double workerDrain(boolean events) throws Exception {
         try (Connection connection = BrokerUrl.parse(brokerUrl).connectionFactory(1000).newConnection("bench-worker");
              TaskProducer producer = TaskProducer.over(connection)) {
             String queue = fill(producer);
+            if (events) {
+                Channel follower = connection.createChannel();
+                follower.exchangeDeclare("celeryev", "topic", true);
+                String eventQueue = follower.queueDeclare("celeryev." + UUID.randomUUID(), false, true, true, null).getQueue();
+                follower.queueBind(eventQueue, "celeryev", "#");
+                follower.basicConsume(eventQueue, true, new DefaultConsumer(follower));
+            }
             Path dir = Files.createTempDirectory("jcyme-bench");
             Path pidfile = dir.resolve("worker.pid");
-            Process worker = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+            List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                     "-XX:+UseSerialGC", "-XX:-UsePerfData", "-cp", home.resolve("dist/lib") + "/*",
                     "jcyme.worker.WorkerMain", "-b", brokerUrl, "-Q", queue, "-c", Integer.toString(concurrency),
                     "-n", queue, "--pidfile", pidfile.toString(), "--logfile", dir.resolve("worker.log").toString(),
-                    "-l", "WARNING")
+                    "-l", "WARNING"));
+            if (events) {
+                command.add("-E");
+            }
+            Process worker = new ProcessBuilder(command)
                     .redirectErrorStream(true).redirectOutput(dir.resolve("stdout.log").toFile()).start();
             try {
                 long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();

@@ -55,6 +55,8 @@ public final class Branch implements AutoCloseable {
     private final Queues queues;
     private final Tasks tasks;
     private final EventLog events;
+    private final TaskHistory taskHistory;
+    private final CeleryEventFollower celeryEvents;
     private final Instant startedAt = Instant.now();
     private final ScheduledExecutorService housekeeping = Executors.newSingleThreadScheduledExecutor(task -> {
         Thread thread = new Thread(task, "branch-housekeeping");
@@ -62,7 +64,8 @@ public final class Branch implements AutoCloseable {
         return thread;
     });
 
-    private Branch(BranchConfig config, DataDirLock lock, Store store, BrokerProcess embeddedBroker, String brokerUrl) {
+    private Branch(BranchConfig config, DataDirLock lock, Store store, TaskHistory taskHistory, BrokerProcess embeddedBroker,
+            String brokerUrl) {
         this.config = config;
         this.lock = lock;
         this.dataDir = config.dataDir().toAbsolutePath();
@@ -82,8 +85,10 @@ public final class Branch implements AutoCloseable {
         this.apps = new Apps(store, member, reconciler, config.id());
         this.instances = new Instances(store, apps, brokers, supervisor, reconciler, member, config.id(), dataDir);
         this.queues = new Queues(store, apps, brokers, member, reconciler, config.id());
-        this.tasks = new Tasks(apps, brokers);
         this.events = new EventLog(config.id());
+        this.taskHistory = taskHistory;
+        this.tasks = new Tasks(apps, brokers, taskHistory);
+        this.celeryEvents = new CeleryEventFollower(store, brokers, events, taskHistory);
     }
 
     /** Opens the store, brings up the broker, re-adopts running instances and starts the rest. */
@@ -99,6 +104,19 @@ public final class Branch implements AutoCloseable {
                     + "): restore it from a backup, or move it aside to start with no apps; running instances were left"
                     + " untouched");
         }
+        TaskHistory history;
+        try {
+            history = TaskHistory.open(dir.resolve("tasks.db"), TaskHistory.Settings.fromSystemProperties());
+        } catch (SQLException e) {
+            try {
+                store.close();
+            } catch (SQLException ignored) {
+                // refusing to start either way
+            }
+            lock.close();
+            throw new IOException(dir.resolve("tasks.db") + " cannot be read (" + Checks.firstLine(e.getMessage())
+                    + "): move it aside to start with an empty task history");
+        }
         BrokerProcess embedded = null;
         String brokerUrl = config.broker();
         if (brokerUrl == null) {
@@ -108,12 +126,13 @@ public final class Branch implements AutoCloseable {
         } else {
             BrokerUrl.parse(brokerUrl);
         }
-        Branch branch = new Branch(config, lock, store, embedded, brokerUrl);
+        Branch branch = new Branch(config, lock, store, history, embedded, brokerUrl);
         branch.prepareClassArchive();
         branch.recover();
         long interval = config.supervision().interval().toMillis();
         branch.housekeeping.scheduleWithFixedDelay(branch::checkBroker, interval, interval, TimeUnit.MILLISECONDS);
         branch.reconciler.sweepEvery(config.supervision().interval());
+        branch.celeryEvents.start();
         if (config.cluster() != null) {
             branch.member.join();
         }
@@ -310,6 +329,8 @@ public final class Branch implements AutoCloseable {
         stopReconciling();
         member.close();
         housekeeping.shutdownNow();
+        celeryEvents.close();
+        taskHistory.close();
         brokers.close();
         try {
             store.close();

@@ -35,7 +35,8 @@ public final class Instances {
     private static final Logger log = LoggerFactory.getLogger(Instances.class);
     private static final Duration CONTROL_TIMEOUT = Duration.ofSeconds(5);
     /** Entries of the data directory that are the branch's own, never instances. */
-    static final Set<String> OWN_ENTRIES = Set.of("broker", "branch.db", "branch.db-wal", "branch.db-shm", "branch.lock");
+    static final Set<String> OWN_ENTRIES = Set.of("broker", "branch.db", "branch.db-wal", "branch.db-shm", "branch.lock",
+            "tasks.db", "tasks.db-wal", "tasks.db-shm");
     private static final int MAX_SOCKET_PATH = 107;
 
     private final Store store;

@@ -7,18 +7,48 @@ import java.io.IOException;
 import java.time.Duration;
 import java.util.concurrent.TimeoutException;
 import jcyme.api.App;
+import jcyme.api.TaskDetail;
+import jcyme.api.TaskPage;
 import jcyme.tasks.AsyncResult;
 import jcyme.tasks.TaskRequest;
 import jcyme.tasks.TaskResult;
 
-/** Tasks sent through the branch to an app's broker, and their results. */
+/** Tasks sent through the branch to an app's broker, their results, and the task history of the app's workers. */
 public final class Tasks {
     private final Apps apps;
     private final Brokers brokers;
+    private final TaskHistory history;
 
-    Tasks(Apps apps, Brokers brokers) {
+    Tasks(Apps apps, Brokers brokers, TaskHistory history) {
         this.apps = apps;
         this.brokers = brokers;
+        this.history = history;
+    }
+
+    /**
+     * The app's tasks from the history, newest first: {@code state} and {@code name} exact,
+     * {@code worker} a node or instance name, {@code q} a {@link TaskQuery} search; at most
+     * {@code limit} (default {@value TaskHistory#DEFAULT_LIMIT}, at most {@value TaskHistory#MAX_LIMIT}).
+     */
+    public TaskPage history(String appName, String state, String name, String worker, String q, Integer limit) {
+        apps.stored(appName);
+        state = state == null ? null : state.toUpperCase(java.util.Locale.ROOT);
+        if (state != null && !TaskQuery.STATES.contains(state)) {
+            throw BranchException.invalid("unknown state '" + state + "' (states: "
+                    + String.join(", ", TaskQuery.STATES.stream().sorted().toList()) + ")");
+        }
+        int count = limit == null ? TaskHistory.DEFAULT_LIMIT : limit;
+        if (count < 1 || count > TaskHistory.MAX_LIMIT) {
+            throw BranchException.invalid("limit must be between 1 and " + TaskHistory.MAX_LIMIT + " (the listing limit), got " + count);
+        }
+        return history.list(appName, state, name, worker, TaskQuery.parse(q), count);
+    }
+
+    /** One of the app's tasks from the history, with its traceback and events; 404 when the history has none. */
+    public TaskDetail historyOf(String appName, String id) {
+        apps.stored(appName);
+        return history.get(appName, id).orElseThrow(() -> BranchException.notFound("no task " + id + " of app '" + appName
+                + "' in the task history"));
     }
 
     /** Publishes a task for the app; returns its id. */

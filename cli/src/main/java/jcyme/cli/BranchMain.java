@@ -88,6 +88,15 @@ public final class BranchMain implements Callable<Integer> {
             description = "The most instances this branch runs (default: " + jcyme.branch.Limits.MAX_INSTANCES + ").")
     Integer maxInstances;
 
+    @Option(names = "--task-history-max", paramLabel = "N",
+            description = "The most tasks the task history (tasks.db) keeps, newest first (default: "
+                    + jcyme.branch.TaskHistory.DEFAULT_MAX_TASKS + ").")
+    Integer taskHistoryMax;
+
+    @Option(names = "--task-history-age", paramLabel = "DAYS",
+            description = "How long the task history keeps a task (default: 7).")
+    Double taskHistoryAge;
+
     @Option(names = {"-l", "--loglevel"}, paramLabel = "LEVEL", description = "DEBUG, INFO, WARNING, ERROR (default: ${DEFAULT-VALUE}).")
     String loglevel = "INFO";
 
@@ -186,6 +195,18 @@ public final class BranchMain implements Callable<Integer> {
                     throw new IllegalArgumentException("--max-instances must be 0 or more, got " + maxInstances);
                 }
                 System.setProperty(jcyme.branch.Limits.MAX_INSTANCES_PROPERTY, Integer.toString(maxInstances));
+            }
+            if (taskHistoryMax != null) {
+                if (taskHistoryMax < 0) {
+                    throw new IllegalArgumentException("--task-history-max must be 0 or more, got " + taskHistoryMax);
+                }
+                System.setProperty(jcyme.branch.TaskHistory.MAX_TASKS_PROPERTY, Integer.toString(taskHistoryMax));
+            }
+            if (taskHistoryAge != null) {
+                if (!(taskHistoryAge >= 0)) {
+                    throw new IllegalArgumentException("--task-history-age must be 0 days or more, got " + taskHistoryAge);
+                }
+                System.setProperty(jcyme.branch.TaskHistory.MAX_AGE_PROPERTY, Long.toString(Math.round(taskHistoryAge * 86400)));
             }
         } catch (IllegalArgumentException e) {
             System.err.println("branch: " + e.getMessage());

@@ -31,6 +31,8 @@ import jcyme.api.Autoscale;
 import jcyme.api.BranchInfo;
 import jcyme.api.Instance;
 import jcyme.api.QueueSpec;
+import jcyme.api.TaskDetail;
+import jcyme.api.TaskPage;
 
 /**
  * A typed client of a branch's HTTP API. Every method is one request; an error reply throws
@@ -245,6 +247,27 @@ public final class BranchClient {
         return read(request("GET", path(app, "query", id, "wait") + "?timeout=" + timeoutSeconds, null), JsonNode.class);
     }
 
+    /**
+     * The app's task history, newest first, from the Celery events of its workers. Every filter may
+     * be null: {@code state} and {@code name} exact, {@code worker} a node or instance name,
+     * {@code query} a Flower-style search ({@code state:FAILURE name:tasks.add args:2,3 word}),
+     * {@code limit} at most 1000 (default 100).
+     */
+    public TaskPage tasks(String app, String state, String name, String worker, String query, Integer limit) {
+        Map<String, Object> params = new LinkedHashMap<>();
+        params.put("state", state);
+        params.put("name", name);
+        params.put("worker", worker);
+        params.put("q", query);
+        params.put("limit", limit);
+        return read(request("GET", path(app, "tasks") + query(params), null), TaskPage.class);
+    }
+
+    /** One task of the app's history, with its traceback and Celery events. */
+    public TaskDetail task(String app, String id) {
+        return read(request("GET", path(app, "tasks", id), null), TaskDetail.class);
+    }
+
     // ---- plumbing -----------------------------------------------------------------------------
 
     /** A TLS context trusting exactly the certificates in a PEM file. */
@@ -269,6 +292,18 @@ public final class BranchClient {
         } catch (IOException | GeneralSecurityException e) {
             throw new BranchException(0, "cannot read CA file " + caCert + ": " + (e.getMessage() == null ? e : e.getMessage()));
         }
+    }
+
+    /** {@code ?k=v&...} of the non-null values, URL-encoded; empty when there are none. */
+    static String query(Map<String, ?> params) {
+        StringBuilder out = new StringBuilder();
+        params.forEach((key, value) -> {
+            if (value != null) {
+                out.append(out.length() == 0 ? '?' : '&').append(key).append('=')
+                        .append(URLEncoder.encode(value.toString(), StandardCharsets.UTF_8).replace("+", "%20"));
+            }
+        });
+        return out.toString();
     }
 
     /** {@code /a/b/c} with every segment URL-encoded. */

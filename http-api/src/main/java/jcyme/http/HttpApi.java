@@ -173,6 +173,7 @@ public final class HttpApi implements AutoCloseable {
         });
 
         app.post("/{app}/tasks/{task}", this::sendTask);
+        TaskRoutes.register(app, branch);
         app.get("/{app}/query/{id}/state", ctx -> ctx.json(Map.of("state", result(ctx, null).state().name())));
         app.get("/{app}/query/{id}/result", ctx -> ctx.json(resultBody(result(ctx, null))));
         app.get("/{app}/query/{id}/wait", ctx -> {

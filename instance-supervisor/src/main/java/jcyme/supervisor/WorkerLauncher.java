@@ -73,7 +73,7 @@ public final class WorkerLauncher {
         command.add(spec.marker());
         command.add(spec.generationMarker());
         command.addAll(jvm(spec.jvmOptions()));
-        command.addAll(List.of("-n", spec.name()));
+        command.addAll(List.of("-n", spec.name(), "-E"));
         if (!spec.queues().isEmpty()) {
             command.addAll(List.of("-Q", String.join(",", spec.queues())));
         }

@@ -85,8 +85,8 @@ class SafeByDefaultTest {
 
     static List<String> instanceDirs() throws IOException {
         try (Stream<Path> entries = Files.list(branch.dataDir)) {
-            return entries.map(p -> p.getFileName().toString())
-                    .filter(n -> !n.startsWith("branch.") && !n.equals("broker")).sorted().toList();
+            return entries.filter(Files::isDirectory).map(p -> p.getFileName().toString())
+                    .filter(n -> !n.equals("broker")).sorted().toList();
         }
     }
 
