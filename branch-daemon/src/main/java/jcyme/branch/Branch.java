@@ -55,6 +55,7 @@ public final class Branch implements AutoCloseable {
     private final Queues queues;
     private final Tasks tasks;
     private final EventLog events;
+    private final Metrics metrics;
     private final Instant startedAt = Instant.now();
     private final ScheduledExecutorService housekeeping = Executors.newSingleThreadScheduledExecutor(task -> {
         Thread thread = new Thread(task, "branch-housekeeping");
@@ -84,6 +85,7 @@ public final class Branch implements AutoCloseable {
         this.queues = new Queues(store, apps, brokers, member, reconciler, config.id());
         this.tasks = new Tasks(apps, brokers);
         this.events = new EventLog(config.id());
+        this.metrics = new Metrics(store, brokers, instances, member::branches, events);
     }
 
     /** Opens the store, brings up the broker, re-adopts running instances and starts the rest. */
@@ -209,6 +211,11 @@ public final class Branch implements AutoCloseable {
         return events;
     }
 
+    /** What {@code GET /metrics} shows, and queue depths. */
+    public Metrics metrics() {
+        return metrics;
+    }
+
     private Reconciler reconciler() {
         return reconciler;
     }
@@ -310,6 +317,7 @@ public final class Branch implements AutoCloseable {
         stopReconciling();
         member.close();
         housekeeping.shutdownNow();
+        metrics.close();
         brokers.close();
         try {
             store.close();
