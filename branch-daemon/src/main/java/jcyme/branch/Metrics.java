@@ -114,10 +114,11 @@ public final class Metrics implements AutoCloseable {
         }
         long deadline = System.nanoTime() + STATS_DEADLINE.toNanos();
         for (Instance instance : all) {
-            String[] labels = {"app", instance.app(), "instance", instance.name()};
+            // "instance" is Prometheus' own label for the scraped branch: an instance is its "name"
+            String[] labels = {"app", instance.app(), "name", instance.name()};
             for (InstanceState each : InstanceState.values()) {
                 state.dataPoint(point(each.name().equals(instance.state()) ? 1 : 0,
-                        "app", instance.app(), "instance", instance.name(), "state", each.name()));
+                        "app", instance.app(), "name", instance.name(), "state", each.name()));
             }
             restarts.dataPoint(CounterSnapshot.CounterDataPointSnapshot.builder().value(instance.restarts())
                     .labels(Labels.of(labels)).build());
