@@ -57,6 +57,7 @@ public final class Branch implements AutoCloseable {
     private final EventLog events;
     private final TaskHistory taskHistory;
     private final CeleryEventFollower celeryEvents;
+    private final Metrics metrics;
     private final Instant startedAt = Instant.now();
     private final ScheduledExecutorService housekeeping = Executors.newSingleThreadScheduledExecutor(task -> {
         Thread thread = new Thread(task, "branch-housekeeping");
@@ -89,6 +90,7 @@ public final class Branch implements AutoCloseable {
         this.taskHistory = taskHistory;
         this.tasks = new Tasks(apps, brokers, taskHistory);
         this.celeryEvents = new CeleryEventFollower(store, brokers, events, taskHistory);
+        this.metrics = new Metrics(store, brokers, instances, member::branches, events);
     }
 
     /** Opens the store, brings up the broker, re-adopts running instances and starts the rest. */
@@ -228,6 +230,11 @@ public final class Branch implements AutoCloseable {
         return events;
     }
 
+    /** What {@code GET /metrics} shows, and queue depths. */
+    public Metrics metrics() {
+        return metrics;
+    }
+
     private Reconciler reconciler() {
         return reconciler;
     }
@@ -331,6 +338,7 @@ public final class Branch implements AutoCloseable {
         housekeeping.shutdownNow();
         celeryEvents.close();
         taskHistory.close();
+        metrics.close();
         brokers.close();
         try {
             store.close();

@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
 import java.util.function.UnaryOperator;
@@ -195,6 +196,24 @@ public final class Instances {
             throw BranchException.invalid("lines must be between 1 and 100000, got " + lines);
         }
         return tail(dataDir.resolve(name).resolve("worker.log"), lines);
+    }
+
+    /** Every instance of this branch, as {@link #get} shows it. */
+    List<Instance> all() {
+        return store.instances().stream().map(this::view).toList();
+    }
+
+    /** The worker's stats when it is RUNNING and answers within {@code timeout}; else empty. */
+    Optional<JsonNode> statsWithin(String name, Duration timeout) {
+        if (!isRunning(name)) {
+            return Optional.empty();
+        }
+        try {
+            JsonNode reply = supervisor.control(name, "stats", Map.of(), timeout);
+            return reply.has("error") ? Optional.empty() : Optional.of(reply);
+        } catch (ControlClient.UnreachableException | RuntimeException e) {
+            return Optional.empty();
+        }
     }
 
     /** This branch's instances counted by state, in state order. */

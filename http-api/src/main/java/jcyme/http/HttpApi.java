@@ -112,6 +112,8 @@ public final class HttpApi implements AutoCloseable {
 
     private void routes() {
         app.get("/ping", ctx -> ok(ctx, "pong"));
+        MetricsRoutes.register(app, branch);
+        OpenApiRoutes.register(app);
         app.get("/branches", ctx -> ctx.json(branch.branches()));
         app.get("/branches/{id}", ctx -> ctx.json(branch.branchInfo(ctx.pathParam("id"))));
         app.delete("/branches/{id}", ctx -> {
@@ -369,6 +371,15 @@ public final class HttpApi implements AutoCloseable {
 
     public int port() {
         return app.port();
+    }
+
+    /** Every route as the router holds it: {@code METHOD /path/{param}}. */
+    List<String> registeredRoutes() {
+        return app.unsafeConfig().pvt.internalRouter.allHttpHandlers().stream()
+                .map(io.javalin.router.ParsedEndpoint::getEndpoint)
+                .filter(endpoint -> endpoint.getMethod().isHttpMethod())
+                .map(endpoint -> endpoint.getMethod().name() + " " + endpoint.getPath())
+                .toList();
     }
 
     @Override
