@@ -341,6 +341,38 @@ abstract class WorkerContract {
     }
 
     @Test
+    void aResultWaitsForItsMissingReplyQueueInsteadOfBeingLost() throws Exception {
+        WorkerProcess worker = worker("w", "-Q", queue, "-c", "1");
+        String reply = producer.replyQueue();
+        withChannel(channel -> channel.queueDelete(reply));
+        AsyncResult sent = send(TaskRequest.of("tasks.add").args(20, 22));
+        Wait.until(RESULT, "the worker to find the reply queue missing",
+                () -> worker.logTail().contains("reply queue " + reply + " is missing"), worker::logTail);
+
+        byte[][] body = new byte[1][];
+        withChannel(channel -> {
+            channel.queueDeclare(reply, false, false, true, null);
+            Wait.until(RESULT, "the result to arrive once the queue is back", () -> {
+                try {
+                    com.rabbitmq.client.GetResponse response = channel.basicGet(reply, true);
+                    body[0] = response == null ? null : response.getBody();
+                } catch (java.io.IOException e) {
+                    throw new AssertionError(e);
+                }
+                return body[0] != null;
+            }, worker::logTail);
+        });
+        JsonNode result = jcyme.tasks.Json.MAPPER.readTree(body[0]);
+        assertEquals("SUCCESS", result.path("status").asText(), result.toString());
+        assertEquals(42, result.path("result").asInt());
+        assertEquals(sent.id(), result.path("task_id").asText());
+        assertEquals(1, worker.logTail().split("tasks.add\\[" + sent.id() + "\\] succeeded", -1).length - 1, "run once, not again");
+        worker.terminate();
+        assertEquals(0, worker.waitForExit(Duration.ofSeconds(30)));
+        assertEquals(0, broker.messageCount(queue), "acked once its result was taken (an unacked task would be back)");
+    }
+
+    @Test
     void twoDeliveriesOfOneTaskIdAreKeptApart() throws Exception {
         Map<String, AtomicInteger> results = new ConcurrentHashMap<>();
         producer.addResultListener(result -> results.computeIfAbsent(result.taskId(), id -> new AtomicInteger()).incrementAndGet());

@@ -284,7 +284,7 @@ final class BrokerConsumer implements AutoCloseable {
 
     /** Publishes a result the way Celery's rpc backend does. */
     void publishResult(String replyTo, String correlationId, TaskResult result, Publisher.Confirmation confirmation) {
-        publisher.publish("", replyTo, result.properties(correlationId), result.toBytes(), confirmation);
+        publisher.publish("", replyTo, true, result.properties(correlationId), result.toBytes(), confirmation);
     }
 
     /** Publishes a task message (a retry, or what follows a task); its target queue is declared first. */

@@ -4,12 +4,14 @@ import com.rabbitmq.client.AMQP;
 import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.ConfirmListener;
 import com.rabbitmq.client.Connection;
+import com.rabbitmq.client.ReturnListener;
 import com.rabbitmq.client.ShutdownListener;
 import com.rabbitmq.client.ShutdownSignalException;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentNavigableMap;
 import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.ExecutorService;
@@ -36,6 +38,11 @@ final class Publisher {
 
         void failed(String reason);
 
+        /** A mandatory publish the broker took but could route to no queue (it returned it). */
+        default void unroutable(String reason) {
+            confirmed();
+        }
+
         /** This confirmation, running {@code action} first when the publish fails. */
         default Confirmation onFailure(Runnable action) {
             Confirmation self = this;
@@ -49,6 +56,11 @@ final class Publisher {
                 public void failed(String reason) {
                     action.run();
                     self.failed(reason);
+                }
+
+                @Override
+                public void unroutable(String reason) {
+                    self.unroutable(reason);
                 }
             };
         }
@@ -70,6 +82,15 @@ final class Publisher {
     /** Publishes; {@code confirmation} hears of it later, or at once when it cannot be sent. */
     void publish(String exchange, String routingKey, AMQP.BasicProperties properties, byte[] body,
                  Confirmation confirmation) {
+        publish(exchange, routingKey, false, properties, body, confirmation);
+    }
+
+    /**
+     * Publishes; with {@code mandatory} a message no queue takes is returned by the broker and
+     * {@code confirmation} hears {@link Confirmation#unroutable} (matched by routing key and correlation id).
+     */
+    void publish(String exchange, String routingKey, boolean mandatory, AMQP.BasicProperties properties, byte[] body,
+                 Confirmation confirmation) {
         synchronized (lock) {
             Session current = null;
             long seq = 0;
@@ -77,7 +98,10 @@ final class Publisher {
                 current = session();
                 seq = current.channel.getNextPublishSeqNo();
                 current.unconfirmed.put(seq, confirmation);
-                current.channel.basicPublish(exchange, routingKey, properties, body);
+                if (mandatory) {
+                    current.expectReturn(seq, routingKey, properties.getCorrelationId());
+                }
+                current.channel.basicPublish(exchange, routingKey, mandatory, properties, body);
             } catch (IOException | RuntimeException e) {
                 // whoever removes the entry tells the confirmation: here, or the channel's shutdown
                 if (current == null || current.unconfirmed.remove(seq) != null) {
@@ -130,6 +154,7 @@ final class Publisher {
         Session opened = new Session(channel);
         channel.confirmSelect();
         channel.addConfirmListener(opened);
+        channel.addReturnListener(opened);
         channel.addShutdownListener(opened);
         if (session != null) {
             log.info("publishing on a new channel; the previous one closed");
@@ -146,10 +171,16 @@ final class Publisher {
         }
     }
 
-    /** One channel and what is still unconfirmed on it, by publish sequence number. */
-    private final class Session implements ConfirmListener, ShutdownListener {
+    /**
+     * One channel and what is still unconfirmed on it, by publish sequence number. The broker
+     * sends a mandatory message's return before its ack, both on the connection's thread, so a
+     * return marks the publish and the ack then reports it as unroutable.
+     */
+    private final class Session implements ConfirmListener, ReturnListener, ShutdownListener {
         final Channel channel;
         final ConcurrentNavigableMap<Long, Confirmation> unconfirmed = new ConcurrentSkipListMap<>();
+        private final Map<String, Long> mandatory = new ConcurrentHashMap<>();
+        private final Map<Long, String> returned = new ConcurrentHashMap<>();
         private volatile boolean closed;
 
         Session(Channel channel) {
@@ -160,14 +191,62 @@ final class Publisher {
             return !closed && channel.isOpen();
         }
 
+        void expectReturn(long seq, String routingKey, String correlationId) {
+            mandatory.put(routingKey + "\0" + correlationId, seq);
+        }
+
+        @Override
+        public void handleReturn(int replyCode, String replyText, String exchange, String routingKey,
+                                 AMQP.BasicProperties properties, byte[] body) {
+            Long seq = mandatory.remove(routingKey + "\0" + properties.getCorrelationId());
+            if (seq != null) {
+                returned.put(seq, replyText + " (" + replyCode + ") for '" + routingKey + "'");
+            }
+        }
+
         @Override
         public void handleAck(long seq, boolean multiple) {
-            dispatch(() -> settled(seq, multiple).forEach(Confirmation::confirmed));
+            settle(seq, multiple, true);
         }
 
         @Override
         public void handleNack(long seq, boolean multiple) {
-            dispatch(() -> settled(seq, multiple).forEach(c -> c.failed("the broker refused the message (nack)")));
+            settle(seq, multiple, false);
+        }
+
+        /**
+         * Tells the confirmations up to {@code seq} (or just it): a returned message is unroutable,
+         * and so is a nacked mandatory one (Qpid refuses what RabbitMQ returns); any other nack is a failure.
+         */
+        private void settle(long seq, boolean multiple, boolean acked) {
+            List<Long> seqs = new ArrayList<>(multiple ? unconfirmed.headMap(seq, true).keySet() : List.of(seq));
+            Map<Long, String> unroutable = new java.util.HashMap<>();
+            for (Long each : seqs) {
+                String why = returned.remove(each);
+                if (why == null && !acked && mandatory.containsValue(each)) {
+                    why = "the broker refused it (nack): no queue took it";
+                }
+                if (why != null) {
+                    unroutable.put(each, why);
+                }
+            }
+            mandatory.values().removeAll(seqs);
+            dispatch(() -> {
+                for (Long each : seqs) {
+                    Confirmation confirmation = unconfirmed.remove(each);
+                    if (confirmation == null) {
+                        continue;
+                    }
+                    String why = unroutable.get(each);
+                    if (why != null) {
+                        confirmation.unroutable(why);
+                    } else if (acked) {
+                        confirmation.confirmed();
+                    } else {
+                        confirmation.failed("the broker refused the message (nack)");
+                    }
+                }
+            });
         }
 
         @Override
@@ -187,25 +266,6 @@ final class Publisher {
                 }
                 lost.forEach(c -> c.failed("channel closed before the broker confirmed: " + reason));
             });
-        }
-
-        private List<Confirmation> settled(long seq, boolean multiple) {
-            List<Confirmation> done = new ArrayList<>();
-            if (multiple) {
-                Map<Long, Confirmation> upTo = unconfirmed.headMap(seq, true);
-                for (Long each : upTo.keySet()) {
-                    Confirmation confirmation = upTo.remove(each);
-                    if (confirmation != null) {
-                        done.add(confirmation);
-                    }
-                }
-            } else {
-                Confirmation confirmation = unconfirmed.remove(seq);
-                if (confirmation != null) {
-                    done.add(confirmation);
-                }
-            }
-            return done;
         }
     }
 }

@@ -37,6 +37,11 @@ final class TaskExecutor {
     private static final int MAX_TRACEBACK = 8_000;
     /** A message whose outcome could not be published waits this long before it is requeued, so a publish that keeps failing does not spin. */
     private static final long REQUEUE_DELAY_MS = 1_000;
+    /**
+     * How long a result whose reply queue is missing (its producer reconnecting, say after a
+     * broker restart) is offered again, once a second, before it is given up as undeliverable.
+     */
+    static final long REPLY_QUEUE_PATIENCE_MS = 120_000;
 
     /** Hooks into the rest of the worker. */
     interface Listener {
@@ -354,7 +359,62 @@ final class TaskExecutor {
     private void publish(Request request, TaskResult result, Outcome outcome) {
         String replyTo = request.message.replyTo();
         if (replyTo != null && !request.message.ignoreResult()) {
-            broker.publishResult(replyTo, request.message.correlationId(), result, outcome.expect());
+            new ResultDelivery(request, replyTo, result, outcome.expect()).send();
+        }
+    }
+
+    /**
+     * A result on its way to the producer's reply queue. While that queue is missing, the result
+     * is offered again (the task is not run again) and the message stays unacked; a producer gone
+     * for good loses its result after {@link #REPLY_QUEUE_PATIENCE_MS}, as Celery's rpc backend does.
+     */
+    private final class ResultDelivery implements Publisher.Confirmation {
+        private final Request request;
+        private final String replyTo;
+        private final TaskResult result;
+        private final Outcome outcome;
+        private final long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(REPLY_QUEUE_PATIENCE_MS);
+        private boolean told;
+
+        ResultDelivery(Request request, String replyTo, TaskResult result, Outcome outcome) {
+            this.request = request;
+            this.replyTo = replyTo;
+            this.result = result;
+            this.outcome = outcome;
+        }
+
+        void send() {
+            broker.publishResult(replyTo, request.message.correlationId(), result, this);
+        }
+
+        @Override
+        public void confirmed() {
+            outcome.confirmed();
+        }
+
+        @Override
+        public void failed(String reason) {
+            outcome.failed(reason);
+        }
+
+        @Override
+        public void unroutable(String reason) {
+            if (System.nanoTime() - deadline > 0) {
+                log.warn("task {}[{}]: result given up, reply queue {} missing for {} s", request.name(), request.id(),
+                        replyTo, REPLY_QUEUE_PATIENCE_MS / 1000);
+                outcome.confirmed();
+                return;
+            }
+            if (!told) {
+                told = true;
+                log.info("task {}[{}]: reply queue {} is missing; offering the result again until it returns",
+                        request.name(), request.id(), replyTo);
+            }
+            try {
+                timer.schedule(this::send, REQUEUE_DELAY_MS, TimeUnit.MILLISECONDS);
+            } catch (RejectedExecutionException stopping) {
+                outcome.failed("stopping while the reply queue " + replyTo + " is missing");
+            }
         }
     }
 
