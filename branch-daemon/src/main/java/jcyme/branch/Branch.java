@@ -62,8 +62,10 @@ public final class Branch implements AutoCloseable {
         return thread;
     });
 
-    private Branch(BranchConfig config, DataDirLock lock, Store store, BrokerProcess embeddedBroker, String brokerUrl) {
+    private Branch(BranchConfig config, DataDirLock lock, Store store, EventLog events, BrokerProcess embeddedBroker,
+                   String brokerUrl) {
         this.config = config;
+        this.events = events;
         this.lock = lock;
         this.dataDir = config.dataDir().toAbsolutePath();
         this.store = store;
@@ -72,18 +74,19 @@ public final class Branch implements AutoCloseable {
         this.launcher = new WorkerLauncher(config.java(), config.libDir(), WORKER_JVM_OPTIONS,
                 config.supervision().shutdownTimeout());
         Reconciler[] wake = new Reconciler[1];
-        this.supervisor = new Supervisor(config.supervision(), launcher, (name, from, to, why) -> wake[0].wake(name));
-        this.member = new ClusterMember(config, store, this::info, () -> instances().states(),
+        SupervisionEvents supervision = new SupervisionEvents(events, name -> wake[0].wake(name));
+        this.supervisor = new Supervisor(config.supervision(), launcher, supervision);
+        supervision.watch(supervisor);
+        this.member = new ClusterMember(config, store, events, this::info, () -> instances().states(),
                 app -> reconciler().wakeAll());
         Duration settle = config.supervision().warmStopWait().plus(config.supervision().killGrace().multipliedBy(2))
                 .plusSeconds(10);
-        this.reconciler = new Reconciler(store, supervisor, this::spec, brokers::binding, member::announceInstances, settle);
+        this.reconciler = new Reconciler(store, supervisor, this::spec, brokers::binding, member::announceInstances, events, settle);
         wake[0] = reconciler;
-        this.apps = new Apps(store, member, reconciler, config.id());
-        this.instances = new Instances(store, apps, brokers, supervisor, reconciler, member, config.id(), dataDir);
+        this.apps = new Apps(store, member, reconciler, events, config.id());
+        this.instances = new Instances(store, apps, brokers, supervisor, reconciler, member, events, config.id(), dataDir);
         this.queues = new Queues(store, apps, brokers, member, reconciler, config.id());
         this.tasks = new Tasks(apps, brokers);
-        this.events = new EventLog(config.id());
     }
 
     /** Opens the store, brings up the broker, re-adopts running instances and starts the rest. */
@@ -99,6 +102,14 @@ public final class Branch implements AutoCloseable {
                     + "): restore it from a backup, or move it aside to start with no apps; running instances were left"
                     + " untouched");
         }
+        EventLog events;
+        try {
+            events = EventLog.open(dir.resolve("events.db"), config.id(), EventLog.Bounds.fromProperties());
+        } catch (IOException e) {
+            closeQuietly(store);
+            lock.close();
+            throw e;
+        }
         BrokerProcess embedded = null;
         String brokerUrl = config.broker();
         if (brokerUrl == null) {
@@ -108,7 +119,7 @@ public final class Branch implements AutoCloseable {
         } else {
             BrokerUrl.parse(brokerUrl);
         }
-        Branch branch = new Branch(config, lock, store, embedded, brokerUrl);
+        Branch branch = new Branch(config, lock, store, events, embedded, brokerUrl);
         branch.prepareClassArchive();
         branch.recover();
         long interval = config.supervision().interval().toMillis();
@@ -311,12 +322,17 @@ public final class Branch implements AutoCloseable {
         member.close();
         housekeeping.shutdownNow();
         brokers.close();
+        events.close();
+        closeQuietly(store);
+        lock.close();
+    }
+
+    private static void closeQuietly(Store store) {
         try {
             store.close();
         } catch (SQLException e) {
             log.warn("closing branch.db: {}", e.getMessage());
         }
-        lock.close();
     }
 
     // ---- wiring -------------------------------------------------------------------------------
