@@ -83,7 +83,7 @@ public final class Apps {
         store.putApp(app, member.nextClock(), branchId);
         member.replicate(name);
         log.info("app {} {}", name, existing == null ? "created" : "updated");
-        events.record(existing == null ? "app.created" : "app.updated", Map.of("app", name, "origin", branchId));
+        events.record(existing == null ? "app.created" : "app.updated", BranchEvent.fields("app", name, "origin", branchId));
         return new Saved<>(masked(app), existing == null);
     }
 
@@ -124,7 +124,7 @@ public final class Apps {
         List<String> instances = store.instances(name).stream().map(InstanceRecord::name).toList();
         store.deleteApp(name, member.nextClock(), branchId);
         member.replicate(name);
-        events.record("app.deleted", Map.of("app", name, "origin", branchId));
+        events.record("app.deleted", BranchEvent.fields("app", name, "origin", branchId));
         reconciler.settle(instances);
         log.info("app {} deleted with its {} instance(s) here", name, instances.size());
     }

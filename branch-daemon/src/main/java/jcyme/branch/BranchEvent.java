@@ -21,6 +21,15 @@ public record BranchEvent(long seq, Instant time, String kind, String branch, Ma
         fields = Collections.unmodifiableMap(new LinkedHashMap<>(fields));
     }
 
+    /** Fields in the order given, as name, value, name, value, ...; values may be null. */
+    public static Map<String, Object> fields(Object... namesAndValues) {
+        Map<String, Object> fields = new LinkedHashMap<>();
+        for (int i = 0; i + 1 < namesAndValues.length; i += 2) {
+            fields.put((String) namesAndValues[i], namesAndValues[i + 1]);
+        }
+        return fields;
+    }
+
     /** True for an event the log keeps (it has a place in it). */
     public boolean kept() {
         return seq > 0;

@@ -116,12 +116,12 @@ final class ClusterMember implements AutoCloseable {
         others.remove(config.id());
         for (String id : others) {
             if (!lastView.contains(id)) {
-                events.record("branch.joined", Map.of("id", id));
+                events.record("branch.joined", BranchEvent.fields("id", id));
             }
         }
         for (String id : new java.util.TreeSet<>(lastView)) {
             if (!others.contains(id)) {
-                events.record("branch.left", Map.of("id", id));
+                events.record("branch.left", BranchEvent.fields("id", id));
             }
         }
         lastView = others;
@@ -290,7 +290,7 @@ final class ClusterMember implements AutoCloseable {
             log.info("app {} {} by branch {}", entry.name(), existed ? "updated" : "created", entry.origin());
         }
         if (existed || !entry.deleted()) { // a tombstone of an app never seen here changes nothing here
-            events.record(kind, Map.of("app", entry.name(), "origin", entry.origin()));
+            events.record(kind, BranchEvent.fields("app", entry.name(), "origin", entry.origin()));
         }
         clusterWork.execute(() -> local.changed(entry.name()));
     }

@@ -105,7 +105,7 @@ public final class Instances {
             throw BranchException.conflict("instance name '" + instanceName + "' is " + (deleting ? "being deleted; try again" : "taken"));
         }
         log.info("instance {} of app {} created (queues {}, autoscale {},{})", instanceName, appName, queues, max, min);
-        events.record("instance.created", Map.of("app", appName, "instance", instanceName));
+        events.record("instance.created", BranchEvent.fields("app", appName, "instance", instanceName));
         member.announceInstances();
         reconciler.settle(instanceName);
         return view(record);
@@ -155,7 +155,8 @@ public final class Instances {
         Integer current = isRunning(name) ? control(name, "stats", Map.of()).at("/autoscaler/current").asInt() : null;
         log.info("instance {}: autoscale set to max {} min {}", name, updated.max(), updated.min());
         if (updated.max() != before.max() || updated.min() != before.min()) {
-            events.record("instance.autoscale", Map.of("app", app, "instance", name, "min", updated.min(), "max", updated.max()));
+            events.record("instance.autoscale",
+                    BranchEvent.fields("app", app, "instance", name, "min", updated.min(), "max", updated.max()));
         }
         return new Autoscale(updated.max(), updated.min(), current);
     }
@@ -186,7 +187,7 @@ public final class Instances {
         }));
         log.info("instance {}: bound queue {}", name, queue);
         if (added[0]) {
-            events.record("instance.bind", Map.of("app", app, "instance", name, "queue", queue));
+            events.record("instance.bind", BranchEvent.fields("app", app, "instance", name, "queue", queue));
         }
     }
 
@@ -198,7 +199,7 @@ public final class Instances {
             return r.withQueues(r.queues().stream().filter(q -> !q.equals(queue)).toList());
         }));
         log.info("instance {}: unbound queue {}", name, queue);
-        events.record("instance.unbind", Map.of("app", app, "instance", name, "queue", queue));
+        events.record("instance.unbind", BranchEvent.fields("app", app, "instance", name, "queue", queue));
     }
 
     /** The last {@code lines} lines of the worker's log. */

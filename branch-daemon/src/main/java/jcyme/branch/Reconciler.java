@@ -216,7 +216,7 @@ final class Reconciler implements AutoCloseable {
             Supervisor.deleteTree(specOf.apply(record).dir());
             store.purgeInstance(name);
             log.info("instance {} removed", name);
-            events.record("instance.deleted", Map.of("app", record.app(), "instance", name));
+            events.record("instance.deleted", BranchEvent.fields("app", record.app(), "instance", name));
             instancesChanged.run();
         }
     }

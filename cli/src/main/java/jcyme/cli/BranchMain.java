@@ -88,6 +88,14 @@ public final class BranchMain implements Callable<Integer> {
             description = "The most instances this branch runs (default: " + jcyme.branch.Limits.MAX_INSTANCES + ").")
     Integer maxInstances;
 
+    @Option(names = "--events-max", paramLabel = "N",
+            description = "The most events the event log keeps (default: " + jcyme.branch.EventLog.Bounds.DEFAULT_MAX_EVENTS + ").")
+    Long eventsMax;
+
+    @Option(names = "--events-max-age", paramLabel = "AGE",
+            description = "The oldest event the event log keeps: 7d, 12h, 30m, 90s or seconds (default: 7d).")
+    String eventsMaxAge;
+
     @Option(names = {"-l", "--loglevel"}, paramLabel = "LEVEL", description = "DEBUG, INFO, WARNING, ERROR (default: ${DEFAULT-VALUE}).")
     String loglevel = "INFO";
 
@@ -187,6 +195,11 @@ public final class BranchMain implements Callable<Integer> {
                 }
                 System.setProperty(jcyme.branch.Limits.MAX_INSTANCES_PROPERTY, Integer.toString(maxInstances));
             }
+            var eventBounds = new jcyme.branch.EventLog.Bounds(
+                    eventsMax != null ? eventsMax : jcyme.branch.EventLog.Bounds.DEFAULT_MAX_EVENTS,
+                    eventsMaxAge != null ? jcyme.branch.EventLog.Bounds.parseAge(eventsMaxAge) : jcyme.branch.EventLog.Bounds.DEFAULT_MAX_AGE);
+            System.setProperty(jcyme.branch.EventLog.Bounds.MAX_EVENTS_PROPERTY, Long.toString(eventBounds.maxEvents()));
+            System.setProperty(jcyme.branch.EventLog.Bounds.MAX_AGE_PROPERTY, eventBounds.maxAge().toMillis() / 1000.0 + "s");
         } catch (IllegalArgumentException e) {
             System.err.println("branch: " + e.getMessage());
             return 2;
