@@ -60,7 +60,7 @@ final class EventRoutes {
         ctx.json(body);
     }
 
-    private void stream(Context ctx) throws IOException, InterruptedException {
+    private void stream(Context ctx) {
         String resume = ctx.header("Last-Event-ID");
         Long since = seq(Params.of(ctx).get("since"), "since");
         if (since == null && resume != null && !resume.isBlank()) {
@@ -70,8 +70,11 @@ final class EventRoutes {
             throw new BranchException(503, "too many event streams open (the limit is " + MAX_STREAMS + "); try again later");
         }
         String who = "event stream to " + ctx.req().getRemoteAddr() + ":" + ctx.req().getRemotePort();
+        long sent = 0;
+        String end = "the branch is stopping";
         try (EventLog.Subscription live = events.subscribe(who)) {
             long last = since != null ? since : events.latest();
+            log.info("{} opened after seq {}", who, last);
             ctx.res().setStatus(200);
             ctx.res().setContentType("text/event-stream;charset=utf-8");
             ctx.res().setHeader("Cache-Control", "no-cache");
@@ -81,12 +84,14 @@ final class EventRoutes {
             for (List<BranchEvent> page = events.since(last, CATCH_UP_PAGE); !page.isEmpty(); page = events.since(last, CATCH_UP_PAGE)) {
                 for (BranchEvent event : page) {
                     send(out, event);
+                    sent++;
                     last = event.seq();
                 }
             }
             while (true) {
                 BranchEvent event = live.next(PING);
                 if (live.dropped()) {
+                    end = "it fell " + EventLog.SUBSCRIBER_BACKLOG + " events behind";
                     write(out, ": dropped: this client fell " + EventLog.SUBSCRIBER_BACKLOG + " events behind; reconnect with since="
                             + last + "\n\n");
                     return;
@@ -95,13 +100,17 @@ final class EventRoutes {
                     write(out, ": ping\n\n");
                 } else if (!event.kept() || event.seq() > last) {
                     send(out, event);
+                    sent++;
                     last = Math.max(last, event.seq());
                 }
             }
         } catch (IOException gone) {
-            log.debug("{} closed: {}", who, gone.toString());
+            end = "the client went away";
+        } catch (InterruptedException stopping) {
+            Thread.currentThread().interrupt();
         } finally {
             streams.release();
+            log.info("{} closed after {} event(s): {}", who, sent, end);
         }
     }
 
