@@ -23,7 +23,7 @@ import org.slf4j.LoggerFactory;
  * {@code GET /events/stream?since=} (Server-Sent Events: kept events after {@code since}, then
  * every event live, a {@code : ping} comment every 15 s). A stream holds one request thread for
  * its life, so at most {@value #MAX_STREAMS} are open at once; it ends when the client goes (seen
- * at the next write, a ping at the latest) or falls {@value EventLog#SUBSCRIBER_BACKLOG} events
+ * when a write fails: within two pings) or falls {@value EventLog#SUBSCRIBER_BACKLOG} events
  * behind (then its last line says so, and the client may reconnect with {@code since}).
  */
 final class EventRoutes {
@@ -65,6 +65,10 @@ final class EventRoutes {
         Long since = seq(Params.of(ctx).get("since"), "since");
         if (since == null && resume != null && !resume.isBlank()) {
             since = seq(resume.trim(), "Last-Event-ID");
+        }
+        if (isHead(ctx)) {
+            ctx.contentType("text/event-stream;charset=utf-8"); // a HEAD gets the headers alone: no body, so no stream
+            return;
         }
         if (!streams.tryAcquire()) {
             throw new BranchException(503, "too many event streams open (the limit is " + MAX_STREAMS + "); try again later");
@@ -112,6 +116,15 @@ final class EventRoutes {
             streams.release();
             log.info("{} closed after {} event(s): {}", who, sent, end);
         }
+    }
+
+    /** A HEAD request, which {@link HttpApi.HeadAsGet} hands on as a GET: the request as it came says so. */
+    private static boolean isHead(Context ctx) {
+        jakarta.servlet.ServletRequest request = ctx.req();
+        while (request instanceof jakarta.servlet.ServletRequestWrapper wrapper) {
+            request = wrapper.getRequest();
+        }
+        return request instanceof jakarta.servlet.http.HttpServletRequest original && "HEAD".equals(original.getMethod());
     }
 
     /** One event: {@code id} (kept events only, so a reconnect resumes after it), {@code event} and {@code data} lines. */

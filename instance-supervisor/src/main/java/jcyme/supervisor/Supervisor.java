@@ -43,7 +43,7 @@ public final class Supervisor implements AutoCloseable {
      * adopted from an earlier branch run is no child of this JVM: its exit code is unknown.
      *
      * @param code    the exit code, or null when unknown
-     * @param signal  the signal's name ({@code "SIGKILL"}) for a code above 128, {@code "unknown"} when the code is, else null
+     * @param signal  the signal's name ({@code "SIGKILL"}) for a code of 129 to 159, {@code "unknown"} when the code is, else null
      */
     public record Exit(String app, long pid, Integer code, String signal) {
         private static final String[] SIGNALS = {null, "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS",
@@ -54,7 +54,7 @@ public final class Supervisor implements AutoCloseable {
         /** The exit of a child of this JVM, as {@link Process#exitValue} reports it. */
         public static Exit of(String app, long pid, int code) {
             int signal = code - 128;
-            String name = signal <= 0 ? null : signal < SIGNALS.length ? SIGNALS[signal] : "SIG" + signal;
+            String name = signal > 0 && signal < SIGNALS.length ? SIGNALS[signal] : null;
             return new Exit(app, pid, code, name);
         }
 
