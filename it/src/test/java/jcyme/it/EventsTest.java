@@ -179,6 +179,38 @@ class EventsTest {
         assertTrue(follow.isAlive(), "--follow keeps following");
     }
 
+    @Test
+    void branchesJoiningAndLeavingAndReplicatedAppsAreEvents() throws Exception {
+        String cluster = "it-" + UUID.randomUUID().toString().substring(0, 8);
+        int portA = ClusterTest.clusterPort();
+        int portB = ClusterTest.clusterPort();
+        String peers = "127.0.0.1:" + portA + ",127.0.0.1:" + portB;
+        List<BranchProcess> ab = new ArrayList<>();
+        for (String id : List.of("a", "b")) {
+            BranchProcess branch = new BranchProcess(tmp.resolve(id), "--id", id, "--broker", TestBroker.rabbitmq().url(),
+                    "--cluster", cluster, "--cluster-bind", "127.0.0.1:" + (id.equals("a") ? portA : portB), "--peers", peers,
+                    "--cluster-secret", "s3cret");
+            branches.add(branch);
+            ab.add(branch);
+        }
+        BranchProcess a = ab.get(0).start();
+        BranchProcess b = ab.get(1).start();
+        JsonNode joined = awaitEvent(a, 0, "b to join", e -> e.path("kind").asText().equals("branch.joined")
+                && e.path("id").asText().equals("b"));
+        assertEquals("a", joined.path("branch").asText(), "an event names the branch that kept it");
+        awaitEvent(b, 0, "a in b's view", e -> e.path("kind").asText().equals("branch.joined") && e.path("id").asText().equals("a"));
+
+        a.json("PUT", "/" + app);
+        JsonNode created = awaitEvent(b, 0, "the replicated app", kind("app.created", null));
+        assertEquals("a", created.path("origin").asText(), created.toString());
+        assertEquals("b", created.path("branch").asText());
+        assertEquals("a", awaitEvent(a, 0, "the app created on a", kind("app.created", null)).path("origin").asText());
+
+        b.close();
+        awaitEvent(a, joined.path("seq").asLong(), "b to leave", e -> e.path("kind").asText().equals("branch.left")
+                && e.path("id").asText().equals("b"));
+    }
+
     private Process cyme(String... args) throws IOException {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-cp", BranchProcess.lib() + "/*", "jcyme.cli.CymeMain"));
