@@ -6,7 +6,7 @@ import java.util.regex.Pattern;
 /** The rule for names that become paths and URLs: apps, instances, queues. */
 public final class Names {
     public static final Pattern VALID = Pattern.compile("^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$");
-    public static final Set<String> RESERVED_APPS = Set.of("ping", "branches", "metrics", "ui", "api");
+    public static final Set<String> RESERVED_APPS = Set.of("ping", "branches", "metrics", "ui", "api", "events", "openapi.json");
 
     private Names() {}
 

@@ -24,12 +24,14 @@ public final class Apps {
     private final Store store;
     private final ClusterMember member;
     private final Reconciler reconciler;
+    private final EventLog events;
     private final String branchId;
 
-    Apps(Store store, ClusterMember member, Reconciler reconciler, String branchId) {
+    Apps(Store store, ClusterMember member, Reconciler reconciler, EventLog events, String branchId) {
         this.store = store;
         this.member = member;
         this.reconciler = reconciler;
+        this.events = events;
         this.branchId = branchId;
     }
 
@@ -81,6 +83,7 @@ public final class Apps {
         store.putApp(app, member.nextClock(), branchId);
         member.replicate(name);
         log.info("app {} {}", name, existing == null ? "created" : "updated");
+        events.record(existing == null ? "app.created" : "app.updated", BranchEvent.fields("app", name, "origin", branchId));
         return new Saved<>(masked(app), existing == null);
     }
 
@@ -121,6 +124,7 @@ public final class Apps {
         List<String> instances = store.instances(name).stream().map(InstanceRecord::name).toList();
         store.deleteApp(name, member.nextClock(), branchId);
         member.replicate(name);
+        events.record("app.deleted", BranchEvent.fields("app", name, "origin", branchId));
         reconciler.settle(instances);
         log.info("app {} deleted with its {} instance(s) here", name, instances.size());
     }

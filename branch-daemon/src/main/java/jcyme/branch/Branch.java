@@ -65,9 +65,10 @@ public final class Branch implements AutoCloseable {
         return thread;
     });
 
-    private Branch(BranchConfig config, DataDirLock lock, Store store, TaskHistory taskHistory, BrokerProcess embeddedBroker,
-            String brokerUrl) {
+    private Branch(BranchConfig config, DataDirLock lock, Store store, EventLog events, TaskHistory taskHistory,
+                   BrokerProcess embeddedBroker, String brokerUrl) {
         this.config = config;
+        this.events = events;
         this.lock = lock;
         this.dataDir = config.dataDir().toAbsolutePath();
         this.store = store;
@@ -76,17 +77,18 @@ public final class Branch implements AutoCloseable {
         this.launcher = new WorkerLauncher(config.java(), config.libDir(), WORKER_JVM_OPTIONS,
                 config.supervision().shutdownTimeout());
         Reconciler[] wake = new Reconciler[1];
-        this.supervisor = new Supervisor(config.supervision(), launcher, (name, from, to, why) -> wake[0].wake(name));
-        this.member = new ClusterMember(config, store, this::info, () -> instances().states(),
+        SupervisionEvents supervision = new SupervisionEvents(events, name -> wake[0].wake(name));
+        this.supervisor = new Supervisor(config.supervision(), launcher, supervision);
+        supervision.watch(supervisor);
+        this.member = new ClusterMember(config, store, events, this::info, () -> instances().states(),
                 app -> reconciler().wakeAll());
         Duration settle = config.supervision().warmStopWait().plus(config.supervision().killGrace().multipliedBy(2))
                 .plusSeconds(10);
-        this.reconciler = new Reconciler(store, supervisor, this::spec, brokers::binding, member::announceInstances, settle);
+        this.reconciler = new Reconciler(store, supervisor, this::spec, brokers::binding, member::announceInstances, events, settle);
         wake[0] = reconciler;
-        this.apps = new Apps(store, member, reconciler, config.id());
-        this.instances = new Instances(store, apps, brokers, supervisor, reconciler, member, config.id(), dataDir);
+        this.apps = new Apps(store, member, reconciler, events, config.id());
+        this.instances = new Instances(store, apps, brokers, supervisor, reconciler, member, events, config.id(), dataDir);
         this.queues = new Queues(store, apps, brokers, member, reconciler, config.id());
-        this.events = new EventLog(config.id());
         this.taskHistory = taskHistory;
         this.tasks = new Tasks(apps, brokers, taskHistory);
         this.celeryEvents = new CeleryEventFollower(store, brokers, events, taskHistory);
@@ -106,15 +108,20 @@ public final class Branch implements AutoCloseable {
                     + "): restore it from a backup, or move it aside to start with no apps; running instances were left"
                     + " untouched");
         }
+        EventLog events;
+        try {
+            events = EventLog.open(dir.resolve("events.db"), config.id(), EventLog.Bounds.fromProperties());
+        } catch (IOException e) {
+            closeQuietly(store);
+            lock.close();
+            throw e;
+        }
         TaskHistory history;
         try {
             history = TaskHistory.open(dir.resolve("tasks.db"), TaskHistory.Settings.fromSystemProperties());
         } catch (SQLException e) {
-            try {
-                store.close();
-            } catch (SQLException ignored) {
-                // refusing to start either way
-            }
+            events.close();
+            closeQuietly(store);
             lock.close();
             throw new IOException(dir.resolve("tasks.db") + " cannot be read (" + Checks.firstLine(e.getMessage())
                     + "): move it aside to start with an empty task history");
@@ -128,7 +135,7 @@ public final class Branch implements AutoCloseable {
         } else {
             BrokerUrl.parse(brokerUrl);
         }
-        Branch branch = new Branch(config, lock, store, history, embedded, brokerUrl);
+        Branch branch = new Branch(config, lock, store, events, history, embedded, brokerUrl);
         branch.prepareClassArchive();
         branch.recover();
         long interval = config.supervision().interval().toMillis();
@@ -340,12 +347,17 @@ public final class Branch implements AutoCloseable {
         taskHistory.close();
         metrics.close();
         brokers.close();
+        events.close();
+        closeQuietly(store);
+        lock.close();
+    }
+
+    private static void closeQuietly(Store store) {
         try {
             store.close();
         } catch (SQLException e) {
             log.warn("closing branch.db: {}", e.getMessage());
         }
-        lock.close();
     }
 
     // ---- wiring -------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ final class ClusterMember implements AutoCloseable {
 
     private final BranchConfig config;
     private final Store store;
+    private final EventLog events;
     private final Supplier<BranchInfo> self;
     private final Supplier<Map<String, Integer>> instanceStates;
     private final Local local;
@@ -63,11 +64,14 @@ final class ClusterMember implements AutoCloseable {
     private volatile List<Store.Placement> lastOwn = List.of();
     private volatile Map<String, Integer> lastStates = Map.of();
     private volatile long lastGossipAt;
+    /** The other branches in the last view, to tell who joined and who left. */
+    private Set<String> lastView = Set.of();
 
-    ClusterMember(BranchConfig config, Store store, Supplier<BranchInfo> self, Supplier<Map<String, Integer>> instanceStates,
-                  Local local) {
+    ClusterMember(BranchConfig config, Store store, EventLog events, Supplier<BranchInfo> self,
+                  Supplier<Map<String, Integer>> instanceStates, Local local) {
         this.config = config;
         this.store = store;
+        this.events = events;
         this.self = self;
         this.instanceStates = instanceStates;
         this.local = local;
@@ -87,6 +91,7 @@ final class ClusterMember implements AutoCloseable {
                 Set<String> live = new java.util.HashSet<>();
                 members.forEach(m -> live.add(m.id()));
                 records.keySet().retainAll(live);
+                viewChanged(live);
                 gossip.execute(ClusterMember.this::gossipAll);
             }
         });
@@ -103,6 +108,23 @@ final class ClusterMember implements AutoCloseable {
             return;
         }
         gossip.scheduleWithFixedDelay(this::gossipIfChanged, GOSSIP_TICK.toMillis(), GOSSIP_TICK.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /** Records the branches that joined and left since the last view (this one is never among them). */
+    private synchronized void viewChanged(Set<String> live) {
+        Set<String> others = new java.util.TreeSet<>(live);
+        others.remove(config.id());
+        for (String id : others) {
+            if (!lastView.contains(id)) {
+                events.record("branch.joined", BranchEvent.fields("id", id));
+            }
+        }
+        for (String id : new java.util.TreeSet<>(lastView)) {
+            if (!others.contains(id)) {
+                events.record("branch.left", BranchEvent.fields("id", id));
+            }
+        }
+        lastView = others;
     }
 
     /** Everything this branch knows that the others must too: its record, its instances and every app version. */
@@ -260,11 +282,15 @@ final class ClusterMember implements AutoCloseable {
         }
         int instances = store.instances(entry.name()).size();
         store.applyApp(entry);
+        boolean existed = current != null && !current.deleted();
+        String kind = entry.deleted() ? "app.deleted" : existed ? "app.updated" : "app.created";
         if (entry.deleted()) {
             log.info("app {} deleted by branch {}: removing its {} instance(s) here", entry.name(), entry.origin(), instances);
         } else {
-            log.info("app {} {} by branch {}", entry.name(), current == null || current.deleted() ? "created" : "updated",
-                    entry.origin());
+            log.info("app {} {} by branch {}", entry.name(), existed ? "updated" : "created", entry.origin());
+        }
+        if (existed || !entry.deleted()) { // a tombstone of an app never seen here changes nothing here
+            events.record(kind, BranchEvent.fields("app", entry.name(), "origin", entry.origin()));
         }
         clusterWork.execute(() -> local.changed(entry.name()));
     }

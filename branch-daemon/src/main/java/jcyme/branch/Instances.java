@@ -37,7 +37,8 @@ public final class Instances {
     private static final Duration CONTROL_TIMEOUT = Duration.ofSeconds(5);
     /** Entries of the data directory that are the branch's own, never instances. */
     static final Set<String> OWN_ENTRIES = Set.of("broker", "branch.db", "branch.db-wal", "branch.db-shm", "branch.lock",
-            "tasks.db", "tasks.db-wal", "tasks.db-shm");
+            "tasks.db", "tasks.db-wal", "tasks.db-shm",
+            "events.db", "events.db-wal", "events.db-shm");
     private static final int MAX_SOCKET_PATH = 107;
 
     private final Store store;
@@ -46,17 +47,19 @@ public final class Instances {
     private final Supervisor supervisor;
     private final Reconciler reconciler;
     private final ClusterMember member;
+    private final EventLog events;
     private final String branchId;
     private final Path dataDir;
 
     Instances(Store store, Apps apps, Brokers brokers, Supervisor supervisor, Reconciler reconciler, ClusterMember member,
-              String branchId, Path dataDir) {
+              EventLog events, String branchId, Path dataDir) {
         this.store = store;
         this.apps = apps;
         this.brokers = brokers;
         this.supervisor = supervisor;
         this.reconciler = reconciler;
         this.member = member;
+        this.events = events;
         this.branchId = branchId;
         this.dataDir = dataDir;
     }
@@ -104,6 +107,7 @@ public final class Instances {
             throw BranchException.conflict("instance name '" + instanceName + "' is " + (deleting ? "being deleted; try again" : "taken"));
         }
         log.info("instance {} of app {} created (queues {}, autoscale {},{})", instanceName, appName, queues, max, min);
+        events.record("instance.created", BranchEvent.fields("app", appName, "instance", instanceName));
         member.announceInstances();
         reconciler.settle(instanceName);
         return view(record);
@@ -143,6 +147,7 @@ public final class Instances {
 
     /** Stores new bounds and applies them to the running worker before answering. */
     public Autoscale setAutoscale(String app, String name, Integer max, Integer min) {
+        InstanceRecord before = record(app, name);
         InstanceRecord updated = settled(change(app, name, r -> {
             int newMax = max == null ? r.max() : max;
             int newMin = min == null ? Math.min(r.min(), newMax) : min;
@@ -151,6 +156,10 @@ public final class Instances {
         }));
         Integer current = isRunning(name) ? control(name, "stats", Map.of()).at("/autoscaler/current").asInt() : null;
         log.info("instance {}: autoscale set to max {} min {}", name, updated.max(), updated.min());
+        if (updated.max() != before.max() || updated.min() != before.min()) {
+            events.record("instance.autoscale",
+                    BranchEvent.fields("app", app, "instance", name, "min", updated.min(), "max", updated.max()));
+        }
         return new Autoscale(updated.max(), updated.min(), current);
     }
 
@@ -168,15 +177,20 @@ public final class Instances {
     /** Binds a queue to the instance: stored, and consumed before this returns when it runs. */
     public void bind(String app, String name, String queue) {
         Checks.name("queue", queue);
+        boolean[] added = new boolean[1];
         settled(change(app, name, r -> {
             if (r.queues().contains(queue)) {
                 return r;
             }
+            added[0] = true;
             List<String> queues = new ArrayList<>(r.queues());
             queues.add(queue);
             return r.withQueues(queues);
         }));
         log.info("instance {}: bound queue {}", name, queue);
+        if (added[0]) {
+            events.record("instance.bind", BranchEvent.fields("app", app, "instance", name, "queue", queue));
+        }
     }
 
     public void unbind(String app, String name, String queue) {
@@ -187,6 +201,7 @@ public final class Instances {
             return r.withQueues(r.queues().stream().filter(q -> !q.equals(queue)).toList());
         }));
         log.info("instance {}: unbound queue {}", name, queue);
+        events.record("instance.unbind", BranchEvent.fields("app", app, "instance", name, "queue", queue));
     }
 
     /** The last {@code lines} lines of the worker's log. */

@@ -36,6 +36,7 @@ final class Reconciler implements AutoCloseable {
     private final Function<InstanceRecord, InstanceSpec> specOf;
     private final BiFunction<String, String, Map<String, Object>> queueBinding;
     private final Runnable instancesChanged;
+    private final EventLog events;
     private final Duration settleTimeout;
     private final Map<String, Lane> lanes = new HashMap<>();
     private final ExecutorService passes = Executors.newCachedThreadPool(task -> {
@@ -60,15 +61,18 @@ final class Reconciler implements AutoCloseable {
      * @param specOf            what to run for a live record
      * @param queueBinding      the add_consumer arguments of one of an app's queues (app, queue)
      * @param instancesChanged  told when an instance is gone for good (for gossip)
+     * @param events            where an instance gone for good is recorded ({@code instance.deleted})
      * @param settleTimeout     how long {@link #settle} waits: a stop's full course, with room to spare
      */
     Reconciler(Store store, Supervisor supervisor, Function<InstanceRecord, InstanceSpec> specOf,
-               BiFunction<String, String, Map<String, Object>> queueBinding, Runnable instancesChanged, Duration settleTimeout) {
+               BiFunction<String, String, Map<String, Object>> queueBinding, Runnable instancesChanged, EventLog events,
+               Duration settleTimeout) {
         this.store = store;
         this.supervisor = supervisor;
         this.specOf = specOf;
         this.queueBinding = queueBinding;
         this.instancesChanged = instancesChanged;
+        this.events = events;
         this.settleTimeout = settleTimeout;
     }
 
@@ -212,6 +216,7 @@ final class Reconciler implements AutoCloseable {
             Supervisor.deleteTree(specOf.apply(record).dir());
             store.purgeInstance(name);
             log.info("instance {} removed", name);
+            events.record("instance.deleted", BranchEvent.fields("app", record.app(), "instance", name));
             instancesChanged.run();
         }
     }

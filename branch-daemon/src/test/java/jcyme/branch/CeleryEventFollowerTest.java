@@ -35,7 +35,7 @@ class CeleryEventFollowerTest {
             store.putApp(new App("pycon", null, null, Map.of(), List.of(), List.of(), Map.of(), List.of(), 1, 4), 1, "b1");
             store.insertInstance(new InstanceRecord("w1", "pycon", List.of("celery"), 1, 4, true, null, null, Map.of(), 0, false));
             store.replacePlacements("b2", List.of(new Store.Placement("w9", "shop", "b2")));
-            EventLog events = new EventLog("b1");
+            EventLog events = EventLog.open(tmp.resolve("events.db"), "b1", EventLog.Bounds.fromProperties());
             List<BranchEvent> seen = new CopyOnWriteArrayList<>();
             events.subscribe(seen::add);
             CeleryEventFollower follower = new CeleryEventFollower(store, new Brokers(store, "amqp://guest:guest@127.0.0.1:1//"),

@@ -26,7 +26,7 @@ import org.junit.jupiter.api.Test;
  * the way the event follower streams them, and read back in Prometheus' text format.
  */
 class TaskEventMetricsTest {
-    private final EventLog log = new EventLog("b1");
+    private final EventLog log = freshLog();
     private final PrometheusRegistry registry = new PrometheusRegistry();
     private final AtomicLong clock = new AtomicLong();
     private final Set<String> owned = new HashSet<>(Set.of("pycon/w1", "pycon/w2"));
@@ -207,5 +207,15 @@ class TaskEventMetricsTest {
             }
         });
         return workers;
+    }
+
+    /** A log of its own on a real SQLite file in a fresh directory. */
+    private static EventLog freshLog() {
+        try {
+            return EventLog.open(java.nio.file.Files.createTempDirectory("jcyme-events").resolve("events.db"), "b1",
+                    EventLog.Bounds.fromProperties());
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 }

@@ -97,6 +97,14 @@ public final class BranchMain implements Callable<Integer> {
             description = "How long the task history keeps a task (default: 7).")
     Double taskHistoryAge;
 
+    @Option(names = "--events-max", paramLabel = "N",
+            description = "The most events the event log keeps (default: " + jcyme.branch.EventLog.Bounds.DEFAULT_MAX_EVENTS + ").")
+    Long eventsMax;
+
+    @Option(names = "--events-max-age", paramLabel = "AGE",
+            description = "The oldest event the event log keeps: 7d, 12h, 30m, 90s or seconds (default: 7d).")
+    String eventsMaxAge;
+
     @Option(names = {"-l", "--loglevel"}, paramLabel = "LEVEL", description = "DEBUG, INFO, WARNING, ERROR (default: ${DEFAULT-VALUE}).")
     String loglevel = "INFO";
 
@@ -208,6 +216,11 @@ public final class BranchMain implements Callable<Integer> {
                 }
                 System.setProperty(jcyme.branch.TaskHistory.MAX_AGE_PROPERTY, Long.toString(Math.round(taskHistoryAge * 86400)));
             }
+            var eventBounds = new jcyme.branch.EventLog.Bounds(
+                    eventsMax != null ? eventsMax : jcyme.branch.EventLog.Bounds.DEFAULT_MAX_EVENTS,
+                    eventsMaxAge != null ? jcyme.branch.EventLog.Bounds.parseAge(eventsMaxAge) : jcyme.branch.EventLog.Bounds.DEFAULT_MAX_AGE);
+            System.setProperty(jcyme.branch.EventLog.Bounds.MAX_EVENTS_PROPERTY, Long.toString(eventBounds.maxEvents()));
+            System.setProperty(jcyme.branch.EventLog.Bounds.MAX_AGE_PROPERTY, eventBounds.maxAge().toMillis() / 1000.0 + "s");
         } catch (IllegalArgumentException e) {
             System.err.println("branch: " + e.getMessage());
             return 2;

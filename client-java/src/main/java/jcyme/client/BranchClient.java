@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
@@ -20,15 +21,21 @@ import java.security.KeyStore;
 import java.security.cert.Certificate;
 import java.security.cert.CertificateFactory;
 import java.time.Duration;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.TrustManagerFactory;
 import jcyme.api.App;
 import jcyme.api.Autoscale;
 import jcyme.api.BranchInfo;
+import jcyme.api.Event;
+import jcyme.api.EventPage;
 import jcyme.api.Instance;
 import jcyme.api.QueueSpec;
 import jcyme.api.TaskDetail;
@@ -268,6 +275,63 @@ public final class BranchClient {
         return read(request("GET", path(app, "tasks", id), null), TaskDetail.class);
     }
 
+    // ---- events -------------------------------------------------------------------------------
+
+    /** The branch's kept events after {@code since}, oldest first, at most 100; {@code since} null for the newest 100. */
+    public EventPage events(Long since) {
+        return events(since, 100);
+    }
+
+    /** The branch's kept events after {@code since}, oldest first, at most {@code limit} (1 to 10 000); {@code since} null for the newest. */
+    public EventPage events(Long since, int limit) {
+        String query = "?limit=" + limit + (since == null ? "" : "&since=" + since);
+        return read(request("GET", path("events") + query, null), EventPage.class);
+    }
+
+    /**
+     * Follows the branch's event stream ({@code GET /events/stream}): its kept events after
+     * {@code since} (null: none, only what happens from now on), then every event as it happens,
+     * task and worker events included, each handed to {@code each} in order. Blocks until the
+     * stream ends — the branch stopped, or dropped this client for falling behind — and returns the
+     * last kept event's seq, to resume from with another call.
+     */
+    public long followEvents(Long since, Consumer<Event> each) {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(base + path("events", "stream")
+                + (since == null ? "" : "?since=" + since))).timeout(timeout).header("Accept", "text/event-stream").GET();
+        if (token != null) {
+            request.header("Authorization", "Bearer " + token);
+        }
+        long last = since == null ? 0 : since;
+        try {
+            HttpResponse<Stream<String>> response = http.send(request.build(), HttpResponse.BodyHandlers.ofLines());
+            if (response.statusCode() >= 400) {
+                String body = response.body().collect(Collectors.joining("\n"));
+                throw new BranchException(response.statusCode(), errorMessage(body, response.statusCode(), response.uri()));
+            }
+            StringBuilder data = new StringBuilder();
+            try (Stream<String> lines = response.body()) {
+                for (Iterator<String> it = lines.iterator(); it.hasNext(); ) {
+                    String line = it.next();
+                    if (line.isEmpty() && data.length() > 0) {
+                        Event event = read(data.toString(), Event.class);
+                        data.setLength(0);
+                        last = event.seq() > 0 ? event.seq() : last;
+                        each.accept(event);
+                    } else if (line.startsWith("data:")) {
+                        data.append(line.substring(line.startsWith("data: ") ? 6 : 5));
+                    }
+                }
+            }
+            return last;
+        } catch (IOException | UncheckedIOException e) {
+            throw new BranchException(0, "cannot reach branch at " + base + ": " + (e.getMessage() == null ? e : e.getMessage())
+                    + tlsHint(e));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new BranchException(0, "interrupted while following events of " + base);
+        }
+    }
+
     // ---- plumbing -----------------------------------------------------------------------------
 
     /** A TLS context trusting exactly the certificates in a PEM file. */
@@ -359,15 +423,19 @@ public final class BranchClient {
     }
 
     static String errorMessage(HttpResponse<String> response) {
+        return errorMessage(response.body(), response.statusCode(), response.uri());
+    }
+
+    private static String errorMessage(String body, int status, URI uri) {
         try {
-            JsonNode error = JSON.readTree(response.body()).path("error");
+            JsonNode error = JSON.readTree(body).path("error");
             if (error.isTextual()) {
                 return error.asText();
             }
         } catch (IOException notJson) {
             // fall through
         }
-        return "HTTP " + response.statusCode() + " from " + response.uri();
+        return "HTTP " + status + " from " + uri;
     }
 
     private static String ok(String body) {

@@ -121,6 +121,7 @@ public final class HttpApi implements AutoCloseable {
             ok(ctx, "ok");
         });
         app.get("/", ctx -> ctx.json(branch.apps().names()));
+        EventRoutes.register(app, branch);
 
         app.get("/{app}", ctx -> ctx.json(branch.apps().get(app(ctx))));
         app.put("/{app}", this::putApp);

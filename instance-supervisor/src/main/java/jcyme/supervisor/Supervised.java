@@ -115,7 +115,8 @@ final class Supervised {
             if (p.exitValue() == ALREADY_RUNNING && adoptInstead(current)) {
                 return;
             }
-            onExit(current, "exit code " + p.exitValue());
+            Supervisor.Exit exit = Supervisor.Exit.of(desired.app(), p.pid(), p.exitValue());
+            onExit(current, exit, "exit code " + p.exitValue() + (exit.signal() == null ? "" : " (" + exit.signal() + ")"));
         });
         Instant deadline = Instant.now().plus(settings.startTimeout());
         schedule(() -> awaitReady(current, deadline), 100);
@@ -215,7 +216,7 @@ final class Supervised {
                 }
             }
             done.complete(null);
-            onExit(current, "its lock was released");
+            onExit(current, null, "its lock was released");
         }, "watch-" + name);
         watcher.setDaemon(true);
         watcher.start();
@@ -225,11 +226,13 @@ final class Supervised {
 
     // ---- exits --------------------------------------------------------------------------------
 
-    private synchronized void onExit(long current, String how) {
+    /** @param exit how it ended, or null when this JVM cannot know (not its child, or found dead) */
+    private synchronized void onExit(long current, Supervisor.Exit exit, String how) {
         if (current != watch || !state.isUp()) {
             return;
         }
         cancelPending();
+        listener.exited(name, exit != null ? exit : Supervisor.Exit.unknown(spec.app(), process.pid()));
         if (state == InstanceState.STOPPING) {
             transition(InstanceState.STOPPED, "exited: " + how);
             return;
@@ -276,7 +279,7 @@ final class Supervised {
             p = process;
         }
         if (!p.isAlive() || ProcessIdentity.isZombie(p.pid())) {
-            onExit(current, "found dead by the periodic check");
+            onExit(current, null, "found dead by the periodic check");
         }
     }
 

@@ -28,10 +28,40 @@ import org.slf4j.LoggerFactory;
 public final class Supervisor implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Supervisor.class);
 
-    /** Hears every state transition (and a BACKOFF whose retry is due); must not block. */
+    /** Hears every state transition (and a BACKOFF whose retry is due) and every exit of a watched worker; must not block. */
     @FunctionalInterface
     public interface Listener {
         void changed(String instance, InstanceState from, InstanceState to, String why);
+
+        /** A watched worker is gone; heard just before the transition its exit causes. */
+        default void exited(String instance, Exit exit) {}
+    }
+
+    /**
+     * How a worker ended. Java reports a death by signal N as exit code 128 + N (a JVM that runs
+     * its shutdown hooks on SIGTERM exits 143 itself), so such a code names that signal. A worker
+     * adopted from an earlier branch run is no child of this JVM: its exit code is unknown.
+     *
+     * @param code    the exit code, or null when unknown
+     * @param signal  the signal's name ({@code "SIGKILL"}) for a code of 129 to 159, {@code "unknown"} when the code is, else null
+     */
+    public record Exit(String app, long pid, Integer code, String signal) {
+        private static final String[] SIGNALS = {null, "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS",
+                "SIGFPE", "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT", "SIGCHLD",
+                "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF",
+                "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS"};
+
+        /** The exit of a child of this JVM, as {@link Process#exitValue} reports it. */
+        public static Exit of(String app, long pid, int code) {
+            int signal = code - 128;
+            String name = signal > 0 && signal < SIGNALS.length ? SIGNALS[signal] : null;
+            return new Exit(app, pid, code, name);
+        }
+
+        /** The exit of a worker whose exit code cannot be known (adopted, or found dead). */
+        public static Exit unknown(String app, long pid) {
+            return new Exit(app, pid, null, "unknown");
+        }
     }
 
     private final SupervisorSettings settings;
@@ -113,6 +143,11 @@ public final class Supervisor implements AutoCloseable {
         if (instance != null) {
             instance.checkAlive();
         }
+    }
+
+    /** The app of an instance with a state machine here (safe to call from the listener). */
+    public Optional<String> app(String name) {
+        return Optional.ofNullable(instances.get(name)).map(instance -> instance.spec().app());
     }
 
     public Optional<InstanceStatus> status(String name) {
