@@ -105,6 +105,7 @@ final class TaskExecutor {
             Outcome outcome = new Outcome(request, true);
             publish(request, TaskResult.failure(request.id(), TaskState.FAILURE, error, null), outcome);
             events.failed(request, error, null);
+            state.taskFailed();
             outcome.sealed();
             return;
         }
@@ -239,6 +240,7 @@ final class TaskExecutor {
         Outcome outcome = new Outcome(request, false);
         publish(request, result, outcome);
         events.failed(request, remote, traceback);
+        state.taskFailed();
         sendNext(request, () -> Canvas.onFailure(request.message, origin), outcome);
         outcome.sealed();
     }
@@ -325,6 +327,7 @@ final class TaskExecutor {
                 seconds(hard), request.name(), request.id());
         RemoteError error = new RemoteError("TimeLimitExceeded", seconds(hard), RemoteError.BILLIARD);
         events.failed(request, error, null);
+        state.taskFailed();
         complete(request, TaskResult.failure(request.id(), TaskState.FAILURE, error, null));
         request.interrupt();
     }
