@@ -7,9 +7,9 @@ export class ApiError extends Error {
     this.status = status;
   }
 
-  /** A 404 for a route this branch does not have (a part of the API it does not run yet). */
+  /** A route this branch does not have (a part of the API it does not run yet): 404, or 405 where the path has other verbs. */
   get missingRoute() {
-    return this.status === 404 && this.message.startsWith('no such route');
+    return (this.status === 404 && this.message.startsWith('no such route')) || this.status === 405;
   }
 }
 

@@ -141,7 +141,7 @@ export default function instance(root, signal, app, name) {
     replace(queues, table(['queue', 'exchange', 'routing key', ''], names.map((q) => h('tr', { 'data-queue': q },
       h('td', null, q), h('td', null, `${bound[q].exchange ?? ''} (${bound[q].exchange_type ?? ''})`),
       h('td', null, bound[q].routing_key ?? ''),
-      h('td', null, h('button', { type: 'button', class: 'small', 'data-unbind': q,
+      h('td', null, q === `dq.${name}` ? h('span', { class: 'muted' }, 'private') : h('button', { type: 'button', class: 'small', 'data-unbind': q,
         onclick: () => act(`unbind ${q}`, 'DELETE', `/queues/${enc(q)}`) }, 'Unbind')))), { class: 'grid small' }));
   }
 
