@@ -89,17 +89,23 @@ export async function taskDetail(root, signal, app, id) {
         fact('received', when(task.received)), fact('started', when(task.started)), fact('finished', when(task.finished)),
         fact('runtime', runtime(task.runtime)), fact('retries', task.retries ?? 0)),
       h('h2', null, 'Arguments'),
-      h('pre', { id: 'task-args' }, `args   ${pretty(task.args)}\nkwargs ${pretty(task.kwargs)}`),
+      h('pre', { id: 'task-args' }, `args   ${readable(task.args)}\nkwargs ${readable(task.kwargs)}`),
       task.exception
         ? [h('h2', null, 'Exception'), h('pre', { id: 'task-exception', class: 'error' }, task.exception),
           task.traceback ? [h('h2', null, 'Traceback'), h('pre', { id: 'task-traceback' }, task.traceback)] : null]
         : [h('h2', null, 'Result'), h('pre', { id: 'task-result' }, pretty(task.result))],
       task.events?.length ? [h('h2', null, 'Events'), table(['event', 'time', 'host'], task.events.map((e) => h('tr', null,
         h('td', null, e.type), h('td', null, e.timestamp ? new Date(e.timestamp * 1000).toLocaleString() : '–'),
-        h('td', null, e.hostname ?? '')), { class: 'grid small' }))] : null);
+        h('td', null, e.hostname ?? ''))), { class: 'grid small', id: 'task-events' })] : null);
     if (['SUCCESS', 'FAILURE', 'REVOKED'].includes(task.state)) return;
     await sleep(REFRESH_MS, signal);
   }
+}
+
+/** JSON on one line when it fits, indented when it does not. */
+function readable(value) {
+  const line = json(value);
+  return line.length > 100 ? pretty(value) : line;
 }
 
 function fact(label, value) {

@@ -139,6 +139,21 @@ class DashboardTest {
 
             browser.go(branch.url() + "/ui#/instance/" + app + "/w2");
             browser.awaitText("#pool", "autoscale 1–3");
+            long pid = branch.json("GET", "/" + app + "/instances/w2").path("pid").asLong();
+            browser.one("#disable").click();
+            browser.awaitText("#action-message", "disable: done");
+            assertFalse(branch.json("GET", "/" + app + "/instances/w2").path("is_enabled").asBoolean());
+            browser.awaitText("#instance-summary", "(disabled)");
+            browser.awaitText("#stats", "No live stats while the instance is");
+            browser.one("#enable").click();
+            browser.awaitText("#action-message", "enable: done");
+            browser.awaitText("#pool", "autoscale 1–3");
+            long enabledPid = branch.awaitState(app, "w2", "RUNNING").path("pid").asLong();
+            browser.one("#restart").click();
+            browser.awaitText("#action-message", "restart: done");
+            long restartedPid = branch.awaitState(app, "w2", "RUNNING").path("pid").asLong();
+            assertTrue(pid != enabledPid && enabledPid != restartedPid, "new workers: " + List.of(pid, enabledPid, restartedPid));
+            browser.awaitText("#instance-summary", Long.toString(restartedPid));
             browser.one("#delete").click();
             browser.driver.switchTo().alert().dismiss();
             assertEquals(200, branch.call("GET", "/" + app + "/instances/w2").status(), "a dismissed confirm deletes nothing");
