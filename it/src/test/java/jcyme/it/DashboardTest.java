@@ -224,8 +224,10 @@ class DashboardTest {
         try (BranchProcess branch = branch(); Browser browser = Browser.open()) {
             appWithTwoInstances(branch);
             browser.go(branch.url() + "/ui#/charts/" + app);
-            browser.awaitText("#stream-state", "live");
-            browser.awaitText("#depth-state", "every 2 s");
+            browser.await("the charts to find the event stream and queue depth", () ->
+                    settled(browser.text("#stream-state")) && settled(browser.text("#depth-state")));
+            assertTrue(browser.text("#stream-state").contains("live"), browser.text("#stream-state"));
+            assertTrue(browser.text("#depth-state").contains("every 2 s"), browser.text("#depth-state"));
 
             List<String> succeeded = new ArrayList<>();
             for (int i = 0; i < 8; i++) {
