@@ -111,6 +111,7 @@ public final class HttpApi implements AutoCloseable {
     }
 
     private void routes() {
+        UiRoutes.register(app);
         app.get("/ping", ctx -> ok(ctx, "pong"));
         MetricsRoutes.register(app, branch);
         OpenApiRoutes.register(app);
@@ -308,7 +309,7 @@ public final class HttpApi implements AutoCloseable {
     }
 
     private void authenticate(Context ctx) {
-        if (token == null || (ctx.method() == HandlerType.GET && ctx.path().equals("/ping"))) {
+        if (token == null || (ctx.method() == HandlerType.GET && ctx.path().equals("/ping")) || UiRoutes.isPublic(ctx)) {
             return;
         }
         String header = ctx.header("Authorization");

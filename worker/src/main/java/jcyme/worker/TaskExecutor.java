@@ -110,6 +110,7 @@ final class TaskExecutor {
             Outcome outcome = new Outcome(request, true);
             publish(request, TaskResult.failure(request.id(), TaskState.FAILURE, error, null), outcome);
             events.failed(request, error, null);
+            state.taskFailed();
             outcome.sealed();
             return;
         }
@@ -244,6 +245,7 @@ final class TaskExecutor {
         Outcome outcome = new Outcome(request, false);
         publish(request, result, outcome);
         events.failed(request, remote, traceback);
+        state.taskFailed();
         sendNext(request, () -> Canvas.onFailure(request.message, origin), outcome);
         outcome.sealed();
     }
@@ -330,6 +332,7 @@ final class TaskExecutor {
                 seconds(hard), request.name(), request.id());
         RemoteError error = new RemoteError("TimeLimitExceeded", seconds(hard), RemoteError.BILLIARD);
         events.failed(request, error, null);
+        state.taskFailed();
         complete(request, TaskResult.failure(request.id(), TaskState.FAILURE, error, null));
         request.interrupt();
     }

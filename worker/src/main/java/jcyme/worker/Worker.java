@@ -374,6 +374,8 @@ public final class Worker {
         stats.put("pid", pid);
         stats.put("clock", Long.toString(state.clock().value()));
         stats.put("uptime", Duration.between(state.startedAt(), Instant.now()).toSeconds());
+        stats.put("active", executor.active().size()); // jcyme's own, beside Celery's fields: tasks running now
+        stats.put("failed", state.failed());          // and tasks that ended in FAILURE since the worker started
         ObjectNode poolInfo = stats.putObject("pool");
         poolInfo.put("implementation", "jcyme.worker:ThreadPool");
         poolInfo.put("max-concurrency", pool.size());

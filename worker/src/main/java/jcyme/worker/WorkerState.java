@@ -25,6 +25,7 @@ final class WorkerState {
     private final LamportClock clock = new LamportClock();
     private final Map<String, AtomicLong> total = new ConcurrentHashMap<>();
     private final AtomicLong processed = new AtomicLong();
+    private final AtomicLong failed = new AtomicLong();
     private final Instant startedAt = Instant.now();
     private volatile long savedClock = -1;
 
@@ -89,6 +90,14 @@ final class WorkerState {
 
     long processed() {
         return processed.get();
+    }
+
+    void taskFailed() {
+        failed.incrementAndGet();
+    }
+
+    long failed() {
+        return failed.get();
     }
 
     Instant startedAt() {
