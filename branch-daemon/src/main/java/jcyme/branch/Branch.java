@@ -74,6 +74,7 @@ public final class Branch implements AutoCloseable {
         this.store = store;
         this.embeddedBroker = embeddedBroker;
         this.brokers = new Brokers(store, brokerUrl);
+        this.taskHistory = taskHistory;
         this.launcher = new WorkerLauncher(config.java(), config.libDir(), WORKER_JVM_OPTIONS,
                 config.supervision().shutdownTimeout());
         Reconciler[] wake = new Reconciler[1];
@@ -87,11 +88,11 @@ public final class Branch implements AutoCloseable {
         this.reconciler = new Reconciler(store, supervisor, this::spec, brokers::binding, member::announceInstances, events, settle);
         wake[0] = reconciler;
         this.apps = new Apps(store, member, reconciler, events, config.id());
-        this.instances = new Instances(store, apps, brokers, supervisor, reconciler, member, events, config.id(), dataDir);
-        this.queues = new Queues(store, apps, brokers, member, reconciler, config.id());
-        this.taskHistory = taskHistory;
-        this.tasks = new Tasks(apps, brokers, taskHistory);
         this.celeryEvents = new CeleryEventFollower(store, brokers, events, taskHistory);
+        this.instances = new Instances(store, apps, brokers, supervisor, reconciler, member, events, config.id(), dataDir,
+                broker -> celeryEvents.awaitFollowing(broker, Duration.ofSeconds(2)));
+        this.queues = new Queues(store, apps, brokers, member, reconciler, config.id());
+        this.tasks = new Tasks(apps, brokers, taskHistory);
         this.metrics = new Metrics(store, brokers, instances, member::branches, events);
     }
 

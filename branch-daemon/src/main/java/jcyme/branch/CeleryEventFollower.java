@@ -80,6 +80,34 @@ final class CeleryEventFollower implements AutoCloseable {
         scheduler.scheduleWithFixedDelay(this::refresh, 0, REFRESH.toMillis(), TimeUnit.MILLISECONDS);
     }
 
+    /**
+     * Makes sure the events of {@code brokerUrl} are followed before a worker on it starts, so its
+     * first tasks' events are not missed: refreshes now and waits up to {@code max} for the follow
+     * to be bound. A broker that cannot be reached is followed later, with backoff.
+     */
+    void awaitFollowing(String brokerUrl, Duration max) {
+        Follow follow = follows.get(brokerUrl);
+        if (follow != null && follow.connection != null) {
+            return;
+        }
+        long deadline = System.nanoTime() + max.toNanos();
+        try {
+            scheduler.submit(this::refresh).get(max.toMillis(), TimeUnit.MILLISECONDS);
+            while (System.nanoTime() < deadline) {
+                follow = follows.get(brokerUrl);
+                if (follow != null && follow.connection != null) {
+                    return;
+                }
+                Thread.sleep(20);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException
+                 | java.util.concurrent.RejectedExecutionException e) {
+            log.debug("not following {} yet: {}", BrokerUrl.parse(brokerUrl).display(), e.toString());
+        }
+    }
+
     /** Follows the brokers in use now, stops following those no longer used, and learns new instances. */
     private void refresh() {
         try {

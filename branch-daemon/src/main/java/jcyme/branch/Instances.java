@@ -50,9 +50,12 @@ public final class Instances {
     private final EventLog events;
     private final String branchId;
     private final Path dataDir;
+    private final java.util.function.Consumer<String> eventsFollowed;
 
+    /** @param eventsFollowed  waits (briefly) until the branch follows the Celery events of a broker, before a worker on it starts */
     Instances(Store store, Apps apps, Brokers brokers, Supervisor supervisor, Reconciler reconciler, ClusterMember member,
-              EventLog events, String branchId, Path dataDir) {
+              EventLog events, String branchId, Path dataDir, java.util.function.Consumer<String> eventsFollowed) {
+        this.eventsFollowed = eventsFollowed;
         this.store = store;
         this.apps = apps;
         this.brokers = brokers;
@@ -109,6 +112,7 @@ public final class Instances {
         log.info("instance {} of app {} created (queues {}, autoscale {},{})", instanceName, appName, queues, max, min);
         events.record("instance.created", BranchEvent.fields("app", appName, "instance", instanceName));
         member.announceInstances();
+        eventsFollowed.accept(brokers.brokerOf(app, request.broker()));
         reconciler.settle(instanceName);
         return view(record);
     }
