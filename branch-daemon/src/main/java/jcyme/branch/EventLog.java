@@ -249,6 +249,18 @@ public final class EventLog implements AutoCloseable {
     }
 
     /** Every event from now on goes to {@code subscriber}, on a thread of the log's, until the returned handle is closed. */
+    /** Waits up to {@code max} until every pushed-to subscriber has been handed every event so far; false if not. */
+    boolean awaitDelivered(Duration max) throws InterruptedException {
+        long deadline = System.nanoTime() + max.toNanos();
+        while (subscribers.stream().anyMatch(Subscription::busy)) {
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            Thread.sleep(2);
+        }
+        return true;
+    }
+
     public AutoCloseable subscribe(Consumer<BranchEvent> subscriber) {
         return subscribe("subscriber " + subscriber, subscriber);
     }
@@ -299,6 +311,11 @@ public final class EventLog implements AutoCloseable {
             }
             BranchEvent event = queue.poll(timeout.toMillis(), TimeUnit.MILLISECONDS);
             return event == DROPPED ? null : event;
+        }
+
+        /** A pushed-to subscriber with events not yet handed over. */
+        private boolean busy() {
+            return consumer != null && !dropped.get() && (draining.get() || !queue.isEmpty());
         }
 
         /** True once it fell {@value #SUBSCRIBER_BACKLOG} events behind and was dropped. */

@@ -2,6 +2,7 @@ package jcyme.branch;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Path;
@@ -46,6 +47,7 @@ class CeleryEventFollowerTest {
             follower.handle(event("worker-heartbeat", "stranger@host"), List.of("pycon", "shop"));
             follower.handle(event("worker-heartbeat", "py@host"), List.of("pycon"));
             follower.handle(event("something-else", "w1@host"), List.of("pycon"));
+            assertTrue(events.awaitDelivered(Duration.ofSeconds(5)));
 
             assertEquals(List.of("task.succeeded", "worker.heartbeat", "worker.heartbeat", "worker.heartbeat"),
                     seen.stream().map(BranchEvent::kind).toList());

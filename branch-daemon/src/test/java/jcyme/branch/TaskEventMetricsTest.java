@@ -41,6 +41,15 @@ class TaskEventMetricsTest {
         fields.put("instance", instance);
         String type = (String) fields.get("type");
         log.stream(type.replaceFirst("-", "."), fields);
+        delivered();
+    }
+
+    private void delivered() {
+        try {
+            assertTrue(log.awaitDelivered(java.time.Duration.ofSeconds(5)), "the metrics were handed the event");
+        } catch (InterruptedException e) {
+            throw new AssertionError(e);
+        }
     }
 
     private static String heartbeat(String host, int active, double freq) {
@@ -174,6 +183,7 @@ class TaskEventMetricsTest {
         assertTrue(scrape().keySet().stream().anyMatch(k -> k.contains("worker=w1@vm")));
 
         log.record("instance.deleted", Map.of("app", "pycon", "instance", "w1"));
+        delivered();
 
         Map<String, Double> s = scrape();
         assertTrue(s.keySet().stream().noneMatch(k -> k.contains("worker=w1@vm")), s.toString());

@@ -236,6 +236,8 @@ class DashboardTest {
             List<String> failures = List.of(send(branch, "tasks.fail", "thumbnail too large"), send(branch, "tasks.fail", "disk full"));
             browser.await("8 successes counted from the event stream", () -> count(browser, "#count-succeeded") >= 8);
             browser.await("2 failures counted from the event stream", () -> count(browser, "#count-failed") >= 2);
+            browser.await("the 10 tasks drawn in the tasks/s chart", () ->
+                    "10".equals(String.valueOf(browser.script("return document.getElementById('task-chart').dataset.plotted"))));
             browser.screenshot("ui-charts");
 
             browser.go(branch.url() + "/ui#/tasks/" + app);
