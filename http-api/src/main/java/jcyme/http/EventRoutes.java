@@ -92,20 +92,23 @@ final class EventRoutes {
                     last = event.seq();
                 }
             }
+            long nextPing = System.nanoTime() + PING.toNanos();
             while (true) {
-                BranchEvent event = live.next(PING);
+                BranchEvent event = live.next(Duration.ofNanos(Math.max(1, nextPing - System.nanoTime())));
                 if (live.dropped()) {
                     end = "it fell " + EventLog.SUBSCRIBER_BACKLOG + " events behind";
                     write(out, ": dropped: this client fell " + EventLog.SUBSCRIBER_BACKLOG + " events behind; reconnect with since="
                             + last + "\n\n");
                     return;
                 }
-                if (event == null) {
-                    write(out, ": ping\n\n");
-                } else if (!event.kept() || event.seq() > last) {
+                if (event != null && (!event.kept() || event.seq() > last)) {
                     send(out, event);
                     sent++;
                     last = Math.max(last, event.seq());
+                }
+                if (System.nanoTime() - nextPing >= 0) {   // every PING, busy or quiet
+                    write(out, ": ping\n\n");
+                    nextPing = System.nanoTime() + PING.toNanos();
                 }
             }
         } catch (IOException gone) {

@@ -168,7 +168,7 @@ class EventsTest {
         Wait.until(Duration.ofSeconds(30), "cyme events --follow to print it",
                 () -> cyme.stream().anyMatch(l -> l.contains("app.created") && l.contains(app)), cyme::toString);
 
-        Wait.until(Duration.ofSeconds(20), "a ping on a quiet stream", () -> lines.contains(": ping"), lines::toString);
+        Wait.until(Duration.ofSeconds(20), "a ping (sent every 15 s, busy or quiet)", () -> lines.contains(": ping"), lines::toString);
         HttpResponse<String> delete = http.send(HttpRequest.newBuilder(URI.create(branch.url() + "/" + app))
                 .header("Authorization", "Bearer " + TOKEN).DELETE().build(), HttpResponse.BodyHandlers.ofString());
         assertEquals(200, delete.statusCode(), delete.body());
