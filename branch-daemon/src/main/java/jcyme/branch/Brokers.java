@@ -18,6 +18,9 @@ import org.slf4j.LoggerFactory;
 final class Brokers implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Brokers.class);
 
+    /** How long a purge waits for the broker to connect and answer. */
+    static final int PURGE_TIMEOUT_MS = 5000;
+
     private final Store store;
     private final String branchBroker;
     private final Map<String, TaskProducer> producers = new ConcurrentHashMap<>();
@@ -72,6 +75,38 @@ final class Brokers implements AutoCloseable {
                         + Checks.firstLine(e.getMessage()));
             }
         });
+    }
+
+    /**
+     * Removes every ready message of a queue on a broker and says how many there were: 404 when the
+     * broker has no such queue, 502 when it cannot be reached.
+     */
+    int purge(String broker, String queue) {
+        com.rabbitmq.client.ConnectionFactory factory = BrokerUrl.parse(broker).connectionFactory(PURGE_TIMEOUT_MS);
+        factory.setAutomaticRecoveryEnabled(false);
+        factory.setConnectionTimeout(PURGE_TIMEOUT_MS);
+        factory.setHandshakeTimeout(PURGE_TIMEOUT_MS);
+        com.rabbitmq.client.Connection connection;
+        try {
+            connection = factory.newConnection("jcyme-branch-purge");
+        } catch (IOException | TimeoutException | RuntimeException e) {
+            throw new BranchException(502, "cannot reach broker " + QueueDepths.label(broker) + ": " + Checks.firstLine(String.valueOf(e.getMessage())));
+        }
+        try (connection; com.rabbitmq.client.Channel channel = connection.createChannel()) {
+            channel.queueDeclarePassive(queue);
+            return channel.queuePurge(queue).getMessageCount();
+        } catch (IOException e) {
+            if (e.getCause() instanceof com.rabbitmq.client.ShutdownSignalException signal && !signal.isHardError()
+                    && signal.getReason() instanceof com.rabbitmq.client.AMQP.Channel.Close close
+                    && close.getReplyCode() == com.rabbitmq.client.AMQP.NOT_FOUND) {
+                throw BranchException.notFound("broker " + QueueDepths.label(broker) + " has no queue '" + queue + "'");
+            }
+            throw new BranchException(502, "broker " + QueueDepths.label(broker) + " refused to purge '" + queue + "': "
+                    + Checks.firstLine(String.valueOf(e.getMessage())));
+        } catch (TimeoutException | RuntimeException e) {
+            throw new BranchException(502, "broker " + QueueDepths.label(broker) + " refused to purge '" + queue + "': "
+                    + Checks.firstLine(String.valueOf(e.getMessage())));
+        }
     }
 
     /** Deletes queues on the branch's broker (best effort). */

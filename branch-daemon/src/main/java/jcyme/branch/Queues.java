@@ -68,6 +68,16 @@ public final class Queues {
         }
     }
 
+    /** Drops every ready message of the queue on the app's broker (declared or not, like {@code celery purge}); how many it dropped. */
+    public int purge(String app, String name) {
+        App owner = apps.stored(app);
+        Checks.name("queue", name);
+        String broker = brokers.brokerOf(owner, null);
+        int purged = brokers.purge(broker, name);
+        log.info("purged {} messages from queue {} of app {}", purged, name, app);
+        return purged;
+    }
+
     /** Deletes the declaration and unbinds the queue from every instance of the app, which stop consuming it at once. */
     public void delete(String app, String name) {
         get(app, name);

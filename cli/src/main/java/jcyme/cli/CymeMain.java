@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
 @Command(name = "cyme", mixinStandardHelpOptions = true, version = "jcyme 0.1.0",
         description = "Drive jcyme: manage a branch's apps, instances and queues; send tasks; run the embedded broker.",
         subcommands = {AppsCommand.class, InstancesCommand.class, ConsumersCommand.class, QueuesCommand.class,
-                BranchesCommand.class, TasksCommand.class, StatusCommand.class, EventsCommand.class, ShortcutCommands.Stats.class, ShortcutCommands.Log.class, CallCommand.class,
+                BranchesCommand.class, TasksCommand.class, StatusCommand.class, EventsCommand.class, PurgeCommand.class, ShortcutCommands.Stats.class, ShortcutCommands.Log.class, CallCommand.class,
                 BrokerCommand.class, CommandLine.HelpCommand.class})
 public final class CymeMain {
 

@@ -227,6 +227,11 @@ public final class BranchClient {
         request("DELETE", path(app, "queues", name), null);
     }
 
+    /** Drops every ready message of the queue on the app's broker; how many it dropped. */
+    public int purge(String app, String queue) {
+        return read(request("DELETE", path(app, "queues", queue, "messages"), null), JsonNode.class).path("purged").asInt();
+    }
+
     // ---- tasks --------------------------------------------------------------------------------
 
     /** Publishes a task through the branch; returns its id. {@code queue} and {@code countdown} may be null. */

@@ -171,6 +171,7 @@ public final class HttpApi implements AutoCloseable {
         app.get("/{app}/queues/{queue}", ctx -> ctx.json(branch.queues().get(app(ctx), ctx.pathParam("queue"))));
         app.put("/{app}/queues/{queue}", this::declareQueue);
         app.post("/{app}/queues/{queue}", this::declareQueue);
+        app.delete("/{app}/queues/{queue}/messages", ctx -> ctx.json(Map.of("purged", branch.queues().purge(app(ctx), ctx.pathParam("queue")))));
         app.delete("/{app}/queues/{queue}", ctx -> {
             branch.queues().delete(app(ctx), ctx.pathParam("queue"));
             ok(ctx, "ok");

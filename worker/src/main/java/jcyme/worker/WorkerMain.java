@@ -93,6 +93,9 @@ public final class WorkerMain implements Callable<Integer> {
     @Option(names = "--heartbeat-interval", paramLabel = "SECONDS", description = "worker-heartbeat event interval (default: ${DEFAULT-VALUE}).")
     double heartbeatInterval = 2.0;
 
+    @Option(names = {"--purge", "--discard"}, description = "Drop every waiting message of the queues before consuming.")
+    boolean purge;
+
     @Option(names = "--exit-when-ready", hidden = true,
             description = "Stop (warm) as soon as the worker is ready: a training run for a class-data archive.")
     boolean exitWhenReady;
@@ -135,6 +138,16 @@ public final class WorkerMain implements Callable<Integer> {
         }
         log.info("starting {} (pid {}) with {} task(s): {}", config.nodename(), ProcessHandle.current().pid(),
                 tasks.size(), tasks.keySet());
+        if (purge) {
+            try {
+                StartupPurge.Purged purged = StartupPurge.purge(config.broker(), config.queues());
+                log.info("purged {} messages from {} queues", purged.messages(), purged.queues());
+            } catch (IOException | java.util.concurrent.TimeoutException | RuntimeException e) {
+                log.error("--purge failed, not starting: {}", BrokerConsumer.reason(e));
+                release(pid);
+                return EXIT_STARTUP_FAILED;
+            }
+        }
         try {
             worker.start();
         } catch (Exception e) {
