@@ -52,3 +52,16 @@ def flaky(self, failures):
     if self.request.retries < failures:
         raise self.retry(countdown=0.1, exc=RuntimeError('attempt %d failed' % (self.request.retries + 1)))
     return self.request.retries
+
+
+@app.task(name='tasks.workdir', bind=True)
+def workdir(self, file=None, text=''):
+    # Celery has no work directory per task: ./work/<task-id>/, as a jcyme worker's default
+    path = os.path.abspath(os.path.join('work', self.request.id))
+    os.makedirs(path, exist_ok=True)
+    if file is not None:
+        if os.path.basename(file) != file or file in ('', '.', '..'):
+            raise ValueError("tasks.workdir() needs a plain file name, got '%s'" % file)
+        with open(os.path.join(path, file), 'w') as out:
+            out.write(text)
+    return path

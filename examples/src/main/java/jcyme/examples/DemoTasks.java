@@ -1,7 +1,10 @@
 package jcyme.examples;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
 import java.math.BigDecimal;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -141,6 +144,29 @@ public final class DemoTasks {
                 throw call.retry(Duration.ofMillis(100), new IllegalStateException("attempt " + (call.retries() + 1) + " failed"));
             }
             return call.retries();
+        }
+    }
+
+    /**
+     * {@code tasks.workdir([file, text])}: the absolute path of this task's own work directory;
+     * given a plain file name (and text), first writes that file there.
+     */
+    public static final class WorkDir extends Named {
+        public WorkDir() {
+            super("tasks.workdir");
+        }
+
+        @Override
+        public Object run(TaskCall call) throws IOException {
+            Path dir = call.workDir().toAbsolutePath();
+            if (!call.args().isEmpty()) {
+                String file = call.stringArg(0);
+                if (!file.matches("[A-Za-z0-9._-]+") || file.equals(".") || file.equals("..")) {
+                    throw new IllegalArgumentException("tasks.workdir() needs a plain file name, got '" + file + "'");
+                }
+                Files.writeString(dir.resolve(file), call.args().size() > 1 ? call.stringArg(1) : "");
+            }
+            return dir.toString();
         }
     }
 }

@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.math.BigInteger;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import jcyme.tasks.Json;
@@ -13,6 +15,7 @@ import jcyme.tasks.Task;
 import jcyme.tasks.TaskCall;
 import jcyme.tasks.Tasks;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class DemoTasksTest {
     private final Map<String, Task> tasks = Tasks.load(getClass().getClassLoader());
@@ -27,7 +30,7 @@ class DemoTasksTest {
 
     @Test
     void serviceLoaderFindsEveryDemoTask() {
-        assertEquals(List.of("tasks.add", "tasks.echo", "tasks.fail", "tasks.fib", "tasks.flaky", "tasks.noop", "tasks.sleep"),
+        assertEquals(List.of("tasks.add", "tasks.echo", "tasks.fail", "tasks.fib", "tasks.flaky", "tasks.noop", "tasks.sleep", "tasks.workdir"),
                 List.copyOf(tasks.keySet()));
     }
 
@@ -49,5 +52,16 @@ class DemoTasksTest {
         assertEquals("attempt 2 failed", retry.getCause().getMessage());
         assertEquals(Retry.DEFAULT_MAX_RETRIES, retry.maxRetries());
         assertEquals(2, flaky.run(new TaskCall("id", "tasks.flaky", List.of(Json.tree(2)), Map.of(), 2)));
+    }
+
+    @Test
+    void workdirReturnsItsDirectoryAndWritesOnlyPlainFileNames(@TempDir Path dir) throws Exception {
+        Task workdir = tasks.get("tasks.workdir");
+        TaskCall call = new TaskCall("id", "tasks.workdir", List.of(Json.tree("out.txt"), Json.tree("hello")), Map.of(), 0, dir);
+        assertEquals(dir.toAbsolutePath().toString(), workdir.run(call));
+        assertEquals("hello", Files.readString(dir.resolve("out.txt")));
+        assertThrows(IllegalArgumentException.class,
+                () -> workdir.run(new TaskCall("id", "tasks.workdir", List.of(Json.tree("../x")), Map.of(), 0, dir)));
+        assertThrows(IllegalStateException.class, () -> run("tasks.workdir"));
     }
 }

@@ -1,16 +1,35 @@
 package jcyme.tasks;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 
-/** One invocation of a task: its id, name and JSON arguments. */
-public record TaskCall(String id, String name, List<JsonNode> args, Map<String, JsonNode> kwargs, int retries) {
+/**
+ * One invocation of a task: its id, name and JSON arguments, and the work directory it runs in
+ * (its own, {@code <instance>/work/<task-id>/}, created before it runs and kept after it; a retry
+ * of the same task id gets the same one).
+ */
+public record TaskCall(String id, String name, List<JsonNode> args, Map<String, JsonNode> kwargs, int retries, Path workDir) {
 
     public TaskCall {
         args = List.copyOf(args);
         kwargs = Map.copyOf(kwargs);
+    }
+
+    /** A call run outside a worker, without a work directory. */
+    public TaskCall(String id, String name, List<JsonNode> args, Map<String, JsonNode> kwargs, int retries) {
+        this(id, name, args, kwargs, retries, null);
+    }
+
+    /** This task's own work directory; a call made outside a worker has none. */
+    @Override
+    public Path workDir() {
+        if (workDir == null) {
+            throw new IllegalStateException(name + "[" + id + "] has no work directory (it is not run by a worker)");
+        }
+        return workDir;
     }
 
     /** Positional argument {@code index}; a missing one is a clear {@link IllegalArgumentException}. */

@@ -2,6 +2,7 @@ package jcyme.worker;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -57,6 +58,7 @@ final class TaskExecutor {
     private final BrokerConsumer broker;
     private final ScheduledExecutorService timer;
     private final TimeLimits defaultLimits;
+    private final WorkDirs workDirs;
     private final Set<Request> active = ConcurrentHashMap.newKeySet();
     private final Map<Request, Held> held = new ConcurrentHashMap<>();
     private final Map<String, RateLimit> rateLimits = new ConcurrentHashMap<>();
@@ -73,11 +75,12 @@ final class TaskExecutor {
     record Held(Request request, Instant eta, ScheduledFuture<?> timer, boolean rateLimited) {}
 
     TaskExecutor(Map<String, Task> tasks, BrokerConsumer broker, ScheduledExecutorService timer,
-                 Duration defaultSoftLimit, Duration defaultHardLimit) {
+                 Duration defaultSoftLimit, Duration defaultHardLimit, WorkDirs workDirs) {
         this.tasks = tasks;
         this.broker = broker;
         this.timer = timer;
         this.defaultLimits = new TimeLimits(defaultHardLimit, defaultSoftLimit);
+        this.workDirs = workDirs;
     }
 
     void bind(WorkerState state) {
@@ -201,8 +204,13 @@ final class TaskExecutor {
         Object value = null;
         Throwable error = null;
         try {
-            value = task.run(new TaskCall(request.id(), request.name(), request.message.argList(),
-                    request.message.kwargMap(), request.message.retries()));
+            Path workDir = workDirs.acquire(request.id());
+            try {
+                value = task.run(new TaskCall(request.id(), request.name(), request.message.argList(),
+                        request.message.kwargMap(), request.message.retries(), workDir));
+            } finally {
+                workDirs.release(request.id());
+            }
         } catch (Throwable thrown) {
             error = thrown;
         } finally {

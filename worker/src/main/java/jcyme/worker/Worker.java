@@ -88,7 +88,8 @@ public final class Worker {
                         }
                     }
                 });
-        this.executor = new TaskExecutor(tasks, broker, timer, config.softTimeLimit(), config.hardTimeLimit());
+        this.executor = new TaskExecutor(tasks, broker, timer, config.softTimeLimit(), config.hardTimeLimit(),
+                WorkDirs.on(config.workDirs()));
         steps.add(new Step("state", this::openState, warm -> closeState()));
         steps.add(new Step("broker", () -> broker.connect(stopRequested), warm -> {
             if (warm) broker.close(); else broker.abort();

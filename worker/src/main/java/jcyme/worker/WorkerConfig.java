@@ -14,6 +14,7 @@ import jcyme.tasks.BrokerUrl;
  * @param maxReconnectDelay the cap of the exponential reconnect backoff
  * @param taskEvents       send task events from the start (Celery's {@code -E}); worker events always go out
  * @param heartbeatInterval how often worker-heartbeat goes out (Celery's {@code freq}, 2 s)
+ * @param workDirs         where each task's own work directory goes, and when old ones are scrubbed
  */
 public record WorkerConfig(
         BrokerUrl broker,
@@ -34,7 +35,8 @@ public record WorkerConfig(
         Duration shutdownTimeout,
         Duration maxReconnectDelay,
         boolean taskEvents,
-        Duration heartbeatInterval) {
+        Duration heartbeatInterval,
+        WorkDirs.Settings workDirs) {
 
     public WorkerConfig {
         queues = List.copyOf(queues);

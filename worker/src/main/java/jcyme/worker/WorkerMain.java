@@ -96,6 +96,18 @@ public final class WorkerMain implements Callable<Integer> {
     @Option(names = {"--purge", "--discard"}, description = "Drop every waiting message of the queues before consuming.")
     boolean purge;
 
+    @Option(names = "--work-dir", paramLabel = "DIR",
+            description = "Each task runs in its own DIR/<task-id>/ (default: work/ beside --pidfile, else beside --statedb, else ./work).")
+    Path workDir;
+
+    @Option(names = "--scrub-below", paramLabel = "PERCENT",
+            description = "Before a task starts, remove the oldest work directories while the disk has less than PERCENT free (default: ${DEFAULT-VALUE}).")
+    double scrubBelow = WorkDirs.DEFAULT_SCRUB_BELOW_PERCENT;
+
+    @Option(names = "--scrub-check-interval", paramLabel = "SECONDS",
+            description = "Look at the disk's free space at most this often (default: ${DEFAULT-VALUE}).")
+    double scrubCheckInterval = WorkDirs.DEFAULT_CHECK_INTERVAL.toMillis() / 1000.0;
+
     @Option(names = "--exit-when-ready", hidden = true,
             description = "Stop (warm) as soon as the worker is ready: a training run for a class-data archive.")
     boolean exitWhenReady;
@@ -214,7 +226,15 @@ public final class WorkerMain implements Callable<Integer> {
         return new WorkerConfig(BrokerUrl.parse(broker(broker, System.getenv(BrokerUrl.ENV))), queueList, nodename, "dq." + shortName, scaling, min, max,
                 prefetchMultiplier, pidfile, statedb, controlSocket, classpath, seconds(softTimeLimit),
                 seconds(timeLimit), seconds(keepalive), seconds(shutdownTimeout), seconds(maxReconnectDelay), taskEvents,
-                seconds(heartbeatInterval));
+                seconds(heartbeatInterval), new WorkDirs.Settings(workDir(workDir, pidfile, statedb), scrubBelow, seconds(scrubCheckInterval)));
+    }
+
+    /** {@code --work-dir} when given, else {@code work/} in the instance directory (the pid file's, else the state db's), else {@code ./work}. */
+    static Path workDir(Path option, Path pidfile, Path statedb) {
+        if (option != null) return option;
+        Path beside = pidfile != null ? pidfile : statedb;
+        Path instance = beside == null ? null : beside.toAbsolutePath().getParent();
+        return instance == null ? Path.of("work") : instance.resolve("work");
     }
 
     /** The broker URL: {@code -b} when given, else the environment's, else the default. */
