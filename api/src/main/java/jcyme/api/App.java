@@ -5,7 +5,11 @@ import com.fasterxml.jackson.annotation.JsonProperty;
 import java.util.List;
 import java.util.Map;
 
-/** An app: what its instances run (class path, JVM options, environment) and their defaults. */
+/**
+ * An app: what its instances run (class path, JVM options, environment) and their defaults.
+ *
+ * @param setupCmd  a shell command run in the instance directory before each start of a worker (null: none)
+ */
 @JsonIgnoreProperties(ignoreUnknown = true)
 public record App(
         String name,
@@ -17,7 +21,8 @@ public record App(
         Map<String, String> env,
         @JsonProperty("default_queues") List<String> defaultQueues,
         @JsonProperty("min_concurrency") int minConcurrency,
-        @JsonProperty("max_concurrency") int maxConcurrency) {
+        @JsonProperty("max_concurrency") int maxConcurrency,
+        @JsonProperty("setup_cmd") String setupCmd) {
 
     public App {
         extraConfig = extraConfig == null ? Map.of() : Map.copyOf(extraConfig);
@@ -25,5 +30,11 @@ public record App(
         jvmOptions = jvmOptions == null ? List.of() : List.copyOf(jvmOptions);
         env = env == null ? Map.of() : Map.copyOf(env);
         defaultQueues = defaultQueues == null ? List.of() : List.copyOf(defaultQueues);
+    }
+
+    /** An app without a setup command. */
+    public App(String name, String broker, String arguments, Map<String, Object> extraConfig, List<String> classpath,
+               List<String> jvmOptions, Map<String, String> env, List<String> defaultQueues, int minConcurrency, int maxConcurrency) {
+        this(name, broker, arguments, extraConfig, classpath, jvmOptions, env, defaultQueues, minConcurrency, maxConcurrency, null);
     }
 }

@@ -19,7 +19,10 @@ public final class Apps {
     static final int DEFAULT_MIN = 1;
     static final int DEFAULT_MAX = 4;
     private static final Set<String> FIELDS = new TreeSet<>(List.of("broker", "arguments", "extra_config", "classpath",
-            "jvm_options", "env", "default_queues", "min_concurrency", "max_concurrency"));
+            "jvm_options", "env", "default_queues", "min_concurrency", "max_concurrency",
+            "setup_cmd"));
+    /** The longest setup command accepted, in characters. */
+    static final int MAX_SETUP_CMD = 8192;
 
     private final Store store;
     private final ClusterMember member;
@@ -89,8 +92,8 @@ public final class Apps {
 
     /**
      * What an app must be to be stored, whether it comes from a request or from another branch:
-     * a valid name that is not reserved, bounds in order, a broker URL, valid queue names and
-     * class path entries that exist on this host. A 400 naming the first problem otherwise.
+     * a valid name that is not reserved, bounds in order, a broker URL, valid queue names,
+     * class path entries that exist on this host and a bounded setup command. A 400 naming the first problem otherwise.
      */
     static void validate(App app) {
         Checks.name("app", app.name());
@@ -102,6 +105,9 @@ public final class Apps {
             Checks.broker(app.broker());
         }
         app.defaultQueues().forEach(q -> Checks.name("queue", q));
+        if (app.setupCmd() != null && (app.setupCmd().indexOf('\0') >= 0 || app.setupCmd().length() > MAX_SETUP_CMD)) {
+            throw BranchException.invalid("setup_cmd must be a string of at most " + MAX_SETUP_CMD + " characters without NUL");
+        }
         for (String jar : app.classpath()) {
             if (jar.indexOf('\0') >= 0 || !Files.exists(Path.of(jar))) {
                 throw BranchException.invalid("classpath entry '" + jar.replace("\0", "\\0") + "' does not exist on this host");
@@ -115,7 +121,7 @@ public final class Apps {
             return app;
         }
         return new App(app.name(), Checks.masked(app.broker()), app.arguments(), app.extraConfig(), app.classpath(),
-                app.jvmOptions(), app.env(), app.defaultQueues(), app.minConcurrency(), app.maxConcurrency());
+                app.jvmOptions(), app.env(), app.defaultQueues(), app.minConcurrency(), app.maxConcurrency(), app.setupCmd());
     }
 
     /** Deletes the app; its instances here become tombstones at once, and are stopped and removed before this returns. */

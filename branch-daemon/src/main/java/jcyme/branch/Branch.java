@@ -370,7 +370,8 @@ public final class Branch implements AutoCloseable {
                 ? List.of() : List.of(record.arguments().trim().split("\\s+"));
         return new InstanceSpec(record.app(), record.name(), dataDir.resolve(record.name()), brokers.brokerOf(app, record.broker()),
                 record.queues(), record.min(), record.max(), app == null ? List.of() : app.classpath(),
-                app == null ? List.of() : app.jvmOptions(), app == null ? Map.of() : app.env(), arguments, record.generation());
+                app == null ? List.of() : app.jvmOptions(), app == null ? Map.of() : app.env(), arguments, record.generation(),
+                app == null ? null : app.setupCmd());
     }
 
     private static String hostname() {

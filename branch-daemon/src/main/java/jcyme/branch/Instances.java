@@ -311,7 +311,7 @@ public final class Instances {
                 status == null ? InstanceState.STOPPED.name() : status.state().name(),
                 status == null ? null : status.pid(), status == null ? 0 : status.restarts(),
                 status == null || status.startedAt() == null ? null : status.startedAt().toString(),
-                dataDir.resolve(record.name()).toString());
+                dataDir.resolve(record.name()).toString(), status == null ? null : status.lastError());
     }
 
     /** The last {@code lines} lines of a log, read from at most its last 4 MiB. */

@@ -33,7 +33,8 @@ final class AppsCommand implements Runnable {
              @Option(names = "--jvm-option", paramLabel = "OPT") List<String> jvmOptions,
              @Option(names = {"-Q", "--queues"}, paramLabel = "Q", split = ",") List<String> queues,
              @Option(names = "--min", paramLabel = "N") Integer min,
-             @Option(names = "--max", paramLabel = "N") Integer max) {
+             @Option(names = "--max", paramLabel = "N") Integer max,
+             @Option(names = "--setup-cmd", paramLabel = "CMD") String setupCmd) {
         Map<String, Object> fields = new LinkedHashMap<>();
         if (broker != null) fields.put("broker", broker);
         if (classpath != null) fields.put("classpath", classpath);
@@ -41,6 +42,7 @@ final class AppsCommand implements Runnable {
         if (queues != null) fields.put("default_queues", queues);
         if (min != null) fields.put("min_concurrency", min);
         if (max != null) fields.put("max_concurrency", max);
+        if (setupCmd != null) fields.put("setup_cmd", setupCmd);
         options.print(spec.commandLine().getOut(), options.client().putApp(name, fields));
     }
 

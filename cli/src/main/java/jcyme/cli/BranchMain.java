@@ -117,6 +117,10 @@ public final class BranchMain implements Callable<Integer> {
     @Option(names = "--start-timeout", paramLabel = "S", description = "How long STARTING may take before the attempt counts as failed (default: ${DEFAULT-VALUE}).")
     double startTimeout = 60;
 
+    @Option(names = "--setup-timeout", paramLabel = "S",
+            description = "How long an app's setup_cmd may run before a start; longer is a failed start (default: ${DEFAULT-VALUE}).")
+    double setupTimeout = 60;
+
     @Option(names = "--start-retries", paramLabel = "N", description = "Quick failures in a row before FATAL (default: ${DEFAULT-VALUE}).")
     int startRetries = 3;
 
@@ -198,6 +202,9 @@ public final class BranchMain implements Callable<Integer> {
                 }
                 Address.parse(peer, "--peers entries");
             }
+            if (!(setupTimeout > 0)) {
+                throw new IllegalArgumentException("--setup-timeout must be more than 0 seconds, got " + setupTimeout);
+            }
             if (maxInstances != null) {
                 if (maxInstances < 0) {
                     throw new IllegalArgumentException("--max-instances must be 0 or more, got " + maxInstances);
@@ -257,7 +264,8 @@ public final class BranchMain implements Callable<Integer> {
             return 2;
         }
         SupervisorSettings settings = new SupervisorSettings(seconds(startSecs), seconds(startTimeout), startRetries,
-                seconds(backoffBase), seconds(backoffCap), seconds(shutdownTimeout), seconds(killGrace), seconds(supInterval));
+                seconds(backoffBase), seconds(backoffCap), seconds(shutdownTimeout), seconds(killGrace), seconds(supInterval),
+                seconds(setupTimeout));
         Path libDir = libDir();
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
         Branch branch;

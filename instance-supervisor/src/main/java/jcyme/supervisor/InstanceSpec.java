@@ -9,6 +9,7 @@ import java.util.Map;
  *
  * @param classpath   the app's task jars ({@code --classpath}); empty means the demo tasks
  * @param generation  which start of the instance this is: a restart asked for is a new generation
+ * @param setupCmd    a shell command run in {@code dir} before each start of the worker (null or blank: none)
  */
 public record InstanceSpec(
         String app,
@@ -22,7 +23,8 @@ public record InstanceSpec(
         List<String> jvmOptions,
         Map<String, String> env,
         List<String> arguments,
-        long generation) {
+        long generation,
+        String setupCmd) {
 
     public InstanceSpec {
         queues = List.copyOf(queues);
@@ -30,6 +32,18 @@ public record InstanceSpec(
         jvmOptions = List.copyOf(jvmOptions);
         env = Map.copyOf(env);
         arguments = List.copyOf(arguments);
+    }
+
+    /** An instance without a setup command. */
+    public InstanceSpec(String app, String name, Path dir, String broker, List<String> queues, int minConcurrency,
+                        int maxConcurrency, List<String> classpath, List<String> jvmOptions, Map<String, String> env,
+                        List<String> arguments, long generation) {
+        this(app, name, dir, broker, queues, minConcurrency, maxConcurrency, classpath, jvmOptions, env, arguments, generation, null);
+    }
+
+    /** True if a setup command runs before the worker starts. */
+    public boolean hasSetup() {
+        return setupCmd != null && !setupCmd.isBlank();
     }
 
     /** The token on the worker's command line that says whose process it is. */
@@ -51,7 +65,7 @@ public record InstanceSpec(
     /** The same instance at another generation. */
     public InstanceSpec withGeneration(long value) {
         return new InstanceSpec(app, name, dir, broker, queues, minConcurrency, maxConcurrency, classpath, jvmOptions, env,
-                arguments, value);
+                arguments, value, setupCmd);
     }
 
     public Path pidfile() {

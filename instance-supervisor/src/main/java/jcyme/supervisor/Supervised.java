@@ -51,6 +51,8 @@ final class Supervised {
     private Instant retryAt;
     private String lastError;
     private ScheduledFuture<?> pending;
+    /** The setup command running before a spawn, if any. */
+    private SetupRun setup;
 
     Supervised(InstanceSpec spec, SupervisorSettings settings, WorkerLauncher launcher, ScheduledExecutorService executor,
                Supervisor.Listener listener) {
@@ -84,24 +86,69 @@ final class Supervised {
     // ---- starting -----------------------------------------------------------------------------
 
     /**
-     * Starts the worker of {@code desired} unless a process is up. A new generation starts with a
-     * clean failure count (an asked-for restart or enable leaves FATAL); a retry of the same one
-     * after EXITED or BACKOFF counts as a restart.
+     * The first half of a start: enters STARTING and runs the app's setup command, if any, without holding this lock (a long
+     * setup must not block status reads). A new generation starts with a clean failure count (an
+     * asked-for restart or enable leaves FATAL); a retry of the same one after EXITED or BACKOFF
+     * counts as a restart. A failed setup is a quick failure.
+     *
+     * @return the watch to spawn under, or -1 when nothing is to be spawned
      */
-    synchronized void start(InstanceSpec desired) {
-        if (state.isUp()) {
+    long prepare(InstanceSpec desired) {
+        long current;
+        SetupRun run;
+        synchronized (this) {
+            if (state.isUp()) {
+                return -1;
+            }
+            if (desired.generation() != spec.generation()) {
+                quickFailures = 0;
+                lastError = null;
+            } else if (state == InstanceState.EXITED || state == InstanceState.BACKOFF) {
+                restarts++;
+            }
+            spec = desired;
+            cancelPending();
+            current = ++watch;
+            process = null;
+            transition(InstanceState.STARTING, "generation " + desired.generation());
+            if (!desired.hasSetup()) {
+                return current;
+            }
+            try {
+                setup = SetupRun.start(desired);
+            } catch (IOException e) {
+                failedQuickly(e.getMessage());
+                return -1;
+            }
+            run = setup;
+        }
+        Optional<String> failure = run.await(settings.setupTimeout());
+        synchronized (this) {
+            setup = null;
+            if (current != watch || state != InstanceState.STARTING) {
+                return -1;
+            }
+            if (failure.isPresent()) {
+                failedQuickly(failure.get());
+                return -1;
+            }
+            return current;
+        }
+    }
+
+    /** Leaves the STARTING of {@link #prepare} without a worker (the supervisor is closing). */
+    synchronized void abandon(long current) {
+        if (current == watch && state == InstanceState.STARTING) {
+            watch++;
+            transition(InstanceState.STOPPED, "not started, the supervisor is closing");
+        }
+    }
+
+    /** Spawns the worker after {@link #prepare} and waits (on the timer) for it to answer ping. */
+    synchronized void spawn(InstanceSpec desired, long current) {
+        if (current != watch || state != InstanceState.STARTING) {
             return;
         }
-        if (desired.generation() != spec.generation()) {
-            quickFailures = 0;
-            lastError = null;
-        } else if (state == InstanceState.EXITED || state == InstanceState.BACKOFF) {
-            restarts++;
-        }
-        spec = desired;
-        cancelPending();
-        long current = ++watch;
-        transition(InstanceState.STARTING, "generation " + desired.generation());
         Process child;
         try {
             child = launcher.start(desired);
@@ -295,6 +342,9 @@ final class Supervised {
         java.nio.file.Path socket;
         synchronized (this) {
             cancelPending();
+            if (setup != null) {
+                setup.kill();
+            }
             if (!state.isUp() || process == null) {
                 transition(InstanceState.STOPPED, null);
                 return;

@@ -101,15 +101,36 @@ public final class Supervisor implements AutoCloseable {
         return supervised(spec).adopt();
     }
 
-    /** Starts the instance's worker unless one is up; nothing starts once this supervisor is closed. */
+    /**
+     * Starts the instance's worker unless one is up, after the app's setup command (which runs on
+     * the calling thread, STARTING throughout); nothing starts once this supervisor is closed.
+     */
     public void start(InstanceSpec spec) {
+        if (isClosed()) {
+            log.info("instance {}: not started, the supervisor is closing", spec.name());
+            return;
+        }
+        Supervised instance = supervised(spec);
+        long attempt = instance.prepare(spec);
+        if (attempt < 0) {
+            return;
+        }
         starting.readLock().lock();
         try {
             if (closed) {
-                log.info("instance {}: not started, the supervisor is closing", spec.name());
+                instance.abandon(attempt);
                 return;
             }
-            supervised(spec).start(spec);
+            instance.spawn(spec, attempt);
+        } finally {
+            starting.readLock().unlock();
+        }
+    }
+
+    private boolean isClosed() {
+        starting.readLock().lock();
+        try {
+            return closed;
         } finally {
             starting.readLock().unlock();
         }

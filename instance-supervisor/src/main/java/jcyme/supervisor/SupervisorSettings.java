@@ -14,6 +14,7 @@ import java.time.Duration;
  *                      and a stop lets running tasks finish that long (plus the kill grace) before SIGTERM
  * @param killGrace     slack after the warm shutdown time, and the time after SIGTERM before SIGKILL
  * @param interval      the periodic reconcile (--sup-interval)
+ * @param setupTimeout  how long an app's setup command may run before a start; longer is a failed start (--setup-timeout)
  */
 public record SupervisorSettings(
         Duration startSecs,
@@ -23,7 +24,17 @@ public record SupervisorSettings(
         Duration backoffCap,
         Duration shutdownTimeout,
         Duration killGrace,
-        Duration interval) {
+        Duration interval,
+        Duration setupTimeout) {
+
+    /** The setup timeout unless one is given. */
+    public static final Duration DEFAULT_SETUP_TIMEOUT = Duration.ofSeconds(60);
+
+    /** Settings with the default setup timeout. */
+    public SupervisorSettings(Duration startSecs, Duration startTimeout, int startRetries, Duration backoffBase, Duration backoffCap,
+                              Duration shutdownTimeout, Duration killGrace, Duration interval) {
+        this(startSecs, startTimeout, startRetries, backoffBase, backoffCap, shutdownTimeout, killGrace, interval, DEFAULT_SETUP_TIMEOUT);
+    }
 
     public static SupervisorSettings defaults() {
         return new SupervisorSettings(Duration.ofSeconds(5), Duration.ofSeconds(60), 3, Duration.ofSeconds(1),
@@ -31,7 +42,7 @@ public record SupervisorSettings(
     }
 
     public SupervisorSettings withInterval(Duration value) {
-        return new SupervisorSettings(startSecs, startTimeout, startRetries, backoffBase, backoffCap, shutdownTimeout, killGrace, value);
+        return new SupervisorSettings(startSecs, startTimeout, startRetries, backoffBase, backoffCap, shutdownTimeout, killGrace, value, setupTimeout);
     }
 
     /** How long a stop waits for the warm shutdown before it escalates to SIGTERM. */
