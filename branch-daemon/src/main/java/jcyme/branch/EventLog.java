@@ -8,7 +8,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -165,17 +164,9 @@ public final class EventLog implements AutoCloseable {
     }
 
     private static EventLog openOrFail(Path file, String branch, Bounds bounds) throws SQLException {
-        Connection db = DriverManager.getConnection("jdbc:sqlite:" + file.toAbsolutePath());
+        Connection db = SqliteFile.open(file);
         try (Statement s = db.createStatement()) {
-            try (ResultSet check = s.executeQuery("PRAGMA quick_check")) {
-                String verdict = check.next() ? check.getString(1) : "no answer";
-                if (!verdict.equals("ok")) {
-                    throw new SQLException("integrity check: " + verdict);
-                }
-            }
-            s.execute("PRAGMA journal_mode=WAL");
             s.execute("PRAGMA synchronous=NORMAL");
-            s.execute("PRAGMA busy_timeout=5000");
             // AUTOINCREMENT keeps the highest seq ever used in sqlite_sequence, so numbering continues after a full prune
             s.execute("CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL,"
                     + " kind TEXT NOT NULL, fields TEXT NOT NULL)");

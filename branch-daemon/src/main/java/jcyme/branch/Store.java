@@ -5,7 +5,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -30,16 +29,8 @@ final class Store implements AutoCloseable {
     }
 
     static Store open(Path file) throws SQLException {
-        Connection db = DriverManager.getConnection("jdbc:sqlite:" + file.toAbsolutePath());
+        Connection db = SqliteFile.open(file);
         try (Statement s = db.createStatement()) {
-            try (ResultSet check = s.executeQuery("PRAGMA quick_check")) {
-                String verdict = check.next() ? check.getString(1) : "no answer";
-                if (!verdict.equals("ok")) {
-                    throw new SQLException("integrity check: " + verdict);
-                }
-            }
-            s.execute("PRAGMA journal_mode=WAL");
-            s.execute("PRAGMA busy_timeout=5000");
             s.execute("CREATE TABLE IF NOT EXISTS apps (name TEXT PRIMARY KEY, json TEXT NOT NULL,"
                     + " clock INTEGER NOT NULL DEFAULT 0, origin TEXT NOT NULL DEFAULT '', deleted INTEGER NOT NULL DEFAULT 0)");
             s.execute("CREATE TABLE IF NOT EXISTS queues (app TEXT NOT NULL, name TEXT NOT NULL, json TEXT NOT NULL,"

@@ -8,7 +8,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -104,12 +103,9 @@ public final class TaskHistory implements AutoCloseable {
 
     /** Opens the history without background threads: events go in through {@link #record}, pruning through {@link #prune}. */
     static TaskHistory openQuiet(Path file, Settings settings) throws SQLException {
-        String url = "jdbc:sqlite:" + file.toAbsolutePath();
-        Connection writer = DriverManager.getConnection(url);
+        Connection writer = SqliteFile.open(file);
         try (Statement s = writer.createStatement()) {
-            s.execute("PRAGMA journal_mode=WAL");
             s.execute("PRAGMA synchronous=NORMAL");
-            s.execute("PRAGMA busy_timeout=5000");
             s.execute("CREATE TABLE IF NOT EXISTS tasks (id TEXT PRIMARY KEY, app TEXT, name TEXT, state TEXT NOT NULL,"
                     + " worker TEXT, instance TEXT, args TEXT, kwargs TEXT, result TEXT, exception TEXT, traceback TEXT,"
                     + " received REAL, started REAL, finished REAL, runtime REAL, retries INTEGER NOT NULL DEFAULT 0,"
@@ -120,9 +116,12 @@ public final class TaskHistory implements AutoCloseable {
             writer.close();
             throw e;
         }
-        Connection reader = DriverManager.getConnection(url);
-        try (Statement s = reader.createStatement()) {
-            s.execute("PRAGMA busy_timeout=5000");
+        Connection reader;
+        try {
+            reader = SqliteFile.open(file);
+        } catch (SQLException e) {
+            writer.close();
+            throw e;
         }
         return new TaskHistory(settings, writer, reader);
     }
