@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.Connection;
-import com.rabbitmq.client.ConnectionFactory;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -17,6 +16,7 @@ import java.util.UUID;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import jcyme.tasks.AsyncResult;
+import jcyme.tasks.BrokerUrl;
 import jcyme.tasks.Json;
 import jcyme.tasks.TaskProducer;
 import jcyme.tasks.TaskRequest;
@@ -89,9 +89,7 @@ class RecycleTest {
         AtomicInteger fewestConsumers = new AtomicInteger(Integer.MAX_VALUE);
         AtomicInteger samples = new AtomicInteger();
         AtomicBoolean sampling = new AtomicBoolean(true);
-        ConnectionFactory factory = new ConnectionFactory();
-        factory.setUri(url);
-        try (Connection connection = factory.newConnection(); TaskProducer producer = TaskProducer.connect(url)) {
+        try (Connection connection = BrokerUrl.parse(url).connectionFactory(1000).newConnection("it-recycle-sampler"); TaskProducer producer = TaskProducer.connect(url)) {
             Channel channel = connection.createChannel();
             Thread sampler = new Thread(() -> {
                 while (sampling.get()) {
