@@ -9,6 +9,8 @@ import java.util.Map;
  * An app: what its instances run (class path, JVM options, environment) and their defaults.
  *
  * @param setupCmd  a shell command run in the instance directory before each start of a worker (null: none)
+ * @param recycleAfterTasks   replace an instance's worker once it has processed this many tasks (null: never)
+ * @param recycleAboveRssKib  replace an instance's worker once its resident memory passes this many KiB (null: never)
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 public record App(
@@ -22,7 +24,9 @@ public record App(
         @JsonProperty("default_queues") List<String> defaultQueues,
         @JsonProperty("min_concurrency") int minConcurrency,
         @JsonProperty("max_concurrency") int maxConcurrency,
-        @JsonProperty("setup_cmd") String setupCmd) {
+        @JsonProperty("setup_cmd") String setupCmd,
+        @JsonProperty("recycle_after_tasks") Long recycleAfterTasks,
+        @JsonProperty("recycle_above_rss_kib") Long recycleAboveRssKib) {
 
     public App {
         extraConfig = extraConfig == null ? Map.of() : Map.copyOf(extraConfig);
@@ -36,5 +40,13 @@ public record App(
     public App(String name, String broker, String arguments, Map<String, Object> extraConfig, List<String> classpath,
                List<String> jvmOptions, Map<String, String> env, List<String> defaultQueues, int minConcurrency, int maxConcurrency) {
         this(name, broker, arguments, extraConfig, classpath, jvmOptions, env, defaultQueues, minConcurrency, maxConcurrency, null);
+    }
+
+    /** An app that is never recycled. */
+    public App(String name, String broker, String arguments, Map<String, Object> extraConfig, List<String> classpath,
+               List<String> jvmOptions, Map<String, String> env, List<String> defaultQueues, int minConcurrency, int maxConcurrency,
+               String setupCmd) {
+        this(name, broker, arguments, extraConfig, classpath, jvmOptions, env, defaultQueues, minConcurrency, maxConcurrency, setupCmd,
+                null, null);
     }
 }

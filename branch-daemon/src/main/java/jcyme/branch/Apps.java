@@ -20,7 +20,7 @@ public final class Apps {
     static final int DEFAULT_MAX = 4;
     private static final Set<String> FIELDS = new TreeSet<>(List.of("broker", "arguments", "extra_config", "classpath",
             "jvm_options", "env", "default_queues", "min_concurrency", "max_concurrency",
-            "setup_cmd"));
+            "setup_cmd", "recycle_after_tasks", "recycle_above_rss_kib"));
     /** The longest setup command accepted, in characters. */
     static final int MAX_SETUP_CMD = 8192;
 
@@ -108,6 +108,7 @@ public final class Apps {
         if (app.setupCmd() != null && (app.setupCmd().indexOf('\0') >= 0 || app.setupCmd().length() > MAX_SETUP_CMD)) {
             throw BranchException.invalid("setup_cmd must be a string of at most " + MAX_SETUP_CMD + " characters without NUL");
         }
+        Checks.recycle(app.recycleAfterTasks(), app.recycleAboveRssKib());
         for (String jar : app.classpath()) {
             if (jar.indexOf('\0') >= 0 || !Files.exists(Path.of(jar))) {
                 throw BranchException.invalid("classpath entry '" + jar.replace("\0", "\\0") + "' does not exist on this host");
@@ -121,7 +122,8 @@ public final class Apps {
             return app;
         }
         return new App(app.name(), Checks.masked(app.broker()), app.arguments(), app.extraConfig(), app.classpath(),
-                app.jvmOptions(), app.env(), app.defaultQueues(), app.minConcurrency(), app.maxConcurrency(), app.setupCmd());
+                app.jvmOptions(), app.env(), app.defaultQueues(), app.minConcurrency(), app.maxConcurrency(), app.setupCmd(),
+                app.recycleAfterTasks(), app.recycleAboveRssKib());
     }
 
     /** Deletes the app; its instances here become tombstones at once, and are stopped and removed before this returns. */

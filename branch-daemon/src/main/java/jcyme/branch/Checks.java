@@ -14,6 +14,16 @@ final class Checks {
         }
     }
 
+    /** Recycle thresholds: each absent or at least 1. */
+    static void recycle(Long afterTasks, Long aboveRssKib) {
+        if (afterTasks != null && afterTasks < 1) {
+            throw BranchException.invalid("recycle_after_tasks must be at least 1, got " + afterTasks);
+        }
+        if (aboveRssKib != null && aboveRssKib < 1) {
+            throw BranchException.invalid("recycle_above_rss_kib must be at least 1, got " + aboveRssKib);
+        }
+    }
+
     static void bounds(int min, int max) {
         if (min < 0 || max < 1 || min > max) {
             throw BranchException.invalid("need 0 <= min <= max and max >= 1, got min=" + min + " max=" + max);

@@ -84,7 +84,7 @@ public final class Instances {
         if (OWN_ENTRIES.contains(instanceName)) {
             throw BranchException.invalid("instance name '" + instanceName + "' is reserved");
         }
-        if (dataDir.resolve(instanceName).resolve("worker.sock").toString().length() > MAX_SOCKET_PATH) {
+        if (dataDir.resolve(instanceName).resolve("worker-1.sock").toString().length() > MAX_SOCKET_PATH) {
             throw BranchException.invalid("instance name '" + instanceName + "' is too long for a control socket under "
                     + dataDir + " (use a shorter name or data directory)");
         }
@@ -94,6 +94,7 @@ public final class Instances {
         int min = request.min() != null ? request.min() : app.minConcurrency();
         int max = request.max() != null ? request.max() : app.maxConcurrency();
         Checks.bounds(min, max);
+        Checks.recycle(request.recycleAfterTasks(), request.recycleAboveRssKib());
         if (request.broker() != null) {
             Checks.broker(request.broker());
         }
@@ -103,7 +104,7 @@ public final class Instances {
                     + " delete one or place the instance on another branch");
         }
         InstanceRecord record = new InstanceRecord(instanceName, appName, queues, min, max, true, request.broker(),
-                request.arguments(), request.extraConfig(), 1, false);
+                request.arguments(), request.extraConfig(), 1, false, request.recycleAfterTasks(), request.recycleAboveRssKib());
         member.requireNameFree(instanceName);
         if (!store.insertInstance(record)) {
             boolean deleting = store.instanceRecord(instanceName).map(InstanceRecord::deleting).orElse(false);

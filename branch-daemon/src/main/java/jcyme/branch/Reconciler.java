@@ -198,9 +198,42 @@ final class Reconciler implements AutoCloseable {
                 } catch (java.io.IOException e) {
                     log.debug("instance {}: live settings not applied now: {}", name, e.getMessage());
                 }
+                recycleIfDue(record);
             }
             case STARTING, STOPPING -> { }
         }
+    }
+
+    /**
+     * Replaces a RUNNING worker past its recycle thresholds (the instance's own, else its app's):
+     * tasks processed, or resident memory. The replacement consumes before the old one drains.
+     */
+    private void recycleIfDue(InstanceRecord record) {
+        jcyme.api.App app = store.app(record.app()).orElse(null);
+        Long afterTasks = record.recycleAfterTasks() != null ? record.recycleAfterTasks() : app == null ? null : app.recycleAfterTasks();
+        Long aboveRss = record.recycleAboveRssKib() != null ? record.recycleAboveRssKib() : app == null ? null : app.recycleAboveRssKib();
+        if (afterTasks == null && aboveRss == null || closed) {
+            return;
+        }
+        Supervisor.Usage usage;
+        try {
+            usage = supervisor.usage(record.name()).orElse(null);
+        } catch (java.io.IOException e) {
+            log.debug("instance {}: no usage now: {}", record.name(), e.getMessage());
+            return;
+        }
+        if (usage == null) {
+            return;
+        }
+        String cause = afterTasks != null && usage.tasks() >= afterTasks ? "tasks " + usage.tasks() + " >= " + afterTasks
+                : aboveRss != null && usage.rssKib() >= aboveRss ? "rss " + usage.rssKib() + " KiB >= " + aboveRss + " KiB"
+                : null;
+        if (cause == null) {
+            return;
+        }
+        log.info("instance {}: recycling pid {}: {}", record.name(), usage.pid(), cause);
+        supervisor.recycle(specOf(record)).ifPresent(done -> events.record("instance.recycle", BranchEvent.fields(
+                "app", record.app(), "instance", record.name(), "cause", cause, "old_pid", done.oldPid(), "new_pid", done.newPid())));
     }
 
     private void start(InstanceRecord record) {

@@ -98,7 +98,7 @@ class StoreTest {
     }
 
     static InstanceRecord instance(String name, String app, List<String> queues) {
-        return new InstanceRecord(name, app, queues, 1, 2, true, null, null, Map.of(), 1, false);
+        return new InstanceRecord(name, app, queues, 1, 2, true, null, null, Map.of(), 1, false, null, null);
     }
 
     @Test

@@ -11,7 +11,8 @@ import jcyme.branch.InstanceRequest;
 final class InstanceRequests {
     /** Fields the router consumed to choose the branch; not the instance's. */
     private static final Set<String> ROUTING = Set.of("branch", "placement");
-    private static final Set<String> FIELDS = new TreeSet<>(List.of("queues", "min", "max", "arguments", "extra_config", "broker"));
+    private static final Set<String> FIELDS = new TreeSet<>(List.of("queues", "min", "max", "arguments", "extra_config", "broker",
+            "recycle_after_tasks", "recycle_above_rss_kib"));
 
     private InstanceRequests() {}
 
@@ -33,6 +34,12 @@ final class InstanceRequests {
         }
         return new InstanceRequest(queues == null ? null : ((List<Object>) queues).stream().map(String::valueOf).toList(),
                 Params.integer(fields, "min"), Params.integer(fields, "max"), Params.text(fields, "broker"),
-                Params.text(fields, "arguments"), (Map<String, Object>) extra);
+                Params.text(fields, "arguments"), (Map<String, Object>) extra, wide(fields, "recycle_after_tasks"),
+                wide(fields, "recycle_above_rss_kib"));
+    }
+
+    private static Long wide(Map<String, Object> fields, String name) {
+        Integer value = Params.integer(fields, name);
+        return value == null ? null : value.longValue();
     }
 }

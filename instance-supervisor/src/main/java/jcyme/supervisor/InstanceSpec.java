@@ -10,6 +10,9 @@ import java.util.Map;
  * @param classpath   the app's task jars ({@code --classpath}); empty means the demo tasks
  * @param generation  which start of the instance this is: a restart asked for is a new generation
  * @param setupCmd    a shell command run in {@code dir} before each start of the worker (null or blank: none)
+ * @param slot        which of the directory's two sets of process files the worker uses: 0 is {@code worker.pid},
+ *                    {@code worker.lock}, {@code worker.sock}, {@code worker.statedb}; 1 is {@code worker-1.*}. A recycle
+ *                    starts the replacement in the other slot, so both run side by side for a moment
  */
 public record InstanceSpec(
         String app,
@@ -24,7 +27,8 @@ public record InstanceSpec(
         Map<String, String> env,
         List<String> arguments,
         long generation,
-        String setupCmd) {
+        String setupCmd,
+        int slot) {
 
     public InstanceSpec {
         queues = List.copyOf(queues);
@@ -32,6 +36,17 @@ public record InstanceSpec(
         jvmOptions = List.copyOf(jvmOptions);
         env = Map.copyOf(env);
         arguments = List.copyOf(arguments);
+    }
+
+    /** The two slots' file stems. */
+    private static final String[] STEMS = {"worker", "worker-1"};
+
+    /** The worker in slot 0. */
+    public InstanceSpec(String app, String name, Path dir, String broker, List<String> queues, int minConcurrency,
+                        int maxConcurrency, List<String> classpath, List<String> jvmOptions, Map<String, String> env,
+                        List<String> arguments, long generation, String setupCmd) {
+        this(app, name, dir, broker, queues, minConcurrency, maxConcurrency, classpath, jvmOptions, env, arguments, generation,
+                setupCmd, 0);
     }
 
     /** An instance without a setup command. */
@@ -65,15 +80,26 @@ public record InstanceSpec(
     /** The same instance at another generation. */
     public InstanceSpec withGeneration(long value) {
         return new InstanceSpec(app, name, dir, broker, queues, minConcurrency, maxConcurrency, classpath, jvmOptions, env,
-                arguments, value, setupCmd);
+                arguments, value, setupCmd, slot);
+    }
+
+    /** The same instance in another slot. */
+    public InstanceSpec inSlot(int value) {
+        return new InstanceSpec(app, name, dir, broker, queues, minConcurrency, maxConcurrency, classpath, jvmOptions, env,
+                arguments, generation, setupCmd, value);
+    }
+
+    /** The same instance in the slot it does not use. */
+    public InstanceSpec otherSlot() {
+        return inSlot(1 - slot);
     }
 
     public Path pidfile() {
-        return dir.resolve("worker.pid");
+        return dir.resolve(STEMS[slot] + ".pid");
     }
 
     public Path lockfile() {
-        return dir.resolve("worker.lock");
+        return dir.resolve(STEMS[slot] + ".lock");
     }
 
     public Path logfile() {
@@ -81,10 +107,10 @@ public record InstanceSpec(
     }
 
     public Path statedb() {
-        return dir.resolve("worker.statedb");
+        return dir.resolve(STEMS[slot] + ".statedb");
     }
 
     public Path socket() {
-        return dir.resolve("worker.sock");
+        return dir.resolve(STEMS[slot] + ".sock");
     }
 }

@@ -106,7 +106,7 @@ final class Supervised {
             } else if (state == InstanceState.EXITED || state == InstanceState.BACKOFF) {
                 restarts++;
             }
-            spec = desired;
+            spec = desired.inSlot(spec.slot());
             cancelPending();
             current = ++watch;
             process = null;
@@ -145,10 +145,11 @@ final class Supervised {
     }
 
     /** Spawns the worker after {@link #prepare} and waits (on the timer) for it to answer ping. */
-    synchronized void spawn(InstanceSpec desired, long current) {
+    synchronized void spawn(InstanceSpec asked, long current) {
         if (current != watch || state != InstanceState.STARTING) {
             return;
         }
+        InstanceSpec desired = asked.inSlot(spec.slot());
         Process child;
         try {
             child = launcher.start(desired);
@@ -213,10 +214,22 @@ final class Supervised {
                 return false;
             }
         }
-        Optional<ProcessHandle> found = ProcessIdentity.find(spec);
-        if (found.isEmpty()) {
+        Optional<ProcessHandle> first = ProcessIdentity.find(spec.inSlot(0));
+        Optional<ProcessHandle> second = ProcessIdentity.find(spec.inSlot(1));
+        if (first.isEmpty() && second.isEmpty()) {
             return false;
         }
+        int slot = first.isEmpty() || (second.isPresent() && startOf(second.get()).isAfter(startOf(first.get()))) ? 1 : 0;
+        Optional<ProcessHandle> found = slot == 0 ? first : second;
+        Optional<ProcessHandle> older = slot == 0 ? second : first;
+        spec = spec.inSlot(slot);
+        older.ifPresent(p -> {
+            log.info("instance {}: pid {} was left from an unfinished recycle; draining it", name, p.pid());
+            InstanceSpec olderSpec = spec.inSlot(1 - slot);
+            Thread drainer = new Thread(() -> drain(p, p.onExit(), olderSpec.socket()), "drain-" + name);
+            drainer.setDaemon(true);
+            drainer.start();
+        });
         long current = ++watch;
         process = found.get();
         spec = spec.withGeneration(generationOf(process.pid()).orElse(spec.generation()));
@@ -224,6 +237,10 @@ final class Supervised {
         exited = watchLock(current);
         transition(InstanceState.RUNNING, "adopted pid " + process.pid());
         return true;
+    }
+
+    private static Instant startOf(ProcessHandle process) {
+        return process.info().startInstant().orElse(Instant.EPOCH);
     }
 
     /** The generation on a worker's command line (absent for one started by an older branch). */
@@ -354,26 +371,140 @@ final class Supervised {
             gone = exited;
             socket = spec.socket();
         }
-        try {
-            ControlClient.call(socket, "shutdown", Map.of(), CONTROL_TIMEOUT);
-        } catch (IOException e) {
-            target.destroy();
-        }
-        if (!await(gone, target, settings.warmStopWait())) {
-            log.warn("instance {}: no exit {} s after shutdown; SIGTERM", name, settings.warmStopWait().toSeconds());
-            target.destroy();
-            if (!await(gone, target, settings.killGrace())) {
-                log.warn("instance {}: still alive; SIGKILL", name);
-                target.destroyForcibly();
-                await(gone, target, settings.killGrace());
-            }
-        }
+        drain(target, gone, socket);
         synchronized (this) {
             if (state == InstanceState.STOPPING) {
                 watch++;
                 transition(InstanceState.STOPPED, "stopped");
             }
         }
+    }
+
+    /**
+     * Warm shutdown over the worker's socket (it stops consuming, finishes its running tasks, acks
+     * and exits), bounded by the warm shutdown time plus the kill grace; then SIGTERM, then SIGKILL.
+     */
+    private void drain(ProcessHandle target, CompletableFuture<?> gone, java.nio.file.Path socket) {
+        try {
+            ControlClient.call(socket, "shutdown", Map.of(), CONTROL_TIMEOUT);
+        } catch (IOException e) {
+            target.destroy();
+        }
+        if (!await(gone, target, settings.warmStopWait())) {
+            log.warn("instance {}: pid {}: no exit {} s after shutdown; SIGTERM", name, target.pid(), settings.warmStopWait().toSeconds());
+            target.destroy();
+            if (!await(gone, target, settings.killGrace())) {
+                log.warn("instance {}: pid {} still alive; SIGKILL", name, target.pid());
+                target.destroyForcibly();
+                await(gone, target, settings.killGrace());
+            }
+        }
+    }
+
+    // ---- recycling ----------------------------------------------------------------------------
+
+    /**
+     * Replaces the RUNNING worker without a moment of lower capacity: the replacement starts in the
+     * directory's other slot (its own pid, lock, socket and statedb; the same queues), and only once it
+     * answers ping does it become this instance's process and the old one drain as {@link #stop} would.
+     * If the replacement does not come up within the start timeout it is killed and the old one keeps
+     * running. Setup commands are not run again: the directory is already set up.
+     *
+     * @return the pids, or empty when nothing was replaced
+     */
+    Optional<Supervisor.Recycled> recycle(InstanceSpec desired) {
+        ProcessHandle old;
+        CompletableFuture<?> oldGone;
+        InstanceSpec next;
+        synchronized (this) {
+            if (state != InstanceState.RUNNING || process == null) {
+                return Optional.empty();
+            }
+            old = process;
+            oldGone = exited;
+            next = desired.withGeneration(spec.generation()).inSlot(1 - spec.slot());
+        }
+        Process child;
+        try {
+            child = launcher.start(next);
+        } catch (IOException e) {
+            log.warn("instance {}: recycle: {}", name, e.getMessage());
+            return Optional.empty();
+        }
+        long deadline = System.nanoTime() + settings.startTimeout().toNanos();
+        while (!answers(next.socket())) {
+            if (!child.isAlive() || System.nanoTime() > deadline) {
+                log.warn("instance {}: recycle: replacement pid {} {}; keeping pid {}", name, child.pid(),
+                        child.isAlive() ? "did not answer ping in time" : "exited with " + child.exitValue(), old.pid());
+                child.destroyForcibly();
+                return Optional.empty();
+            }
+            try {
+                Thread.sleep(100);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                child.destroyForcibly();
+                return Optional.empty();
+            }
+        }
+        java.nio.file.Path oldSocket;
+        synchronized (this) {
+            if (state != InstanceState.RUNNING || process != old) {
+                child.destroyForcibly();
+                return Optional.empty();
+            }
+            oldSocket = spec.socket();
+            long current = ++watch;
+            spec = next;
+            process = child.toHandle();
+            startedAt = Instant.now();
+            exited = child.onExit().thenAccept(p -> {
+                Supervisor.Exit exit = Supervisor.Exit.of(next.app(), p.pid(), p.exitValue());
+                onExit(current, exit, "exit code " + p.exitValue() + (exit.signal() == null ? "" : " (" + exit.signal() + ")"));
+            });
+        }
+        log.info("instance {}: recycle: pid {} answered ping; draining pid {}", name, child.pid(), old.pid());
+        drain(old, oldGone, oldSocket);
+        return Optional.of(new Supervisor.Recycled(old.pid(), child.pid()));
+    }
+
+    private static boolean answers(java.nio.file.Path socket) {
+        try {
+            return ControlClient.call(socket, "ping", Map.of(), Duration.ofSeconds(1)).path("ok").asText().equals("pong");
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    Optional<Supervisor.Usage> usage() throws IOException {
+        ProcessHandle current;
+        java.nio.file.Path socket;
+        synchronized (this) {
+            if (state != InstanceState.RUNNING || process == null) {
+                return Optional.empty();
+            }
+            current = process;
+            socket = spec.socket();
+        }
+        long tasks = 0;
+        for (JsonNode count : ControlClient.call(socket, "stats", Map.of(), CONTROL_TIMEOUT).path("total")) {
+            tasks += count.asLong();
+        }
+        return Optional.of(new Supervisor.Usage(current.pid(), tasks, rssKib(current.pid())));
+    }
+
+    /** VmRSS from /proc/<pid>/status, 0 when it cannot be read. */
+    static long rssKib(long pid) {
+        try {
+            for (String line : Files.readAllLines(java.nio.file.Path.of("/proc", Long.toString(pid), "status"))) {
+                if (line.startsWith("VmRSS:")) {
+                    return Long.parseLong(line.substring(6).trim().split("\\s+")[0]);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            log.debug("instance rss of pid {}: {}", pid, e.getMessage());
+        }
+        return 0;
     }
 
     private static boolean await(CompletableFuture<?> gone, ProcessHandle process, Duration timeout) {
@@ -404,7 +535,8 @@ final class Supervised {
     // ---- live settings ------------------------------------------------------------------------
 
     /** Brings the running worker's autoscale bounds and consumed queues to {@code desired}. */
-    void applyLive(InstanceSpec desired, Function<String, Map<String, Object>> queueBinding) throws IOException {
+    void applyLive(InstanceSpec wanted, Function<String, Map<String, Object>> queueBinding) throws IOException {
+        InstanceSpec desired = wanted.inSlot(spec().slot());
         JsonNode autoscaler = ControlClient.call(desired.socket(), "stats", Map.of(), CONTROL_TIMEOUT).path("autoscaler");
         if (autoscaler.path("max").asInt() != desired.maxConcurrency() || autoscaler.path("min").asInt() != desired.minConcurrency()) {
             log.info("instance {}: autoscale {},{} -> {},{}", name, autoscaler.path("max").asInt(), autoscaler.path("min").asInt(),

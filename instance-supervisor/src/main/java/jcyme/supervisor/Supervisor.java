@@ -158,6 +158,30 @@ public final class Supervisor implements AutoCloseable {
         }
     }
 
+    /** What a recycle did: the worker drained and the one that replaced it. */
+    public record Recycled(long oldPid, long newPid) {}
+
+    /** A running worker's tasks processed ({@code stats.total} summed) and resident memory (VmRSS) in KiB. */
+    public record Usage(long pid, long tasks, long rssKib) {}
+
+    /** The running worker's usage; empty unless it is RUNNING. */
+    public Optional<Usage> usage(String name) throws IOException {
+        Supervised instance = instances.get(name);
+        return instance == null ? Optional.empty() : instance.usage();
+    }
+
+    /**
+     * Replaces the RUNNING worker: its replacement consumes before it drains (see {@code Supervised.recycle});
+     * returns once the old one is gone, empty when nothing was replaced. Nothing starts once this supervisor is closed.
+     */
+    public Optional<Recycled> recycle(InstanceSpec spec) {
+        Supervised instance = instances.get(spec.name());
+        if (instance == null || isClosed()) {
+            return Optional.empty();
+        }
+        return instance.recycle(spec);
+    }
+
     /** Notices a worker that died without its exit being seen. */
     public void checkAlive(String name) {
         Supervised instance = instances.get(name);
@@ -196,10 +220,17 @@ public final class Supervisor implements AutoCloseable {
      */
     public void stopOrphan(Path dir) {
         String name = dir.getFileName().toString();
+        for (String stem : List.of("worker", "worker-1")) {
+            stopOrphan(dir, name, stem);
+        }
+        deleteTree(dir);
+    }
+
+    private void stopOrphan(Path dir, String name, String stem) {
         try {
-            long pid = Long.parseLong(Files.readAllLines(dir.resolve("worker.pid")).get(0).trim());
+            long pid = Long.parseLong(Files.readAllLines(dir.resolve(stem + ".pid")).get(0).trim());
             String cmdline = ProcessIdentity.cmdline(pid) + " ";
-            if (ProcessIdentity.lockHeld(dir.resolve("worker.lock")) && cmdline.contains("-Djcyme.instance=")
+            if (ProcessIdentity.lockHeld(dir.resolve(stem + ".lock")) && cmdline.contains("-Djcyme.instance=")
                     && cmdline.contains("/" + name + " ")) {
                 log.warn("stopping orphan instance {} (pid {}): its record is gone", name, pid);
                 ProcessHandle.of(pid).ifPresent(p -> {
@@ -212,9 +243,8 @@ public final class Supervisor implements AutoCloseable {
                 });
             }
         } catch (IOException | RuntimeException e) {
-            log.debug("orphan {}: no live worker ({})", name, e.getMessage());
+            log.debug("orphan {}: no live worker in {} ({})", name, stem, e.getMessage());
         }
-        deleteTree(dir);
     }
 
     /** Stops supervising and starts nothing more; running workers keep running (a restarted branch re-adopts them). */
