@@ -8,7 +8,8 @@ import java.util.Map;
 /**
  * An app: what its instances run (class path, JVM options, environment) and their defaults.
  *
- * @param setupCmd  a shell command run in the instance directory before each start of a worker (null: none)
+ * @param setupCmd   a shell command run in the instance directory before each start of a worker (null: none)
+ * @param perBranch  how many instances of the app every live branch runs on its own, named {@code <app>-<branch>-<k>} (0: none)
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 public record App(
@@ -22,7 +23,8 @@ public record App(
         @JsonProperty("default_queues") List<String> defaultQueues,
         @JsonProperty("min_concurrency") int minConcurrency,
         @JsonProperty("max_concurrency") int maxConcurrency,
-        @JsonProperty("setup_cmd") String setupCmd) {
+        @JsonProperty("setup_cmd") String setupCmd,
+        @JsonProperty("per_branch") int perBranch) {
 
     public App {
         extraConfig = extraConfig == null ? Map.of() : Map.copyOf(extraConfig);
@@ -35,6 +37,14 @@ public record App(
     /** An app without a setup command. */
     public App(String name, String broker, String arguments, Map<String, Object> extraConfig, List<String> classpath,
                List<String> jvmOptions, Map<String, String> env, List<String> defaultQueues, int minConcurrency, int maxConcurrency) {
-        this(name, broker, arguments, extraConfig, classpath, jvmOptions, env, defaultQueues, minConcurrency, maxConcurrency, null);
+        this(name, broker, arguments, extraConfig, classpath, jvmOptions, env, defaultQueues, minConcurrency, maxConcurrency, null, 0);
+    }
+
+    /** An app without instances on every branch. */
+    public App(String name, String broker, String arguments, Map<String, Object> extraConfig, List<String> classpath,
+               List<String> jvmOptions, Map<String, String> env, List<String> defaultQueues, int minConcurrency, int maxConcurrency,
+               String setupCmd) {
+        this(name, broker, arguments, extraConfig, classpath, jvmOptions, env, defaultQueues, minConcurrency, maxConcurrency,
+                setupCmd, 0);
     }
 }
