@@ -84,7 +84,9 @@ public final class Apps {
         try {
             app = Json.MAPPER.convertValue(merged, App.class);
         } catch (IllegalArgumentException e) {
-            throw BranchException.invalid("invalid app field: " + Checks.firstLine(e.getMessage()));
+            String field = e.getCause() instanceof com.fasterxml.jackson.databind.JsonMappingException mapping && !mapping.getPath().isEmpty()
+                    ? " '" + mapping.getPath().get(mapping.getPath().size() - 1).getFieldName() + "'" : "";
+            throw BranchException.invalid("invalid app field" + field + ": " + Checks.firstLine(e.getMessage()));
         }
         validate(app);
         store.putApp(app, member.nextClock(), branchId);

@@ -147,6 +147,8 @@ public final class Branch implements AutoCloseable {
         branch.perBranch.convergeAll();
         long interval = config.supervision().interval().toMillis();
         branch.housekeeping.scheduleWithFixedDelay(branch::checkBroker, interval, interval, TimeUnit.MILLISECONDS);
+        // also picks up what a change could not do at once (a name still being deleted, the instance limit reached)
+        branch.housekeeping.scheduleWithFixedDelay(branch::convergePerBranch, interval, interval, TimeUnit.MILLISECONDS);
         branch.reconciler.sweepEvery(config.supervision().interval());
         branch.celeryEvents.start();
         if (config.cluster() != null) {
@@ -208,6 +210,14 @@ public final class Branch implements AutoCloseable {
             brokers.deleteQueues(List.of(queue, "dq." + queue));
             Supervisor.deleteTree(training);
         });
+    }
+
+    private void convergePerBranch() {
+        try {
+            perBranch.convergeAll();
+        } catch (RuntimeException e) {
+            log.warn("per_branch instances: {}", e.getMessage());
+        }
     }
 
     private void checkBroker() {

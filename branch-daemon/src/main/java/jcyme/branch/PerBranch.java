@@ -23,6 +23,14 @@ final class PerBranch {
     private final String branchId;
     private final Path dataDir;
     private final Runnable announce;
+    /** Names refused with their reason, so that a refusal is told once, not on every pass. */
+    private final java.util.Map<String, String> refused = new java.util.HashMap<>();
+    /**
+     * What each instance's worker was started with from the app (class path, JVM options, env,
+     * arguments, setup, broker), as last seen here: a change replaces the worker. At boot
+     * the stored app counts as what the adopted workers run.
+     */
+    private final java.util.Map<String, List<Object>> launchedWith = new java.util.HashMap<>();
 
     PerBranch(Store store, Reconciler reconciler, EventLog events, String branchId, Path dataDir, Runnable announce) {
         this.store = store;
@@ -59,6 +67,11 @@ final class PerBranch {
                 log.info("instance {}: past per_branch {} of app {}, deleting", record.name(), wanted, appName);
                 events.record("instance.deleted", BranchEvent.fields("app", appName, "instance", record.name(), "cause", "per_branch"));
                 touched.add(record.name());
+            } else if (!launch(app).equals(launchedWith.getOrDefault(record.name(), launch(app)))) {
+                store.updateInstance(record.name(), r -> new InstanceRecord(r.name(), r.app(), queues(app), app.minConcurrency(),
+                        app.maxConcurrency(), r.enabled(), r.broker(), r.arguments(), r.extraConfig(), r.generation() + 1, r.deleting()));
+                log.info("instance {}: app {} changed how its workers start; replacing the worker", record.name(), appName);
+                touched.add(record.name());
             } else if (!followsApp(record, app)) {
                 store.updateInstance(record.name(), r -> r.withQueues(queues(app)).withAutoscale(app.maxConcurrency(), app.minConcurrency()));
                 log.info("instance {}: follows app {} (queues {}, autoscale {},{})", record.name(), appName, queues(app),
@@ -73,16 +86,25 @@ final class PerBranch {
             }
             String problem = problem(name);
             if (problem != null) {
-                log.warn("app {}: no per_branch instance {}: {}", appName, name, problem);
-                events.record("instance.refused", BranchEvent.fields("app", appName, "instance", name, "error", problem));
+                if (!problem.equals(refused.put(name, problem))) {
+                    log.warn("app {}: no per_branch instance {}: {}", appName, name, problem);
+                    events.record("instance.refused", BranchEvent.fields("app", appName, "instance", name, "error", problem));
+                }
                 break;
             }
+            refused.remove(name);
             store.insertInstance(new InstanceRecord(name, appName, queues(app), app.minConcurrency(), app.maxConcurrency(), true,
                     null, null, null, 1, false));
             log.info("instance {} of app {} created (per_branch {})", name, appName, wanted);
             events.record("instance.created", BranchEvent.fields("app", appName, "instance", name, "cause", "per_branch"));
             touched.add(name);
         }
+        for (InstanceRecord record : store.instances(appName)) {
+            if (app != null && ordinal(record.name(), prefix) >= 1) {
+                launchedWith.put(record.name(), launch(app));
+            }
+        }
+        launchedWith.keySet().removeIf(name -> name.startsWith(prefix) && store.instance(name).isEmpty());
         if (!touched.isEmpty()) {
             announce.run();
             touched.forEach(reconciler::wake);
@@ -100,6 +122,12 @@ final class PerBranch {
 
     private static boolean followsApp(InstanceRecord record, App app) {
         return record.queues().equals(queues(app)) && record.min() == app.minConcurrency() && record.max() == app.maxConcurrency();
+    }
+
+    /** The app's settings that take effect only when a worker starts. */
+    private static List<Object> launch(App app) {
+        return java.util.Arrays.asList(app.classpath(), app.jvmOptions(), app.env(), app.arguments(), app.setupCmd(),
+                app.broker());
     }
 
     private static List<String> queues(App app) {

@@ -82,6 +82,19 @@ class PerBranchTest {
             }, () -> "last: " + last[0]);
         }
 
+        // changing how workers start (a JVM option) replaces the running ones on every branch
+        String marker = "-Dpb.marker=" + app;
+        a.json("PUT", "/" + app + "?jvm_options=" + marker.replace("=", "%3D"));
+        Wait.until(Duration.ofSeconds(60), "three workers started with " + marker, () -> {
+            for (String id : ids) {
+                if (BranchProcess.processesWith(marker).size() != 3
+                        || !a.call("GET", "/" + app + "/instances/" + name(id, 1)).text().contains("\"RUNNING\"")) {
+                    return false;
+                }
+            }
+            return true;
+        });
+
         // per_branch=2: a second instance on each branch
         c.json("PUT", "/" + app + "?per_branch=2");
         awaitInstances(a, List.of(name("a", 1), name("a", 2), name("b", 1), name("b", 2), name("c", 1), name("c", 2)));
