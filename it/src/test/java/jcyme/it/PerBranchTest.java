@@ -160,6 +160,13 @@ class PerBranchTest {
         assertTrue(again.waitFor(30, TimeUnit.SECONDS));
         assertEquals(1, again.exitValue(), refusal);
         assertTrue(refusal.startsWith("branch: no branch runs on"), refusal);
+
+        // the app changes while c is down; c restarts, runs its instance again and catches up with the change
+        a.json("PUT", "/" + app + "?per_branch=2");
+        c.start();
+        assertEquals("c", c.awaitState(app, name("c", 1), "RUNNING").path("branch").asText());
+        assertEquals("c", c.awaitState(app, name("c", 2), "RUNNING").path("branch").asText());
+        awaitInstances(b, List.of(name("a", 1), name("a", 2), name("b", 1), name("b", 2), name("c", 1), name("c", 2)));
     }
 
     private String name(String branch, int k) {
