@@ -8,9 +8,10 @@ import java.util.Map;
 /**
  * An app: what its instances run (class path, JVM options, environment) and their defaults.
  *
- * @param setupCmd  a shell command run in the instance directory before each start of a worker (null: none)
+ * @param setupCmd            a shell command run in the instance directory before each start of a worker (null: none)
  * @param recycleAfterTasks   replace an instance's worker once it has processed this many tasks (null: never)
  * @param recycleAboveRssKib  replace an instance's worker once its resident memory passes this many KiB (null: never)
+ * @param perBranch           how many instances of the app every live branch runs on its own, named {@code <app>-<branch>-<k>} (0: none)
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 public record App(
@@ -26,7 +27,8 @@ public record App(
         @JsonProperty("max_concurrency") int maxConcurrency,
         @JsonProperty("setup_cmd") String setupCmd,
         @JsonProperty("recycle_after_tasks") Long recycleAfterTasks,
-        @JsonProperty("recycle_above_rss_kib") Long recycleAboveRssKib) {
+        @JsonProperty("recycle_above_rss_kib") Long recycleAboveRssKib,
+        @JsonProperty("per_branch") int perBranch) {
 
     public App {
         extraConfig = extraConfig == null ? Map.of() : Map.copyOf(extraConfig);
@@ -42,11 +44,11 @@ public record App(
         this(name, broker, arguments, extraConfig, classpath, jvmOptions, env, defaultQueues, minConcurrency, maxConcurrency, null);
     }
 
-    /** An app that is never recycled. */
+    /** An app that is never recycled and has no instances on every branch. */
     public App(String name, String broker, String arguments, Map<String, Object> extraConfig, List<String> classpath,
                List<String> jvmOptions, Map<String, String> env, List<String> defaultQueues, int minConcurrency, int maxConcurrency,
                String setupCmd) {
         this(name, broker, arguments, extraConfig, classpath, jvmOptions, env, defaultQueues, minConcurrency, maxConcurrency, setupCmd,
-                null, null);
+                null, null, 0);
     }
 }

@@ -20,17 +20,21 @@ public final class Apps {
     static final int DEFAULT_MAX = 4;
     private static final Set<String> FIELDS = new TreeSet<>(List.of("broker", "arguments", "extra_config", "classpath",
             "jvm_options", "env", "default_queues", "min_concurrency", "max_concurrency",
-            "setup_cmd", "recycle_after_tasks", "recycle_above_rss_kib"));
+            "setup_cmd", "recycle_after_tasks", "recycle_above_rss_kib", "per_branch"));
     /** The longest setup command accepted, in characters. */
     static final int MAX_SETUP_CMD = 8192;
+    /** The most instances of one app a branch runs for {@code per_branch}. */
+    static final int MAX_PER_BRANCH = 64;
 
     private final Store store;
     private final ClusterMember member;
     private final Reconciler reconciler;
     private final EventLog events;
     private final String branchId;
+    private final PerBranch perBranch;
 
-    Apps(Store store, ClusterMember member, Reconciler reconciler, EventLog events, String branchId) {
+    Apps(Store store, ClusterMember member, Reconciler reconciler, EventLog events, String branchId, PerBranch perBranch) {
+        this.perBranch = perBranch;
         this.store = store;
         this.member = member;
         this.reconciler = reconciler;
@@ -80,13 +84,16 @@ public final class Apps {
         try {
             app = Json.MAPPER.convertValue(merged, App.class);
         } catch (IllegalArgumentException e) {
-            throw BranchException.invalid("invalid app field: " + Checks.firstLine(e.getMessage()));
+            String field = e.getCause() instanceof com.fasterxml.jackson.databind.JsonMappingException mapping && !mapping.getPath().isEmpty()
+                    ? " '" + mapping.getPath().get(mapping.getPath().size() - 1).getFieldName() + "'" : "";
+            throw BranchException.invalid("invalid app field" + field + ": " + Checks.firstLine(e.getMessage()));
         }
         validate(app);
         store.putApp(app, member.nextClock(), branchId);
         member.replicate(name);
         log.info("app {} {}", name, existing == null ? "created" : "updated");
         events.record(existing == null ? "app.created" : "app.updated", BranchEvent.fields("app", name, "origin", branchId));
+        perBranch.converge(name);
         return new Saved<>(masked(app), existing == null);
     }
 
@@ -105,6 +112,9 @@ public final class Apps {
             Checks.broker(app.broker());
         }
         app.defaultQueues().forEach(q -> Checks.name("queue", q));
+        if (app.perBranch() < 0 || app.perBranch() > MAX_PER_BRANCH) {
+            throw BranchException.invalid("per_branch must be between 0 and " + MAX_PER_BRANCH + ", got " + app.perBranch());
+        }
         if (app.setupCmd() != null && (app.setupCmd().indexOf('\0') >= 0 || app.setupCmd().length() > MAX_SETUP_CMD)) {
             throw BranchException.invalid("setup_cmd must be a string of at most " + MAX_SETUP_CMD + " characters without NUL");
         }
@@ -123,7 +133,7 @@ public final class Apps {
         }
         return new App(app.name(), Checks.masked(app.broker()), app.arguments(), app.extraConfig(), app.classpath(),
                 app.jvmOptions(), app.env(), app.defaultQueues(), app.minConcurrency(), app.maxConcurrency(), app.setupCmd(),
-                app.recycleAfterTasks(), app.recycleAboveRssKib());
+                app.recycleAfterTasks(), app.recycleAboveRssKib(), app.perBranch());
     }
 
     /** Deletes the app; its instances here become tombstones at once, and are stopped and removed before this returns. */

@@ -51,6 +51,7 @@ public final class Branch implements AutoCloseable {
     private final Reconciler reconciler;
     private final ClusterMember member;
     private final Apps apps;
+    private final PerBranch perBranch;
     private final Instances instances;
     private final Queues queues;
     private final Tasks tasks;
@@ -82,12 +83,16 @@ public final class Branch implements AutoCloseable {
         this.supervisor = new Supervisor(config.supervision(), launcher, supervision);
         supervision.watch(supervisor);
         this.member = new ClusterMember(config, store, events, this::info, () -> instances().states(),
-                app -> reconciler().wakeAll());
+                app -> {
+                    perBranch().converge(app);
+                    reconciler().wakeAll();
+                });
         Duration settle = config.supervision().warmStopWait().plus(config.supervision().killGrace().multipliedBy(2))
                 .plusSeconds(10);
         this.reconciler = new Reconciler(store, supervisor, this::spec, brokers::binding, member::announceInstances, events, settle);
         wake[0] = reconciler;
-        this.apps = new Apps(store, member, reconciler, events, config.id());
+        this.perBranch = new PerBranch(store, reconciler, events, config.id(), dataDir, member::announceInstances);
+        this.apps = new Apps(store, member, reconciler, events, config.id(), perBranch);
         this.celeryEvents = new CeleryEventFollower(store, brokers, events, taskHistory);
         this.instances = new Instances(store, apps, brokers, supervisor, reconciler, member, events, config.id(), dataDir,
                 broker -> celeryEvents.awaitFollowing(broker, Duration.ofSeconds(2)));
@@ -139,8 +144,11 @@ public final class Branch implements AutoCloseable {
         Branch branch = new Branch(config, lock, store, events, history, embedded, brokerUrl);
         branch.prepareClassArchive();
         branch.recover();
+        branch.perBranch.convergeAll();
         long interval = config.supervision().interval().toMillis();
         branch.housekeeping.scheduleWithFixedDelay(branch::checkBroker, interval, interval, TimeUnit.MILLISECONDS);
+        // also picks up what a change could not do at once (a name still being deleted, the instance limit reached)
+        branch.housekeeping.scheduleWithFixedDelay(branch::convergePerBranch, interval, interval, TimeUnit.MILLISECONDS);
         branch.reconciler.sweepEvery(config.supervision().interval());
         branch.celeryEvents.start();
         if (config.cluster() != null) {
@@ -204,6 +212,14 @@ public final class Branch implements AutoCloseable {
         });
     }
 
+    private void convergePerBranch() {
+        try {
+            perBranch.convergeAll();
+        } catch (RuntimeException e) {
+            log.warn("per_branch instances: {}", e.getMessage());
+        }
+    }
+
     private void checkBroker() {
         if (embeddedBroker == null) {
             return;
@@ -241,6 +257,10 @@ public final class Branch implements AutoCloseable {
     /** What {@code GET /metrics} shows, and queue depths. */
     public Metrics metrics() {
         return metrics;
+    }
+
+    private PerBranch perBranch() {
+        return perBranch;
     }
 
     private Reconciler reconciler() {
@@ -327,6 +347,32 @@ public final class Branch implements AutoCloseable {
         return new BranchInfo(config.id(), config.url(), hostname(), VERSION, dataDir.toString(),
                 config.supervision().interval().toMillis() / 1000.0, store.instances().size(), instances.states(), load, used,
                 startedAt.toString());
+    }
+
+    /**
+     * Stops this branch's workers warm (running tasks finish), all at once, after reconciling has
+     * stopped: the stop that takes the instances along. Their records stay as they are, so the
+     * next start of the branch starts them again.
+     */
+    public void stopInstances() {
+        reconciler.close();
+        List<String> names = supervisor.names();
+        log.info("stopping {} instance(s) with the branch", names.size());
+        List<Thread> stops = new ArrayList<>();
+        for (String name : names) {
+            Thread stop = new Thread(() -> supervisor.stop(name), "branch-stop-" + name);
+            stop.start();
+            stops.add(stop);
+        }
+        for (Thread stop : stops) {
+            try {
+                stop.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+        log.info("stopped {} instance(s) with the branch", names.size());
     }
 
     /** From now on nothing starts: no reconciling, no worker spawned. The first step of stopping. */

@@ -38,8 +38,8 @@ public final class Instances {
     /** Entries of the data directory that are the branch's own, never instances. */
     static final Set<String> OWN_ENTRIES = Set.of("broker", "branch.db", "branch.db-wal", "branch.db-shm", "branch.lock",
             "tasks.db", "tasks.db-wal", "tasks.db-shm",
-            "events.db", "events.db-wal", "events.db-shm");
-    private static final int MAX_SOCKET_PATH = 107;
+            "events.db", "events.db-wal", "events.db-shm", "stop.request");
+    static final int MAX_SOCKET_PATH = 107;
 
     private final Store store;
     private final Apps apps;

@@ -34,7 +34,8 @@ final class AppsCommand implements Runnable {
              @Option(names = {"-Q", "--queues"}, paramLabel = "Q", split = ",") List<String> queues,
              @Option(names = "--min", paramLabel = "N") Integer min,
              @Option(names = "--max", paramLabel = "N") Integer max,
-             @Option(names = "--setup-cmd", paramLabel = "CMD") String setupCmd) {
+             @Option(names = "--setup-cmd", paramLabel = "CMD") String setupCmd,
+             @Option(names = "--per-branch", paramLabel = "N", description = "Run N instances on every branch.") Integer perBranch) {
         Map<String, Object> fields = new LinkedHashMap<>();
         if (broker != null) fields.put("broker", broker);
         if (classpath != null) fields.put("classpath", classpath);
@@ -43,6 +44,7 @@ final class AppsCommand implements Runnable {
         if (min != null) fields.put("min_concurrency", min);
         if (max != null) fields.put("max_concurrency", max);
         if (setupCmd != null) fields.put("setup_cmd", setupCmd);
+        if (perBranch != null) fields.put("per_branch", perBranch);
         options.print(spec.commandLine().getOut(), options.client().putApp(name, fields));
     }
 

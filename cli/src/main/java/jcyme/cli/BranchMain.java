@@ -22,6 +22,7 @@ import picocli.CommandLine.Option;
 
 /** {@code bin/branch}: the branch daemon of one host. */
 @Command(name = "branch", mixinStandardHelpOptions = true, version = "jcyme " + Branch.VERSION, sortOptions = false,
+        subcommands = BranchStopCommand.class,
         description = "Run a branch: an HTTP API that defines apps and runs their worker instances as supervised JVMs.")
 public final class BranchMain implements Callable<Integer> {
 
@@ -147,6 +148,14 @@ public final class BranchMain implements Callable<Integer> {
         int code = cli.execute(args);
         if (code != 0) {
             System.exit(code);
+        }
+    }
+
+    private static boolean deleted(Path file) {
+        try {
+            return java.nio.file.Files.deleteIfExists(file);
+        } catch (java.io.IOException e) {
+            return false;
         }
     }
 
@@ -286,9 +295,16 @@ public final class BranchMain implements Callable<Integer> {
             System.err.println("branch: cannot listen on " + address.host() + ":" + address.port() + ": " + rootMessage(e));
             return 1;
         }
+        Path stopRequest = branch.dataDir().resolve(BranchStopCommand.REQUEST_FILE);
+        deleted(stopRequest); // a request left by a stop that never reached a branch
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            log.info("branch stopping; instances keep running and are re-adopted at the next start");
+            if (deleted(stopRequest)) {
+                log.info("branch stopping with its instances (asked by 'branch stop')");
+                branch.stopInstances();
+            } else {
+                log.info("branch stopping; instances keep running and are re-adopted at the next start");
+            }
             branch.stopReconciling();
             api.close();
             branch.close();

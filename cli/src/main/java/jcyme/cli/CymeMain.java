@@ -10,7 +10,8 @@ import picocli.CommandLine.Command;
         description = "Drive jcyme: manage a branch's apps, instances and queues; send tasks; run the embedded broker.",
         subcommands = {AppsCommand.class, InstancesCommand.class, ConsumersCommand.class, QueuesCommand.class,
                 BranchesCommand.class, TasksCommand.class, StatusCommand.class, EventsCommand.class, PurgeCommand.class, ShortcutCommands.Stats.class, ShortcutCommands.Log.class, CallCommand.class,
-                BrokerCommand.class, CommandLine.HelpCommand.class})
+                BrokerCommand.class, FleetCommands.StartAll.class, FleetCommands.RestartAll.class, FleetCommands.ShutdownAll.class,
+                CommandLine.HelpCommand.class})
 public final class CymeMain {
 
     public static void main(String[] args) {
