@@ -9,6 +9,9 @@ import java.util.Map;
  * An app: what its instances run (class path, JVM options, environment) and their defaults.
  *
  * @param setupCmd  a shell command run in the instance directory before each start of a worker (null: none)
+ * @param configId  the id of the live configuration last pushed with {@code PUT /<app>/config} (null: none yet, the
+ *                  instances hold {@code extra_config} as {@value #INITIAL_CONFIG_ID})
+ * @param config    that configuration
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 public record App(
@@ -22,9 +25,15 @@ public record App(
         @JsonProperty("default_queues") List<String> defaultQueues,
         @JsonProperty("min_concurrency") int minConcurrency,
         @JsonProperty("max_concurrency") int maxConcurrency,
-        @JsonProperty("setup_cmd") String setupCmd) {
+        @JsonProperty("setup_cmd") String setupCmd,
+        @JsonProperty("config_id") String configId,
+        Map<String, Object> config) {
+
+    /** The id of an app's live configuration before one is pushed: its {@code extra_config}. */
+    public static final String INITIAL_CONFIG_ID = "initial";
 
     public App {
+        config = config == null ? Map.of() : java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(config));
         extraConfig = extraConfig == null ? Map.of() : Map.copyOf(extraConfig);
         classpath = classpath == null ? List.of() : List.copyOf(classpath);
         jvmOptions = jvmOptions == null ? List.of() : List.copyOf(jvmOptions);
@@ -36,5 +45,31 @@ public record App(
     public App(String name, String broker, String arguments, Map<String, Object> extraConfig, List<String> classpath,
                List<String> jvmOptions, Map<String, String> env, List<String> defaultQueues, int minConcurrency, int maxConcurrency) {
         this(name, broker, arguments, extraConfig, classpath, jvmOptions, env, defaultQueues, minConcurrency, maxConcurrency, null);
+    }
+
+    /** An app without a pushed live configuration. */
+    public App(String name, String broker, String arguments, Map<String, Object> extraConfig, List<String> classpath,
+               List<String> jvmOptions, Map<String, String> env, List<String> defaultQueues, int minConcurrency, int maxConcurrency,
+               String setupCmd) {
+        this(name, broker, arguments, extraConfig, classpath, jvmOptions, env, defaultQueues, minConcurrency, maxConcurrency,
+                setupCmd, null, null);
+    }
+
+    /** The id of the configuration its instances should hold. */
+    @com.fasterxml.jackson.annotation.JsonIgnore
+    public String liveConfigId() {
+        return configId == null ? INITIAL_CONFIG_ID : configId;
+    }
+
+    /** The configuration its instances should hold: the pushed one, else {@code extra_config}. */
+    @com.fasterxml.jackson.annotation.JsonIgnore
+    public Map<String, Object> liveConfig() {
+        return configId == null ? extraConfig : config;
+    }
+
+    /** The same app holding another live configuration. */
+    public App withConfig(String id, Map<String, Object> value) {
+        return new App(name, broker, arguments, extraConfig, classpath, jvmOptions, env, defaultQueues, minConcurrency,
+                maxConcurrency, setupCmd, id, value);
     }
 }

@@ -10,6 +10,8 @@ import java.util.Map;
  * @param classpath   the app's task jars ({@code --classpath}); empty means the demo tasks
  * @param generation  which start of the instance this is: a restart asked for is a new generation
  * @param setupCmd    a shell command run in {@code dir} before each start of the worker (null or blank: none)
+ * @param configId    the id of the app's live configuration the worker should hold (null: none, the worker's empty default)
+ * @param config      that configuration, a JSON object
  */
 public record InstanceSpec(
         String app,
@@ -24,9 +26,12 @@ public record InstanceSpec(
         Map<String, String> env,
         List<String> arguments,
         long generation,
-        String setupCmd) {
+        String setupCmd,
+        String configId,
+        Map<String, Object> config) {
 
     public InstanceSpec {
+        config = config == null ? Map.of() : java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(config));
         queues = List.copyOf(queues);
         classpath = List.copyOf(classpath);
         jvmOptions = List.copyOf(jvmOptions);
@@ -39,6 +44,14 @@ public record InstanceSpec(
                         int maxConcurrency, List<String> classpath, List<String> jvmOptions, Map<String, String> env,
                         List<String> arguments, long generation) {
         this(app, name, dir, broker, queues, minConcurrency, maxConcurrency, classpath, jvmOptions, env, arguments, generation, null);
+    }
+
+    /** An instance without a live configuration. */
+    public InstanceSpec(String app, String name, Path dir, String broker, List<String> queues, int minConcurrency,
+                        int maxConcurrency, List<String> classpath, List<String> jvmOptions, Map<String, String> env,
+                        List<String> arguments, long generation, String setupCmd) {
+        this(app, name, dir, broker, queues, minConcurrency, maxConcurrency, classpath, jvmOptions, env, arguments, generation,
+                setupCmd, null, null);
     }
 
     /** True if a setup command runs before the worker starts. */
@@ -65,7 +78,7 @@ public record InstanceSpec(
     /** The same instance at another generation. */
     public InstanceSpec withGeneration(long value) {
         return new InstanceSpec(app, name, dir, broker, queues, minConcurrency, maxConcurrency, classpath, jvmOptions, env,
-                arguments, value, setupCmd);
+                arguments, value, setupCmd, configId, config);
     }
 
     public Path pidfile() {
@@ -82,6 +95,11 @@ public record InstanceSpec(
 
     public Path statedb() {
         return dir.resolve("worker.statedb");
+    }
+
+    /** Where the worker finds its live configuration at start. */
+    public Path configFile() {
+        return dir.resolve("config.json");
     }
 
     public Path socket() {
