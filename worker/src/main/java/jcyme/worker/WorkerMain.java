@@ -127,7 +127,7 @@ public final class WorkerMain implements Callable<Integer> {
      */
     public static java.util.Optional<String> checkExtraArguments(List<String> arguments) {
         WorkerMain options = new WorkerMain();
-        CommandLine cli = new CommandLine(options);
+        CommandLine cli = new CommandLine(options).setOverwrittenOptionsAllowed(true);
         CommandLine.ParseResult parsed;
         try {
             parsed = cli.parseArgs(arguments.toArray(String[]::new));
@@ -148,7 +148,8 @@ public final class WorkerMain implements Callable<Integer> {
     }
 
     public static void main(String[] args) {
-        CommandLine cli = new CommandLine(new WorkerMain());
+        // an option given twice takes its last value: an instance's arguments come after its app's
+        CommandLine cli = new CommandLine(new WorkerMain()).setOverwrittenOptionsAllowed(true);
         cli.setParameterExceptionHandler((e, argv) -> {
             cli.getErr().println("worker: " + e.getMessage());
             cli.getErr().println("Try 'worker --help'.");
