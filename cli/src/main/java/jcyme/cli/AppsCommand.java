@@ -34,7 +34,9 @@ final class AppsCommand implements Runnable {
              @Option(names = {"-Q", "--queues"}, paramLabel = "Q", split = ",") List<String> queues,
              @Option(names = "--min", paramLabel = "N") Integer min,
              @Option(names = "--max", paramLabel = "N") Integer max,
-             @Option(names = "--setup-cmd", paramLabel = "CMD") String setupCmd) {
+             @Option(names = "--setup-cmd", paramLabel = "CMD") String setupCmd,
+             @Option(names = "--arguments", paramLabel = "OPTS", description = "Extra worker options, e.g. '--prefetch-multiplier 1'.") String arguments,
+             @Option(names = "--extra-config", paramLabel = "JSON", description = "The initial live configuration, a JSON object.") String extraConfig) {
         Map<String, Object> fields = new LinkedHashMap<>();
         if (broker != null) fields.put("broker", broker);
         if (classpath != null) fields.put("classpath", classpath);
@@ -43,7 +45,29 @@ final class AppsCommand implements Runnable {
         if (min != null) fields.put("min_concurrency", min);
         if (max != null) fields.put("max_concurrency", max);
         if (setupCmd != null) fields.put("setup_cmd", setupCmd);
+        if (arguments != null) fields.put("arguments", arguments);
+        if (extraConfig != null) fields.put("extra_config", jsonObject("--extra-config", extraConfig));
         options.print(spec.commandLine().getOut(), options.client().putApp(name, fields));
+    }
+
+    @Command(name = "config", description = "Show the app's live configuration and the id each instance holds; with ID and JSON, push a new one.")
+    void config(@Parameters(paramLabel = "APP") String name,
+                @Parameters(paramLabel = "ID", arity = "0..1") String configId,
+                @Parameters(paramLabel = "JSON", arity = "0..1") String config) {
+        if (configId == null) {
+            options.print(spec.commandLine().getOut(), options.client().config(name));
+            return;
+        }
+        options.print(spec.commandLine().getOut(),
+                options.client().putConfig(name, configId, config == null ? Map.of() : jsonObject("JSON", config)));
+    }
+
+    private Map<String, Object> jsonObject(String what, String text) {
+        try {
+            return jcyme.tasks.Json.MAPPER.readValue(text, new com.fasterxml.jackson.core.type.TypeReference<Map<String, Object>>() {});
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalArgumentException(what + " must be a JSON object, got: " + text);
+        }
     }
 
     @Command(name = "show", description = "An app's definition.")

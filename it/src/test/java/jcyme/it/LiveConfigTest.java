@@ -132,6 +132,14 @@ class LiveConfigTest {
         a.awaitState(app, "wa2", "RUNNING");
         assertEquals("c2", a.json("GET", "/" + app + "/config").path("instances").path("wa2").asText(),
                 "an instance started later starts with the current config");
+
+        BranchProcess.Reply cli = BranchProcess.cyme("-u", a.url(), "apps", "config", app, "c3", "{\"level\": 3}");
+        assertEquals(0, cli.status(), cli.text());
+        assertTrue(cli.text().contains("c3"), cli.text());
+        awaitHeld(a, "wa2", "c3");
+        BranchProcess.Reply badJson = BranchProcess.cyme("-u", a.url(), "apps", "config", app, "c4", "{nope");
+        assertTrue(badJson.status() != 0 && badJson.text().startsWith("cyme: ") && badJson.text().strip().lines().count() == 1, badJson.text());
+        assertEquals("c3", a.json("GET", "/" + app + "/config").path("config_id").asText(), "a refused push changes nothing");
     }
 
     /** Runs {@code task} on the app's queue (any of its workers) and returns its result. */
