@@ -65,3 +65,15 @@ def workdir(self, file=None, text=''):
         with open(os.path.join(path, file), 'w') as out:
             out.write(text)
     return path
+
+
+@app.task(name='tasks.config')
+def config():
+    # Celery has no live configuration: the initial one, empty, as a jcyme worker started without one
+    return {'config_id': 'initial', 'config': {}}
+
+
+@app.task(name='tasks.lifecycle')
+def lifecycle():
+    # no birth/death hooks in Celery: the calls a jcyme worker makes at start
+    return ['birth(initial)']

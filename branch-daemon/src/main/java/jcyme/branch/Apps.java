@@ -32,9 +32,12 @@ public final class Apps {
     private final EventLog events;
     private final String branchId;
     private final PerBranch perBranch;
+    private final WorkerArguments workerArguments;
 
-    Apps(Store store, ClusterMember member, Reconciler reconciler, EventLog events, String branchId, PerBranch perBranch) {
+    Apps(Store store, ClusterMember member, Reconciler reconciler, EventLog events, String branchId, PerBranch perBranch,
+         WorkerArguments workerArguments) {
         this.perBranch = perBranch;
+        this.workerArguments = workerArguments;
         this.store = store;
         this.member = member;
         this.reconciler = reconciler;
@@ -89,6 +92,7 @@ public final class Apps {
             throw BranchException.invalid("invalid app field" + field + ": " + Checks.firstLine(e.getMessage()));
         }
         validate(app);
+        checkArguments(app.arguments());
         store.putApp(app, member.nextClock(), branchId);
         member.replicate(name);
         log.info("app {} {}", name, existing == null ? "created" : "updated");
@@ -126,6 +130,42 @@ public final class Apps {
         }
     }
 
+    /** Extra worker options as the worker's own parser sees them; a 400 naming what is wrong otherwise. */
+    void checkArguments(String arguments) {
+        if (arguments != null && arguments.indexOf('\0') >= 0) {
+            throw BranchException.invalid("arguments must not contain NUL");
+        }
+        workerArguments.problem(WorkerArguments.split(arguments)).ifPresent(problem -> {
+            throw BranchException.invalid("arguments '" + arguments.trim() + "': " + problem);
+        });
+    }
+
+    /** The outcome of a configuration push. */
+    public record ConfigPush(boolean changed, @com.fasterxml.jackson.annotation.JsonProperty("config_id") String configId) {}
+
+    /**
+     * Stores the app's live configuration under {@code configId} and sends it with the app to every
+     * branch, whose reconcilers hand it to their running instances; the id it holds already changes nothing.
+     */
+    public ConfigPush putConfig(String name, String configId, Map<String, Object> config) {
+        App app = stored(name);
+        if (configId == null || configId.isBlank() || configId.length() > MAX_CONFIG_ID || configId.chars().anyMatch(Character::isISOControl)) {
+            throw BranchException.invalid("config_id must be a non-empty string of at most " + MAX_CONFIG_ID + " characters");
+        }
+        if (configId.equals(app.liveConfigId())) {
+            return new ConfigPush(false, configId);
+        }
+        store.putApp(app.withConfig(configId, config == null ? Map.of() : config), member.nextClock(), branchId);
+        member.replicate(name);
+        log.info("app {}: config {} -> {}", name, app.liveConfigId(), configId);
+        events.record("app.config", BranchEvent.fields("app", name, "config_id", configId, "origin", branchId));
+        reconciler.wakeAll();
+        return new ConfigPush(true, configId);
+    }
+
+    /** The longest config id accepted. */
+    static final int MAX_CONFIG_ID = 200;
+
     /** The app with its broker's password replaced by the mask. */
     static App masked(App app) {
         if (app.broker() == null || app.broker().isEmpty()) {
@@ -133,7 +173,7 @@ public final class Apps {
         }
         return new App(app.name(), Checks.masked(app.broker()), app.arguments(), app.extraConfig(), app.classpath(),
                 app.jvmOptions(), app.env(), app.defaultQueues(), app.minConcurrency(), app.maxConcurrency(), app.setupCmd(),
-                app.recycleAfterTasks(), app.recycleAboveRssKib(), app.perBranch());
+                app.recycleAfterTasks(), app.recycleAboveRssKib(), app.perBranch(), app.configId(), app.config());
     }
 
     /** Deletes the app; its instances here become tombstones at once, and are stopped and removed before this returns. */

@@ -92,7 +92,7 @@ public final class Branch implements AutoCloseable {
         this.reconciler = new Reconciler(store, supervisor, this::spec, brokers::binding, member::announceInstances, events, settle);
         wake[0] = reconciler;
         this.perBranch = new PerBranch(store, reconciler, events, config.id(), dataDir, member::announceInstances);
-        this.apps = new Apps(store, member, reconciler, events, config.id(), perBranch);
+        this.apps = new Apps(store, member, reconciler, events, config.id(), perBranch, config.workerArguments());
         this.celeryEvents = new CeleryEventFollower(store, brokers, events, taskHistory);
         this.instances = new Instances(store, apps, brokers, supervisor, reconciler, member, events, config.id(), dataDir,
                 broker -> celeryEvents.awaitFollowing(broker, Duration.ofSeconds(2)));
@@ -412,12 +412,12 @@ public final class Branch implements AutoCloseable {
     /** What to run for a record: the app's JVM settings and the instance's own (a deleted app's instance gets none). */
     private InstanceSpec spec(InstanceRecord record) {
         App app = store.app(record.app()).orElse(null);
-        List<String> arguments = record.arguments() == null || record.arguments().isBlank()
-                ? List.of() : List.of(record.arguments().trim().split("\\s+"));
+        List<String> arguments = new java.util.ArrayList<>(app == null ? List.of() : WorkerArguments.split(app.arguments()));
+        arguments.addAll(WorkerArguments.split(record.arguments()));
         return new InstanceSpec(record.app(), record.name(), dataDir.resolve(record.name()), brokers.brokerOf(app, record.broker()),
                 record.queues(), record.min(), record.max(), app == null ? List.of() : app.classpath(),
                 app == null ? List.of() : app.jvmOptions(), app == null ? Map.of() : app.env(), arguments, record.generation(),
-                app == null ? null : app.setupCmd());
+                app == null ? null : app.setupCmd(), app == null ? null : app.liveConfigId(), app == null ? null : app.liveConfig());
     }
 
     private static String hostname() {

@@ -98,6 +98,7 @@ public final class Instances {
         if (request.broker() != null) {
             Checks.broker(request.broker());
         }
+        apps.checkArguments(request.arguments());
         int limit = Limits.maxInstances();
         if (store.instances().size() >= limit) {
             throw BranchException.invalid("this branch already runs its limit of " + limit + " instance(s) (--max-instances);"
@@ -234,6 +235,29 @@ public final class Instances {
         } catch (ControlClient.UnreachableException | RuntimeException e) {
             return Optional.empty();
         }
+    }
+
+    /** How long {@link #configs} waits for one worker to say which configuration it holds. */
+    static final Duration CONFIG_QUERY_TIMEOUT = Duration.ofSeconds(2);
+
+    /**
+     * The app's live configuration, and per instance of this branch the id of the one its worker
+     * holds (null when the worker is not running or does not answer), so a stale instance shows.
+     */
+    public Map<String, Object> configs(String appName) {
+        App app = apps.stored(appName);
+        Map<String, Object> held = new java.util.TreeMap<>();
+        for (InstanceRecord record : store.instances(appName)) {
+            if (!record.deleting()) {
+                held.put(record.name(), statsWithin(record.name(), CONFIG_QUERY_TIMEOUT)
+                        .map(stats -> stats.path("config_id").asText(null)).orElse(null));
+            }
+        }
+        Map<String, Object> view = new LinkedHashMap<>();
+        view.put("config_id", app.liveConfigId());
+        view.put("config", app.liveConfig());
+        view.put("instances", held);
+        return view;
     }
 
     /** This branch's instances counted by state, in state order. */

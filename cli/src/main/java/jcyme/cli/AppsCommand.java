@@ -35,7 +35,9 @@ final class AppsCommand implements Runnable {
              @Option(names = "--min", paramLabel = "N") Integer min,
              @Option(names = "--max", paramLabel = "N") Integer max,
              @Option(names = "--setup-cmd", paramLabel = "CMD") String setupCmd,
-             @Option(names = "--per-branch", paramLabel = "N", description = "Run N instances on every branch.") Integer perBranch) {
+             @Option(names = "--per-branch", paramLabel = "N", description = "Run N instances on every branch.") Integer perBranch,
+             @Option(names = "--arguments", paramLabel = "OPTS", description = "Extra worker options, e.g. '--prefetch-multiplier 1'.") String arguments,
+             @Option(names = "--extra-config", paramLabel = "JSON", description = "The initial live configuration, a JSON object.") String extraConfig) {
         Map<String, Object> fields = new LinkedHashMap<>();
         if (broker != null) fields.put("broker", broker);
         if (classpath != null) fields.put("classpath", classpath);
@@ -45,7 +47,29 @@ final class AppsCommand implements Runnable {
         if (max != null) fields.put("max_concurrency", max);
         if (setupCmd != null) fields.put("setup_cmd", setupCmd);
         if (perBranch != null) fields.put("per_branch", perBranch);
+        if (arguments != null) fields.put("arguments", arguments);
+        if (extraConfig != null) fields.put("extra_config", jsonObject("--extra-config", extraConfig));
         options.print(spec.commandLine().getOut(), options.client().putApp(name, fields));
+    }
+
+    @Command(name = "config", description = "Show the app's live configuration and the id each instance holds; with ID and JSON, push a new one.")
+    void config(@Parameters(paramLabel = "APP") String name,
+                @Parameters(paramLabel = "ID", arity = "0..1") String configId,
+                @Parameters(paramLabel = "JSON", arity = "0..1") String config) {
+        if (configId == null) {
+            options.print(spec.commandLine().getOut(), options.client().config(name));
+            return;
+        }
+        options.print(spec.commandLine().getOut(),
+                options.client().putConfig(name, configId, config == null ? Map.of() : jsonObject("JSON", config)));
+    }
+
+    private Map<String, Object> jsonObject(String what, String text) {
+        try {
+            return jcyme.tasks.Json.MAPPER.readValue(text, new com.fasterxml.jackson.core.type.TypeReference<Map<String, Object>>() {});
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalArgumentException(what + " must be a JSON object, got: " + text);
+        }
     }
 
     @Command(name = "show", description = "An app's definition.")

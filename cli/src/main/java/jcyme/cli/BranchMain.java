@@ -282,7 +282,8 @@ public final class BranchMain implements Callable<Integer> {
             String branchId = id != null ? id : InetAddress.getLocalHost().getHostName() + "-" + address.port();
             branch = Branch.start(new BranchConfig(branchId, dataDir, broker, brokerPort,
                     tls.scheme() + "://" + host + ":" + address.port(), java, libDir, settings,
-                    noCluster ? null : new ClusterSettings(cluster, channel.host() + ":" + channel.port(), peers, secret, secretSource)));
+                    noCluster ? null : new ClusterSettings(cluster, channel.host() + ":" + channel.port(), peers, secret, secretSource),
+                    jcyme.worker.WorkerMain::checkExtraArguments));
         } catch (java.io.IOException | IllegalArgumentException e) {
             System.err.println("branch: " + e.getMessage());
             return 1;

@@ -130,6 +130,19 @@ public final class BranchClient {
         return read(request("PUT", path(name), fields), App.class);
     }
 
+    /** Pushes the app's live configuration to its workers on every branch; {@code {"changed": false, ...}} when it holds that id already. */
+    public Map<String, Object> putConfig(String app, String configId, Map<String, ?> config) {
+        Map<String, Object> body = new java.util.LinkedHashMap<>();
+        body.put("config_id", configId);
+        body.put("config", config);
+        return read(request("PUT", path(app, "config"), body), new TypeReference<Map<String, Object>>() {});
+    }
+
+    /** The app's live configuration and, per instance of the branch asked, the config id its worker holds. */
+    public Map<String, Object> config(String app) {
+        return read(request("GET", path(app, "config"), null), new TypeReference<Map<String, Object>>() {});
+    }
+
     public App createApp(String name) {
         return putApp(name, Map.of());
     }

@@ -7,7 +7,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import jcyme.tasks.ConfigAware;
 import jcyme.tasks.Task;
 import jcyme.tasks.TaskCall;
 
@@ -167,6 +170,48 @@ public final class DemoTasks {
                 Files.writeString(dir.resolve(file), call.args().size() > 1 ? call.stringArg(1) : "");
             }
             return dir.toString();
+        }
+    }
+
+    /** {@code tasks.config()}: {@code {"config_id": ..., "config": {...}}}, the app's live configuration as this task sees it. */
+    public static final class Config extends Named {
+        public Config() {
+            super("tasks.config");
+        }
+
+        @Override
+        public Object run(TaskCall call) {
+            Map<String, Object> seen = new LinkedHashMap<>();
+            seen.put("config_id", call.configId());
+            seen.put("config", call.config());
+            return seen;
+        }
+    }
+
+    /**
+     * {@code tasks.lifecycle()}: the {@link ConfigAware} calls this task class received, in order,
+     * as {@code birth(<config_id>)} and {@code death}.
+     */
+    public static final class Lifecycle extends Named implements ConfigAware {
+        private final List<String> calls = new CopyOnWriteArrayList<>();
+
+        public Lifecycle() {
+            super("tasks.lifecycle");
+        }
+
+        @Override
+        public void birth(String configId, JsonNode config) {
+            calls.add("birth(" + configId + ")");
+        }
+
+        @Override
+        public void death() {
+            calls.add("death");
+        }
+
+        @Override
+        public Object run(TaskCall call) {
+            return List.copyOf(calls);
         }
     }
 }

@@ -30,7 +30,8 @@ class DemoTasksTest {
 
     @Test
     void serviceLoaderFindsEveryDemoTask() {
-        assertEquals(List.of("tasks.add", "tasks.echo", "tasks.fail", "tasks.fib", "tasks.flaky", "tasks.noop", "tasks.sleep", "tasks.workdir"),
+        assertEquals(List.of("tasks.add", "tasks.config", "tasks.echo", "tasks.fail", "tasks.fib", "tasks.flaky", "tasks.lifecycle", "tasks.noop",
+                        "tasks.sleep", "tasks.workdir"),
                 List.copyOf(tasks.keySet()));
     }
 

@@ -132,6 +132,8 @@ public final class HttpApi implements AutoCloseable {
             ok(ctx, "ok");
         });
 
+        app.get("/{app}/config", ctx -> ctx.json(branch.instances().configs(app(ctx))));
+        app.put("/{app}/config", this::putConfig);
         app.get("/{app}/instances", ctx -> ctx.json(router.instanceNames(ctx, app(ctx))));
         mutating(HandlerType.POST, "/{app}/instances", 201, (path, params) -> createInstance(path, null, params));
         mutating(HandlerType.POST, "/{app}/instances/{name}", 201,
@@ -224,6 +226,26 @@ public final class HttpApi implements AutoCloseable {
                 List.of("classpath", "jvm_options", "default_queues"), List.of("env", "extra_config"));
         Apps.Saved<?> saved = branch.apps().put(app(ctx), params);
         ctx.status(saved.created() ? 201 : 200).json(saved.value());
+    }
+
+    private void putConfig(Context ctx) {
+        Map<String, Object> params = Params.normalize(Params.of(ctx), List.of(), List.of("config"));
+        for (String key : params.keySet()) {
+            if (!key.equals("config_id") && !key.equals("config")) {
+                throw BranchException.invalid("unknown config field '" + key + "' (known: config_id, config)");
+            }
+        }
+        Object config = params.get("config");
+        if (config != null && !(config instanceof Map)) {
+            throw BranchException.invalid("config must be a JSON object");
+        }
+        Object id = params.get("config_id");
+        if (!(id instanceof String) && id != null) {
+            throw BranchException.invalid("config_id must be a string");
+        }
+        @SuppressWarnings("unchecked")
+        Map<String, Object> value = (Map<String, Object>) config;
+        ctx.json(branch.apps().putConfig(app(ctx), (String) id, value));
     }
 
     /** Creates the instance here: {@code branch} and {@code placement} were used by the router to get here. */

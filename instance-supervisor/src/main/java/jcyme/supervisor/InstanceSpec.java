@@ -13,6 +13,8 @@ import java.util.Map;
  * @param slot        which of the directory's two sets of process files the worker uses: 0 is {@code worker.pid},
  *                    {@code worker.lock}, {@code worker.sock}, {@code worker.statedb}; 1 is {@code worker-1.*}. A recycle
  *                    starts the replacement in the other slot, so both run side by side for a moment
+ * @param configId    the id of the app's live configuration the worker should hold (null: none, the worker's empty default)
+ * @param config      that configuration, a JSON object
  */
 public record InstanceSpec(
         String app,
@@ -28,9 +30,12 @@ public record InstanceSpec(
         List<String> arguments,
         long generation,
         String setupCmd,
-        int slot) {
+        int slot,
+        String configId,
+        Map<String, Object> config) {
 
     public InstanceSpec {
+        config = config == null ? Map.of() : java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(config));
         queues = List.copyOf(queues);
         classpath = List.copyOf(classpath);
         jvmOptions = List.copyOf(jvmOptions);
@@ -41,12 +46,28 @@ public record InstanceSpec(
     /** The two slots' file stems. */
     private static final String[] STEMS = {"worker", "worker-1"};
 
-    /** The worker in slot 0. */
+    /** The worker in slot 0, without a live configuration. */
     public InstanceSpec(String app, String name, Path dir, String broker, List<String> queues, int minConcurrency,
                         int maxConcurrency, List<String> classpath, List<String> jvmOptions, Map<String, String> env,
                         List<String> arguments, long generation, String setupCmd) {
         this(app, name, dir, broker, queues, minConcurrency, maxConcurrency, classpath, jvmOptions, env, arguments, generation,
-                setupCmd, 0);
+                setupCmd, 0, null, null);
+    }
+
+    /** The worker in a slot, without a live configuration. */
+    public InstanceSpec(String app, String name, Path dir, String broker, List<String> queues, int minConcurrency,
+                        int maxConcurrency, List<String> classpath, List<String> jvmOptions, Map<String, String> env,
+                        List<String> arguments, long generation, String setupCmd, int slot) {
+        this(app, name, dir, broker, queues, minConcurrency, maxConcurrency, classpath, jvmOptions, env, arguments, generation,
+                setupCmd, slot, null, null);
+    }
+
+    /** The worker in slot 0 with a live configuration. */
+    public InstanceSpec(String app, String name, Path dir, String broker, List<String> queues, int minConcurrency,
+                        int maxConcurrency, List<String> classpath, List<String> jvmOptions, Map<String, String> env,
+                        List<String> arguments, long generation, String setupCmd, String configId, Map<String, Object> config) {
+        this(app, name, dir, broker, queues, minConcurrency, maxConcurrency, classpath, jvmOptions, env, arguments, generation,
+                setupCmd, 0, configId, config);
     }
 
     /** An instance without a setup command. */
@@ -80,13 +101,13 @@ public record InstanceSpec(
     /** The same instance at another generation. */
     public InstanceSpec withGeneration(long value) {
         return new InstanceSpec(app, name, dir, broker, queues, minConcurrency, maxConcurrency, classpath, jvmOptions, env,
-                arguments, value, setupCmd, slot);
+                arguments, value, setupCmd, slot, configId, config);
     }
 
     /** The same instance in another slot. */
     public InstanceSpec inSlot(int value) {
         return new InstanceSpec(app, name, dir, broker, queues, minConcurrency, maxConcurrency, classpath, jvmOptions, env,
-                arguments, generation, setupCmd, value);
+                arguments, generation, setupCmd, value, configId, config);
     }
 
     /** The same instance in the slot it does not use. */
@@ -108,6 +129,11 @@ public record InstanceSpec(
 
     public Path statedb() {
         return dir.resolve(STEMS[slot] + ".statedb");
+    }
+
+    /** Where the worker finds its live configuration at start. */
+    public Path configFile() {
+        return dir.resolve("config.json");
     }
 
     public Path socket() {

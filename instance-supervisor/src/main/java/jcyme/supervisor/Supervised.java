@@ -534,10 +534,15 @@ final class Supervised {
 
     // ---- live settings ------------------------------------------------------------------------
 
-    /** Brings the running worker's autoscale bounds and consumed queues to {@code desired}. */
+    /** Brings the running worker's live configuration, autoscale bounds and consumed queues to {@code wanted}. */
     void applyLive(InstanceSpec wanted, Function<String, Map<String, Object>> queueBinding) throws IOException {
         InstanceSpec desired = wanted.inSlot(spec().slot());
-        JsonNode autoscaler = ControlClient.call(desired.socket(), "stats", Map.of(), CONTROL_TIMEOUT).path("autoscaler");
+        JsonNode stats = ControlClient.call(desired.socket(), "stats", Map.of(), CONTROL_TIMEOUT);
+        JsonNode autoscaler = stats.path("autoscaler");
+        if (desired.configId() != null && !desired.configId().equals(stats.path("config_id").asText())) {
+            log.info("instance {}: config {} -> {}", name, stats.path("config_id").asText(), desired.configId());
+            ControlClient.call(desired.socket(), "config", Map.of("config_id", desired.configId(), "config", desired.config()), CONTROL_TIMEOUT);
+        }
         if (autoscaler.path("max").asInt() != desired.maxConcurrency() || autoscaler.path("min").asInt() != desired.minConcurrency()) {
             log.info("instance {}: autoscale {},{} -> {},{}", name, autoscaler.path("max").asInt(), autoscaler.path("min").asInt(),
                     desired.maxConcurrency(), desired.minConcurrency());

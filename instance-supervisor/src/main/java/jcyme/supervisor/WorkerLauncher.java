@@ -3,6 +3,7 @@ package jcyme.supervisor;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -84,6 +85,9 @@ public final class WorkerLauncher {
         if (!spec.classpath().isEmpty()) {
             command.addAll(List.of("--classpath", String.join(":", spec.classpath())));
         }
+        if (spec.configId() != null) {
+            command.addAll(List.of("--config-file", spec.configFile().toString()));
+        }
         command.addAll(spec.arguments());
         return command;
     }
@@ -111,6 +115,7 @@ public final class WorkerLauncher {
     /** Spawns the worker; returns its process (a child of this JVM until this JVM dies). */
     public Process start(InstanceSpec spec) throws IOException {
         privateDirectory(spec.dir());
+        writeConfig(spec);
         String script = "exec " + shellWords(command(spec)) + " </dev/null >>" + quote(spec.logfile().toString()) + " 2>&1";
         try {
             StartedProcess started = new ProcessExecutor("/bin/sh", "-c", script)
@@ -122,6 +127,23 @@ public final class WorkerLauncher {
             throw new IOException("cannot start instance " + spec.name() + ": " + e.getMessage(), e);
         }
     }
+
+    /** Writes the live configuration the worker starts with (mode 0600: it may hold secrets). */
+    static void writeConfig(InstanceSpec spec) throws IOException {
+        if (spec.configId() == null) {
+            return;
+        }
+        Map<String, Object> file = new java.util.LinkedHashMap<>();
+        file.put("config_id", spec.configId());
+        file.put("config", spec.config());
+        Path tmp = spec.dir().resolve("config.json.tmp");
+        Files.deleteIfExists(tmp);
+        Files.createFile(tmp, PosixFilePermissions.asFileAttribute(Set.of(PosixFilePermission.OWNER_READ, PosixFilePermission.OWNER_WRITE)));
+        Files.write(tmp, JSON.writeValueAsBytes(file));
+        Files.move(tmp, spec.configFile(), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
 
     /** Runs a short helper command (e.g. {@code kill}) and returns its exit code. */
     static int run(List<String> command) {

@@ -9,18 +9,32 @@ import java.util.Map;
 /**
  * One invocation of a task: its id, name and JSON arguments, and the work directory it runs in
  * (its own, {@code <instance>/work/<task-id>/}, created before it runs and kept after it; a retry
- * of the same task id gets the same one).
+ * of the same task id gets the same one), and the app's live configuration as it was when the task started.
+ *
+ * @param configId  the id of that configuration ({@code "initial"}: the app's {@code extra_config})
+ * @param config    the configuration itself, a JSON object (empty when the app has none)
  */
-public record TaskCall(String id, String name, List<JsonNode> args, Map<String, JsonNode> kwargs, int retries, Path workDir) {
+public record TaskCall(String id, String name, List<JsonNode> args, Map<String, JsonNode> kwargs, int retries, Path workDir,
+                       String configId, JsonNode config) {
+
+    /** The id of the configuration a worker started without one. */
+    public static final String INITIAL_CONFIG_ID = "initial";
 
     public TaskCall {
         args = List.copyOf(args);
         kwargs = Map.copyOf(kwargs);
+        configId = configId == null ? INITIAL_CONFIG_ID : configId;
+        config = config == null ? Json.MAPPER.createObjectNode() : config.deepCopy();
+    }
+
+    /** A call with a work directory but no live configuration. */
+    public TaskCall(String id, String name, List<JsonNode> args, Map<String, JsonNode> kwargs, int retries, Path workDir) {
+        this(id, name, args, kwargs, retries, workDir, null, null);
     }
 
     /** A call run outside a worker, without a work directory. */
     public TaskCall(String id, String name, List<JsonNode> args, Map<String, JsonNode> kwargs, int retries) {
-        this(id, name, args, kwargs, retries, null);
+        this(id, name, args, kwargs, retries, null, null, null);
     }
 
     /** This task's own work directory; a call made outside a worker has none. */

@@ -48,6 +48,7 @@ final class ControlPanel {
                     if (worker.events() != null) worker.events().heartbeatOnRequest();
                     return JSON.nullNode();
                 })
+                .register("config", args -> config(worker, args))
                 .register("shutdown", args -> {
                     Thread stopper = new Thread(() -> worker.stop(true), "shutdown");
                     stopper.start();
@@ -70,6 +71,18 @@ final class ControlPanel {
     }
 
     /** The settings that differ from Celery's defaults, under Celery's names. */
+    /** Without arguments the live configuration in use; with {@code config_id} (and {@code config}) a new one to apply. */
+    private static ObjectNode config(Worker worker, JsonNode args) {
+        if (!args.has("config_id")) {
+            LiveConfig.Version current = worker.liveConfig().current();
+            ObjectNode reply = JSON.objectNode().put("config_id", current.id());
+            reply.set("config", current.config());
+            return reply;
+        }
+        LiveConfig.Version next = LiveConfig.parse(args);
+        return JSON.objectNode().put("changed", worker.liveConfig().submit(next)).put("config_id", next.id());
+    }
+
     private static ObjectNode conf(Worker worker) {
         WorkerConfig config = worker.config();
         ObjectNode conf = JSON.objectNode();

@@ -74,8 +74,11 @@ final class TaskExecutor {
     /** A message held back: until its ETA, or by its task's rate limit (which does not raise prefetch). */
     record Held(Request request, Instant eta, ScheduledFuture<?> timer, boolean rateLimited) {}
 
+    private final LiveConfig liveConfig;
+
     TaskExecutor(Map<String, Task> tasks, BrokerConsumer broker, ScheduledExecutorService timer,
-                 Duration defaultSoftLimit, Duration defaultHardLimit, WorkDirs workDirs) {
+                 Duration defaultSoftLimit, Duration defaultHardLimit, WorkDirs workDirs, LiveConfig liveConfig) {
+        this.liveConfig = liveConfig;
         this.tasks = tasks;
         this.broker = broker;
         this.timer = timer;
@@ -206,8 +209,8 @@ final class TaskExecutor {
         try {
             Path workDir = workDirs.acquire(request.id());
             try {
-                value = task.run(new TaskCall(request.id(), request.name(), request.message.argList(),
-                        request.message.kwargMap(), request.message.retries(), workDir));
+                value = liveConfig.run(task, config -> task.run(new TaskCall(request.id(), request.name(), request.message.argList(),
+                        request.message.kwargMap(), request.message.retries(), workDir, config.id(), config.config())));
             } finally {
                 workDirs.release(request.id());
             }

@@ -62,6 +62,7 @@ public final class Worker {
     private volatile boolean ready;
     private final TaskExecutor executor;
     private final BrokerConsumer broker;
+    private final LiveConfig liveConfig;
     private StateDb statedb;
     private WorkerState state;
     private TaskPool pool;
@@ -72,7 +73,13 @@ public final class Worker {
     private Pidbox pidbox;
 
     public Worker(WorkerConfig config, Map<String, Task> tasks) {
+        this(config, tasks, new LiveConfig.Version(jcyme.tasks.TaskCall.INITIAL_CONFIG_ID, null));
+    }
+
+    /** A worker whose tasks start with {@code initialConfig} as the app's live configuration. */
+    Worker(WorkerConfig config, Map<String, Task> tasks, LiveConfig.Version initialConfig) {
         this.config = config;
+        this.liveConfig = new LiveConfig(tasks, initialConfig);
         this.broker = new BrokerConsumer(config.broker(), config.nodename(), config.maxReconnectDelay(),
                 new BrokerConsumer.Handler() {
                     @Override
@@ -89,8 +96,9 @@ public final class Worker {
                     }
                 });
         this.executor = new TaskExecutor(tasks, broker, timer, config.softTimeLimit(), config.hardTimeLimit(),
-                WorkDirs.on(config.workDirs()));
+                WorkDirs.on(config.workDirs()), liveConfig);
         steps.add(new Step("state", this::openState, warm -> closeState()));
+        steps.add(new Step("config", liveConfig::start, warm -> liveConfig.stop()));
         steps.add(new Step("broker", () -> broker.connect(stopRequested), warm -> {
             if (warm) broker.close(); else broker.abort();
         }));
@@ -366,6 +374,10 @@ public final class Worker {
         broker.setPrefetch(maxConcurrency() * config.prefetchMultiplier() + executor.heldCount());
     }
 
+    LiveConfig liveConfig() {
+        return liveConfig;
+    }
+
     /** Celery's {@code stats} reply. */
     ObjectNode stats() {
         JsonNodeFactory json = JsonNodeFactory.instance;
@@ -395,6 +407,7 @@ public final class Worker {
         ObjectNode brokerInfo = brokerInfo();
         stats.set("broker", brokerInfo);
         stats.put("prefetch_count", broker.prefetch());
+        stats.put("config_id", liveConfig.current().id());
         ObjectNode consumer = stats.putObject("consumer");
         consumer.put("prefetch_count", broker.prefetch());
         consumer.set("broker", brokerInfo.deepCopy());

@@ -108,12 +108,48 @@ public final class WorkerMain implements Callable<Integer> {
             description = "Look at the disk's free space at most this often (default: ${DEFAULT-VALUE}).")
     double scrubCheckInterval = WorkDirs.DEFAULT_CHECK_INTERVAL.toMillis() / 1000.0;
 
+    @Option(names = "--config-file", paramLabel = "FILE",
+            description = "The app's live configuration at start, {\"config_id\": ..., \"config\": {...}} (default: id initial, empty).")
+    Path configFile;
+
     @Option(names = "--exit-when-ready", hidden = true,
             description = "Stop (warm) as soon as the worker is ready: a training run for a class-data archive.")
     boolean exitWhenReady;
 
+    /** Options a branch gives every worker it starts itself; an app's or instance's extra arguments may not. */
+    public static final java.util.Set<String> BRANCH_OPTIONS = java.util.Set.of("--broker", "--hostname", "--queues", "--autoscale",
+            "--concurrency", "--pidfile", "--logfile", "--statedb", "--control-socket", "--shutdown-timeout", "--classpath",
+            "--config-file", "--exit-when-ready", "--help", "--version");
+
+    /**
+     * Checks extra worker options (an app's or an instance's {@code arguments}) with the worker's
+     * own parser, starting nothing: empty when they are fine, else what is wrong with them.
+     */
+    public static java.util.Optional<String> checkExtraArguments(List<String> arguments) {
+        WorkerMain options = new WorkerMain();
+        CommandLine cli = new CommandLine(options).setOverwrittenOptionsAllowed(true);
+        CommandLine.ParseResult parsed;
+        try {
+            parsed = cli.parseArgs(arguments.toArray(String[]::new));
+        } catch (CommandLine.ParameterException e) {
+            return java.util.Optional.of(e.getMessage());
+        }
+        for (CommandLine.Model.OptionSpec option : parsed.matchedOptions()) {
+            if (BRANCH_OPTIONS.contains(option.longestName())) {
+                return java.util.Optional.of("option " + String.join("/", option.names()) + " is set by the branch");
+            }
+        }
+        try {
+            options.config();
+        } catch (IllegalArgumentException e) {
+            return java.util.Optional.of(e.getMessage());
+        }
+        return java.util.Optional.empty();
+    }
+
     public static void main(String[] args) {
-        CommandLine cli = new CommandLine(new WorkerMain());
+        // an option given twice takes its last value: an instance's arguments come after its app's
+        CommandLine cli = new CommandLine(new WorkerMain()).setOverwrittenOptionsAllowed(true);
         cli.setParameterExceptionHandler((e, argv) -> {
             cli.getErr().println("worker: " + e.getMessage());
             cli.getErr().println("Try 'worker --help'.");
@@ -125,16 +161,18 @@ public final class WorkerMain implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         WorkerConfig config;
+        LiveConfig.Version initialConfig;
         try {
             Logging.configure(Logging.level(loglevel), logfile);
             config = config();
-        } catch (IllegalArgumentException e) {
+            initialConfig = LiveConfig.read(configFile);
+        } catch (IllegalArgumentException | IOException e) {
             System.err.println("worker: " + e.getMessage());
             return 2;
         }
         Logger log = LoggerFactory.getLogger(WorkerMain.class);
         Map<String, Task> tasks = Tasks.load(taskLoader(classpath));
-        Worker worker = new Worker(config, tasks);
+        Worker worker = new Worker(config, tasks, initialConfig);
         AtomicInteger signals = new AtomicInteger();
         Signal.handle(new Signal("TERM"), signal -> onSignal(worker, signals, "SIGTERM"));
         Signal.handle(new Signal("INT"), signal -> onSignal(worker, signals, "SIGINT"));
