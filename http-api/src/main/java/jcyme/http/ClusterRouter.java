@@ -88,6 +88,31 @@ final class ClusterRouter {
             return local;
         }
         Set<String> names = new ConcurrentSkipListSet<>(local);
+        Set<String> answered = askPeers(ctx, answer -> answer.forEach(name -> names.add(name.asText())));
+        names.addAll(branch.instanceNamesElsewhere(app, answered));
+        return List.copyOf(names);
+    }
+
+    /** The app's live configuration and the config id every instance on every live branch holds. */
+    Map<String, Object> configs(Context ctx, String app) {
+        Map<String, Object> view = branch.instances().configs(app);
+        if (ctx.header(FORWARDED) != null) {
+            return view;
+        }
+        @SuppressWarnings("unchecked")
+        Map<String, Object> held = new java.util.concurrent.ConcurrentSkipListMap<>((Map<String, Object>) view.get("instances"));
+        askPeers(ctx, answer -> answer.path("instances").fields().forEachRemaining(e ->
+                held.put(e.getKey(), e.getValue().isNull() ? null : e.getValue().asText())));
+        Map<String, Object> whole = new java.util.LinkedHashMap<>(view);
+        whole.put("instances", new java.util.TreeMap<>(held));
+        return whole;
+    }
+
+    /**
+     * Sends the same GET to every other live branch at once (waiting at most the listing wait) and
+     * hands each 200 answer to {@code each}; returns the ids of the branches that answered (404 too).
+     */
+    private Set<String> askPeers(Context ctx, java.util.function.Consumer<com.fasterxml.jackson.databind.JsonNode> each) {
         Set<String> answered = ConcurrentHashMap.newKeySet();
         answered.add(branch.id());
         List<CompletableFuture<Void>> asks = new ArrayList<>();
@@ -95,7 +120,7 @@ final class ClusterRouter {
             HttpRequest request = request(ctx, peer, LISTING_WAIT).GET().build();
             asks.add(http.sendAsync(request, HttpResponse.BodyHandlers.ofByteArray()).thenAccept(response -> {
                 if (response.statusCode() == 200) {
-                    Json.parse(response.body()).forEach(name -> names.add(name.asText()));
+                    each.accept(Json.parse(response.body()));
                 }
                 if (response.statusCode() == 200 || response.statusCode() == 404) {
                     answered.add(peer.id());
@@ -103,8 +128,7 @@ final class ClusterRouter {
             }).exceptionally(e -> null));
         }
         CompletableFuture.allOf(asks.toArray(CompletableFuture[]::new)).join();
-        names.addAll(branch.instanceNamesElsewhere(app, answered));
-        return List.copyOf(names);
+        return answered;
     }
 
     private void forward(Context ctx, Peer owner) {

@@ -132,7 +132,7 @@ public final class HttpApi implements AutoCloseable {
             ok(ctx, "ok");
         });
 
-        app.get("/{app}/config", ctx -> ctx.json(branch.instances().configs(app(ctx))));
+        app.get("/{app}/config", ctx -> ctx.json(router.configs(ctx, app(ctx))));
         app.put("/{app}/config", this::putConfig);
         app.get("/{app}/instances", ctx -> ctx.json(router.instanceNames(ctx, app(ctx))));
         mutating(HandlerType.POST, "/{app}/instances", 201, (path, params) -> createInstance(path, null, params));

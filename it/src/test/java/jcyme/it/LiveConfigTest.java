@@ -119,7 +119,7 @@ class LiveConfigTest {
 
         put(b, "/" + app + "/config", "{\"config_id\": \"c2\", \"config\": {\"level\": 2}}");
         awaitHeld(a, "wa", "c2");
-        awaitHeld(b, "wb", "c2");
+        awaitHeld(a, "wb", "c2"); // asked of branch a: the view spans the cluster
         JsonNode seenOnB = call(b, "tasks.config");
         assertEquals("c2", seenOnB.path("config_id").asText(), seenOnB.toString());
         assertEquals(2, seenOnB.path("config").path("level").asInt(), seenOnB.toString());
