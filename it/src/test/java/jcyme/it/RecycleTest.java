@@ -74,6 +74,21 @@ class RecycleTest {
     }
 
     @Test
+    void aWorkerAboveItsMemoryLimitIsReplacedWithTheCauseInTheEvent() throws Exception {
+        branch = new BranchProcess(tmp.resolve("instances"), "--broker", TestBroker.rabbitmq().url(), "--sup-interval", "1").start();
+        assertEquals(201, branch.call("PUT", "/" + app, "{}").status());
+        long limit = 4096;   // KiB: every JVM is above it, so the first look at the worker finds it over the limit
+        assertEquals(201, branch.call("POST", "/" + app + "/instances/w1",
+                Json.MAPPER.writeValueAsString(Map.of("queues", List.of(queue), "recycle_above_rss_kib", limit))).status());
+        long firstPid = branch.awaitState(app, "w1", "RUNNING").path("pid").asLong();
+        Wait.until(Duration.ofSeconds(60), "a recycle for memory", () -> !recycles().isEmpty(), branch::log);
+        JsonNode recycle = recycles().get(0);
+        assertTrue(recycle.path("cause").asText().matches("rss \\d+ KiB >= " + limit + " KiB"), recycle.toString());
+        assertEquals(firstPid, recycle.path("old_pid").asLong(), recycle.toString());
+        assertTrue(recycle.path("new_pid").asLong() != firstPid, recycle.toString());
+    }
+
+    @Test
     void aRecycledInstanceLosesNoTaskAndItsQueueIsNeverWithoutAConsumer() throws Exception {
         String url = TestBroker.rabbitmq().url();
         branch = new BranchProcess(tmp.resolve("instances"), "--broker", url, "--sup-interval", "1").start();
