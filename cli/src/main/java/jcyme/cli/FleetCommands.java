@@ -35,6 +35,30 @@ final class FleetCommands {
         return branches;
     }
 
+    /** One instance-changing call on every instance of the app, branch by branch, a progress line each. */
+    private static int eachInstance(CommandSpec spec, BranchClient client, String app, String done,
+                                    InstanceCall action) {
+        PrintWriter out = spec.commandLine().getOut();
+        int n = 0;
+        for (var branch : byBranch(client, app).entrySet()) {
+            for (Instance instance : branch.getValue()) {
+                Instance after = action.apply(client, app, instance.name());
+                out.println(done + " " + instance.name() + " on " + branch.getKey() + ": " + after.state());
+                out.flush();
+                n++;
+            }
+        }
+        out.println(done + " " + n + " instance(s) of " + app);
+        out.flush();
+        return 0;
+    }
+
+    /** A client call about one instance of an app. */
+    @FunctionalInterface
+    private interface InstanceCall {
+        Instance apply(BranchClient client, String app, String name);
+    }
+
     @Command(name = "start-all", mixinStandardHelpOptions = true,
             description = "Enable every instance of APP on every branch (a FATAL one starts afresh).")
     static final class StartAll implements Callable<Integer> {
@@ -44,20 +68,7 @@ final class FleetCommands {
 
         @Override
         public Integer call() {
-            PrintWriter out = spec.commandLine().getOut();
-            BranchClient client = options.client();
-            int n = 0;
-            for (var branch : byBranch(client, app).entrySet()) {
-                for (Instance instance : branch.getValue()) {
-                    Instance after = client.enable(app, instance.name());
-                    out.println("started " + instance.name() + " on " + branch.getKey() + ": " + after.state());
-                    out.flush();
-                    n++;
-                }
-            }
-            out.println("started " + n + " instance(s) of " + app);
-            out.flush();
-            return 0;
+            return eachInstance(spec, options.client(), app, "started", BranchClient::enable);
         }
     }
 
@@ -70,20 +81,7 @@ final class FleetCommands {
 
         @Override
         public Integer call() {
-            PrintWriter out = spec.commandLine().getOut();
-            BranchClient client = options.client();
-            int n = 0;
-            for (var branch : byBranch(client, app).entrySet()) {
-                for (Instance instance : branch.getValue()) {
-                    Instance after = client.disable(app, instance.name());
-                    out.println("shut down " + instance.name() + " on " + branch.getKey() + ": " + after.state());
-                    out.flush();
-                    n++;
-                }
-            }
-            out.println("shut down " + n + " instance(s) of " + app);
-            out.flush();
-            return 0;
+            return eachInstance(spec, options.client(), app, "shut down", BranchClient::disable);
         }
     }
 
