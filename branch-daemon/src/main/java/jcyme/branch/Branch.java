@@ -60,11 +60,7 @@ public final class Branch implements AutoCloseable {
     private final CeleryEventFollower celeryEvents;
     private final Metrics metrics;
     private final Instant startedAt = Instant.now();
-    private final ScheduledExecutorService housekeeping = Executors.newSingleThreadScheduledExecutor(task -> {
-        Thread thread = new Thread(task, "branch-housekeeping");
-        thread.setDaemon(true);
-        return thread;
-    });
+    private final ScheduledExecutorService housekeeping = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("branch-housekeeping"));
 
     private Branch(BranchConfig config, DataDirLock lock, Store store, EventLog events, TaskHistory taskHistory,
                    BrokerProcess embeddedBroker, String brokerUrl) {

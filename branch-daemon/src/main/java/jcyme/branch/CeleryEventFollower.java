@@ -57,11 +57,7 @@ final class CeleryEventFollower implements AutoCloseable {
     private final Brokers brokers;
     private final EventLog events;
     private final TaskHistory history;
-    private final ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor(task -> {
-        Thread thread = new Thread(task, "celery-events");
-        thread.setDaemon(true);
-        return thread;
-    });
+    private final ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("celery-events"));
     private final Map<String, Follow> follows = new ConcurrentHashMap<>();
     /** Instance name → app, for every instance of the cluster seen since the branch started. */
     private final Map<String, String> owners = new ConcurrentHashMap<>();

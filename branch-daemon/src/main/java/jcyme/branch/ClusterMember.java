@@ -50,17 +50,9 @@ final class ClusterMember implements AutoCloseable {
     private final AtomicLong appClock = new AtomicLong();
     private volatile Cluster cluster;
 
-    private final ScheduledExecutorService gossip = Executors.newSingleThreadScheduledExecutor(task -> {
-        Thread thread = new Thread(task, "branch-gossip");
-        thread.setDaemon(true);
-        return thread;
-    });
+    private final ScheduledExecutorService gossip = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("branch-gossip"));
     /** Work on this branch's instances that the cluster asked for, off the channel's threads. */
-    private final ExecutorService clusterWork = Executors.newSingleThreadExecutor(task -> {
-        Thread thread = new Thread(task, "branch-cluster-work");
-        thread.setDaemon(true);
-        return thread;
-    });
+    private final ExecutorService clusterWork = Executors.newSingleThreadExecutor(DaemonThreads.named("branch-cluster-work"));
     private volatile List<Store.Placement> lastOwn = List.of();
     private volatile Map<String, Integer> lastStates = Map.of();
     private volatile long lastGossipAt;

@@ -123,11 +123,7 @@ public final class EventLog implements AutoCloseable {
     /** The highest sequence number written; guarded by {@link #db}. */
     private long written;
     private final List<Subscription> subscribers = new CopyOnWriteArrayList<>();
-    private final ExecutorService delivery = Executors.newCachedThreadPool(task -> {
-        Thread thread = new Thread(task, "event-delivery");
-        thread.setDaemon(true);
-        return thread;
-    });
+    private final ExecutorService delivery = Executors.newCachedThreadPool(DaemonThreads.named("event-delivery"));
     private final Thread writer;
 
     private EventLog(Connection db, String branch, Bounds bounds, long last) {

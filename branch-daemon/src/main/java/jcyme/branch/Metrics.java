@@ -47,11 +47,7 @@ public final class Metrics implements AutoCloseable {
     private final PrometheusRegistry registry = new PrometheusRegistry();
     private final TaskEventMetrics flower;
     private final QueueDepths depths = new QueueDepths(System::nanoTime);
-    private final ExecutorService askers = Executors.newFixedThreadPool(4, task -> {
-        Thread thread = new Thread(task, "metrics-stats");
-        thread.setDaemon(true);
-        return thread;
-    });
+    private final ExecutorService askers = Executors.newFixedThreadPool(4, DaemonThreads.named("metrics-stats"));
 
     Metrics(Store store, Brokers brokers, Instances instances, Supplier<List<String>> branches, EventLog events) {
         this.store = store;

@@ -39,16 +39,8 @@ final class Reconciler implements AutoCloseable {
     private final EventLog events;
     private final Duration settleTimeout;
     private final Map<String, Lane> lanes = new HashMap<>();
-    private final ExecutorService passes = Executors.newCachedThreadPool(task -> {
-        Thread thread = new Thread(task, "reconcile");
-        thread.setDaemon(true);
-        return thread;
-    });
-    private final ScheduledExecutorService sweep = Executors.newSingleThreadScheduledExecutor(task -> {
-        Thread thread = new Thread(task, "reconcile-sweep");
-        thread.setDaemon(true);
-        return thread;
-    });
+    private final ExecutorService passes = Executors.newCachedThreadPool(DaemonThreads.named("reconcile"));
+    private final ScheduledExecutorService sweep = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("reconcile-sweep"));
     private volatile boolean closed;
 
     /** One instance's queue of passes: at most one runs; wakes during a pass ask for one more. */

@@ -77,11 +77,7 @@ public final class TaskHistory implements AutoCloseable {
     private final Connection reader;
     private final BlockingQueue<Event> pending = new ArrayBlockingQueue<>(QUEUE_CAPACITY);
     private final Thread writerThread;
-    private final ScheduledExecutorService pruner = Executors.newSingleThreadScheduledExecutor(task -> {
-        Thread thread = new Thread(task, "task-history-prune");
-        thread.setDaemon(true);
-        return thread;
-    });
+    private final ScheduledExecutorService pruner = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("task-history-prune"));
     private volatile boolean closed;
 
     private TaskHistory(Settings settings, Connection writer, Connection reader) {
