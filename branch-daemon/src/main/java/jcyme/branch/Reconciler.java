@@ -186,11 +186,11 @@ final class Reconciler implements AutoCloseable {
             case RUNNING -> {
                 supervisor.checkAlive(name);
                 try {
-                    supervisor.applyLive(specOf(record), queue -> queueBinding.apply(record.app(), queue));
+                    supervisor.applyLive(specOf(record), queue -> queueBinding.apply(record.app(), queue))
+                            .ifPresent(usage -> recycleIfDue(record, usage));
                 } catch (java.io.IOException e) {
-                    log.debug("instance {}: live settings not applied now: {}", name, e.getMessage());
+                    log.debug("instance {}: no stats now: {}", name, e.getMessage());
                 }
-                recycleIfDue(record);
             }
             case STARTING, STOPPING -> { }
         }
@@ -200,21 +200,11 @@ final class Reconciler implements AutoCloseable {
      * Replaces a RUNNING worker past its recycle thresholds (the instance's own, else its app's):
      * tasks processed, or resident memory. The replacement consumes before the old one drains.
      */
-    private void recycleIfDue(InstanceRecord record) {
+    private void recycleIfDue(InstanceRecord record, Supervisor.Usage usage) {
         jcyme.api.App app = store.app(record.app()).orElse(null);
         Long afterTasks = record.recycleAfterTasks() != null ? record.recycleAfterTasks() : app == null ? null : app.recycleAfterTasks();
         Long aboveRss = record.recycleAboveRssKib() != null ? record.recycleAboveRssKib() : app == null ? null : app.recycleAboveRssKib();
         if (afterTasks == null && aboveRss == null || closed) {
-            return;
-        }
-        Supervisor.Usage usage;
-        try {
-            usage = supervisor.usage(record.name()).orElse(null);
-        } catch (java.io.IOException e) {
-            log.debug("instance {}: no usage now: {}", record.name(), e.getMessage());
-            return;
-        }
-        if (usage == null) {
             return;
         }
         String cause = afterTasks != null && usage.tasks() >= afterTasks ? "tasks " + usage.tasks() + " >= " + afterTasks

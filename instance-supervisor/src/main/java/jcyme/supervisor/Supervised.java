@@ -476,23 +476,6 @@ final class Supervised {
         }
     }
 
-    Optional<Supervisor.Usage> usage() throws IOException {
-        ProcessHandle current;
-        java.nio.file.Path socket;
-        synchronized (this) {
-            if (state != InstanceState.RUNNING || process == null) {
-                return Optional.empty();
-            }
-            current = process;
-            socket = spec.socket();
-        }
-        long tasks = 0;
-        for (JsonNode count : ControlClient.call(socket, "stats", Map.of(), CONTROL_TIMEOUT).path("total")) {
-            tasks += count.asLong();
-        }
-        return Optional.of(new Supervisor.Usage(current.pid(), tasks, rssKib(current.pid())));
-    }
-
     /** VmRSS from /proc/<pid>/status, 0 when it cannot be read. */
     static long rssKib(long pid) {
         try {
@@ -534,10 +517,34 @@ final class Supervised {
 
     // ---- live settings ------------------------------------------------------------------------
 
-    /** Brings the running worker's live configuration, autoscale bounds and consumed queues to {@code wanted}. */
-    void applyLive(InstanceSpec wanted, Function<String, Map<String, Object>> queueBinding) throws IOException {
+    /**
+     * Brings the running worker's live configuration, autoscale bounds and consumed queues to {@code wanted}, and
+     * tells what it has used (tasks processed, resident memory) from the same look at its stats.
+     */
+    Supervisor.Usage applyLive(InstanceSpec wanted, Function<String, Map<String, Object>> queueBinding) throws IOException {
         InstanceSpec desired = wanted.inSlot(spec().slot());
+        ProcessHandle worker;
+        synchronized (this) {
+            worker = process;
+        }
+        if (worker == null) {
+            throw new IOException("no worker process");
+        }
         JsonNode stats = ControlClient.call(desired.socket(), "stats", Map.of(), CONTROL_TIMEOUT);
+        try {
+            applyLive(desired, stats, queueBinding);
+        } catch (IOException e) {
+            log.debug("instance {}: live settings not applied now: {}", name, e.getMessage());
+        }
+        long tasks = 0;
+        for (JsonNode count : stats.path("total")) {
+            tasks += count.asLong();
+        }
+        return new Supervisor.Usage(worker.pid(), tasks, rssKib(worker.pid()));
+    }
+
+    private void applyLive(InstanceSpec desired, JsonNode stats, Function<String, Map<String, Object>> queueBinding)
+            throws IOException {
         JsonNode autoscaler = stats.path("autoscaler");
         if (desired.configId() != null && !desired.configId().equals(stats.path("config_id").asText())) {
             log.info("instance {}: config {} -> {}", name, stats.path("config_id").asText(), desired.configId());

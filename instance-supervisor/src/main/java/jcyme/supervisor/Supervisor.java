@@ -150,12 +150,16 @@ public final class Supervisor implements AutoCloseable {
         instances.remove(name);
     }
 
-    /** Brings a running worker's autoscale bounds and queues to the spec's. */
-    public void applyLive(InstanceSpec spec, Function<String, Map<String, Object>> queueBinding) throws IOException {
+    /**
+     * Brings a running worker's live configuration, autoscale bounds and queues to the spec's, and
+     * tells what the worker has used (from the same look at its stats); empty unless it is RUNNING.
+     */
+    public Optional<Usage> applyLive(InstanceSpec spec, Function<String, Map<String, Object>> queueBinding) throws IOException {
         Supervised instance = instances.get(spec.name());
         if (instance != null && instance.status().state() == InstanceState.RUNNING) {
-            instance.applyLive(spec, queueBinding);
+            return Optional.of(instance.applyLive(spec, queueBinding));
         }
+        return Optional.empty();
     }
 
     /** What a recycle did: the worker drained and the one that replaced it. */
@@ -163,12 +167,6 @@ public final class Supervisor implements AutoCloseable {
 
     /** A running worker's tasks processed ({@code stats.total} summed) and resident memory (VmRSS) in KiB. */
     public record Usage(long pid, long tasks, long rssKib) {}
-
-    /** The running worker's usage; empty unless it is RUNNING. */
-    public Optional<Usage> usage(String name) throws IOException {
-        Supervised instance = instances.get(name);
-        return instance == null ? Optional.empty() : instance.usage();
-    }
 
     /**
      * Replaces the RUNNING worker: its replacement consumes before it drains (see {@code Supervised.recycle});
