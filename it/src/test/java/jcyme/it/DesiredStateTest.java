@@ -30,6 +30,7 @@ class DesiredStateTest {
     Path tmp;
 
     final String app = "ds-" + UUID.randomUUID().toString().substring(0, 8);
+    final String queue = app + "-q";
     final List<BranchProcess> branches = new ArrayList<>();
 
     BranchProcess branch() throws Exception {
@@ -87,10 +88,7 @@ class DesiredStateTest {
     @Test
     void aBranchRestartedWhileAnInstanceStopsFinishesTheStop() throws Exception {
         BranchProcess branch = branch();
-        branch.json("PUT", "/" + app);
-        String queue = app + "-q";
-        branch.json("POST", "/" + app + "/instances/w1?queues=" + queue);
-        long pid = branch.awaitState(app, "w1", "RUNNING").path("pid").asLong();
+        long pid = runningW1(branch);
         try (TaskProducer producer = TaskProducer.connect(TestBroker.rabbitmq().url())) {
             AsyncResult running = producer.send(TaskRequest.of("tasks.sleep").args(4).queue(queue).build());
             awaitActiveTask(branch);
@@ -113,6 +111,13 @@ class DesiredStateTest {
             assertEquals("STOPPED", now[0].path("state").asText(), "a disabled instance stays down\n" + branch.log());
             assertEquals(List.of(), workers("w1"));
         }
+    }
+
+    /** The app with instance w1 consuming {@link #queue}, RUNNING; its pid. */
+    private long runningW1(BranchProcess branch) {
+        branch.json("PUT", "/" + app);
+        branch.json("POST", "/" + app + "/instances/w1?queues=" + queue);
+        return branch.awaitState(app, "w1", "RUNNING").path("pid").asLong();
     }
 
     /** Waits until w1 runs a task. */
@@ -138,10 +143,7 @@ class DesiredStateTest {
     @Test
     void aDeleteCutShortByACrashIsFinishedAfterTheRestart() throws Exception {
         BranchProcess branch = branch();
-        branch.json("PUT", "/" + app);
-        String queue = app + "-q";
-        branch.json("POST", "/" + app + "/instances/w1?queues=" + queue);
-        long pid = branch.awaitState(app, "w1", "RUNNING").path("pid").asLong();
+        long pid = runningW1(branch);
         try (TaskProducer producer = TaskProducer.connect(TestBroker.rabbitmq().url())) {
             producer.send(TaskRequest.of("tasks.sleep").args(3).queue(queue).build());
             awaitActiveTask(branch);
@@ -184,10 +186,7 @@ class DesiredStateTest {
     @Test
     void aDeleteLetsRunningTasksFinishForTheWarmShutdownTime() throws Exception {
         BranchProcess branch = branch();
-        branch.json("PUT", "/" + app);
-        String queue = app + "-q";
-        branch.json("POST", "/" + app + "/instances/w1?queues=" + queue);
-        long pid = branch.awaitState(app, "w1", "RUNNING").path("pid").asLong();
+        long pid = runningW1(branch);
         String cmdline = Files.readString(Path.of("/proc", Long.toString(pid), "cmdline")).replace('\0', ' ');
         assertTrue(cmdline.contains("--shutdown-timeout " + BranchProcess.SHUTDOWN_TIMEOUT + " "),
                 "the worker is told the branch's warm shutdown time: " + cmdline);
