@@ -1,11 +1,11 @@
 package jcyme.bench;
 
 import static jcyme.bench.Measure.await;
+import static jcyme.bench.Measure.clusterPort;
 import static jcyme.bench.Measure.freePort;
 import static jcyme.bench.Measure.percentile;
 
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -165,19 +165,5 @@ public final class ClusterMembership {
             }
         }
         return true;
-    }
-
-    /** A free port whose failure-detection neighbour (port + 100) is free too. */
-    private static int clusterPort() throws IOException {
-        while (true) {
-            int port = freePort();
-            if (port < 65_000) {
-                try (ServerSocket probe = new ServerSocket(port + 100)) {
-                    return port;
-                } catch (IOException taken) {
-                    // try another
-                }
-            }
-        }
     }
 }

@@ -29,6 +29,20 @@ final class Measure {
         }
     }
 
+    /** A free port whose failure-detection neighbour (port + 100, JGroups' FD_SOCK) is free too. */
+    static int clusterPort() throws java.io.IOException {
+        while (true) {
+            int port = freePort();
+            if (port < 65_000) {
+                try (java.net.ServerSocket probe = new java.net.ServerSocket(port + 100)) {
+                    return port;
+                } catch (java.io.IOException taken) {
+                    // try another
+                }
+            }
+        }
+    }
+
     static double percentile(List<Double> values, int pct) {
         List<Double> sorted = new ArrayList<>(values);
         Collections.sort(sorted);
