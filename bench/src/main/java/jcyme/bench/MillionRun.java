@@ -67,10 +67,18 @@ public final class MillionRun {
     /** Results a producer's own map keeps, and for how long (this run counts results by id itself). */
     static final Duration PRODUCER_RESULT_TTL = Duration.ofSeconds(1);
     static final int PRODUCER_MAX_RESULTS = 10_000;
-    /** Fractions of the results at which every JVM's live heap is read. */
+    /** Fractions of the results at which every JVM's live heap is read (and once more when the run is over and quiet). */
     static final double[] HEAP_CHECKPOINTS = {0.25, 0.5, 0.75};
-    /** Growth of the live heap (first to last checkpoint) that still counts as flat: this, or 10 %. */
+    /**
+     * Growth of the live heap that still counts as flat: this, or 10 %. Growth is the reading after
+     * the run (nothing in flight) over the lowest reading during it — readings during the run also
+     * hold whatever is in flight (prefetched tasks, event batches), which is bounded but varies.
+     */
     static final long HEAP_SLACK_BYTES = 8L << 20;
+    /** After the last result: how long to wait for the branches to finish the events behind it. */
+    static final Duration QUIET_TIMEOUT = Duration.ofSeconds(60);
+    /** A process counts as quiet below this CPU share (% of one core) over a sample. */
+    static final double QUIET_CPU_PCT = 10;
     /** Growth of peak RSS (second half of the run over the first) that still counts as flat: this, or 10 %. */
     static final long RSS_SLACK_BYTES = 24L << 20;
     /** Fewer samples than this leave the RSS verdict open (too short a run to tell). */
@@ -110,7 +118,9 @@ public final class MillionRun {
     }
 
     private final Options options;
-    private final Path home = Path.of(System.getProperty("jcyme.home", ".")).toAbsolutePath();
+    /** The distribution the branches run from: {@code jcyme.dist}, else the checkout's dist/. */
+    private final Path dist = Path.of(System.getProperty("jcyme.dist",
+            Path.of(System.getProperty("jcyme.home", ".")).resolve("dist").toString())).toAbsolutePath();
     private final Path javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
     private final String tag = UUID.randomUUID().toString().substring(0, 8);
     private final List<String> queues = new ArrayList<>();
@@ -137,7 +147,7 @@ public final class MillionRun {
     private PrintWriter csv;
     private boolean tornDown;
     private int nextCheckpoint;
-    private boolean screenshotTaken;
+    private Thread shooter;
     private Path screenshot;
 
     private MillionRun(Options options) {
@@ -301,7 +311,12 @@ public final class MillionRun {
             thread.join(TimeUnit.SECONDS.toMillis(30));
         }
         sampling.sample();  // the last, partial second
+        if (shooter != null) {
+            shooter.join(Screenshot.TIMEOUT.toMillis());
+        }
         takeMissedCheckpoints();
+        awaitQuiet();
+        background.submit(this::readHeaps);
         background.shutdown();
         background.awaitTermination(2, TimeUnit.MINUTES);
         csv.close();
@@ -321,7 +336,7 @@ public final class MillionRun {
             Path dir = dataRoot.resolve(id);
             List<String> command = new ArrayList<>(List.of(javaBin.toString()));
             command.addAll(BRANCH_JVM);
-            command.addAll(List.of("-cp", home.resolve("dist/lib") + "/*", "jcyme.cli.BranchMain",
+            command.addAll(List.of("-cp", dist.resolve("lib") + "/*", "jcyme.cli.BranchMain",
                     "-D", dir.toString(), "--bind", Integer.toString(port), "--id", id, "--cluster", cluster,
                     "--cluster-bind", "127.0.0.1:" + clusterPorts.get(i), "--peers", peers,
                     "--shutdown-timeout", "10", "--kill-grace", "3"));
@@ -548,10 +563,8 @@ public final class MillionRun {
             nextCheckpoint++;
             background.submit(this::readHeaps);
         }
-        if (options.screenshot() && !screenshotTaken && done >= options.tasks() / 2) {
-            screenshotTaken = true;
-            Thread shooter = new Thread(this::takeScreenshot, "million-screenshot");
-            shooter.setDaemon(true);
+        if (options.screenshot() && shooter == null && done >= options.tasks() / 2) {
+            shooter = daemon(this::takeScreenshot, "million-screenshot");
             shooter.start();
         }
     }
@@ -562,6 +575,31 @@ public final class MillionRun {
             nextCheckpoint++;
             background.submit(this::readHeaps);
         }
+    }
+
+    /** Waits until the branches and workers are idle: the events of the last tasks followed and stored. */
+    private void awaitQuiet() throws InterruptedException {
+        long deadline = System.nanoTime() + QUIET_TIMEOUT.toNanos();
+        List<Watched> system = watched.stream().filter(w -> !w.name().equals("producer")).toList();
+        while (System.nanoTime() < deadline) {
+            long[] before = system.stream().mapToLong(w -> cpuNanos(w.pid().pid())).toArray();
+            long start = System.nanoTime();
+            Thread.sleep(SAMPLE_INTERVAL.toMillis());
+            double interval = System.nanoTime() - start;
+            boolean quiet = true;
+            for (int p = 0; p < system.size(); p++) {
+                quiet &= (cpuNanos(system.get(p).pid().pid()) - before[p]) * 100 / interval < QUIET_CPU_PCT;
+            }
+            if (quiet) {
+                return;
+            }
+        }
+        notes.add("the branches and workers were still busy " + QUIET_TIMEOUT.toSeconds() + " s after the last result");
+    }
+
+    private static long cpuNanos(long pid) {
+        ProcStats.Reading reading = ProcStats.read(pid);
+        return reading == null ? 0 : reading.cpuNanos();
     }
 
     private void readHeaps() {
@@ -635,7 +673,7 @@ public final class MillionRun {
         }
         System.out.printf(Locale.ROOT, "%-22s %s%n", "peak RSS (MiB)", peaks.toString().trim());
         boolean flat = true;
-        System.out.println("memory (live heap after full GC at 25/50/75 % of the results; peak RSS, second half of the run vs first):");
+        System.out.println("memory (live heap after a full GC at 25/50/75 % of the results and after the run; peak RSS, second half of the run vs first):");
         for (int p = 0; p < names.size(); p++) {
             Verdict verdict = verdict(names.get(p), p);
             flat &= !verdict.grows();
@@ -664,15 +702,16 @@ public final class MillionRun {
         boolean grows = false;
         List<HeapPoint> points = heap.getOrDefault(name, List.of());
         if (points.size() >= 2) {
-            HeapPoint first = points.get(0);
-            HeapPoint last = points.get(points.size() - 1);
-            long growth = last.bytes() - first.bytes();
-            long tasks = Math.max(1, last.completed() - first.completed());
-            boolean heapGrows = growth > Math.max(HEAP_SLACK_BYTES, first.bytes() / 10);
+            HeapPoint after = points.get(points.size() - 1);
+            HeapPoint lowest = points.subList(0, points.size() - 1).stream().min(Comparator.comparingLong(HeapPoint::bytes)).orElseThrow();
+            long growth = after.bytes() - lowest.bytes();
+            long tasks = Math.max(1, after.completed() - lowest.completed());
+            boolean heapGrows = growth > Math.max(HEAP_SLACK_BYTES, lowest.bytes() / 10);
             grows = heapGrows;
-            text.append(String.format(Locale.ROOT, "heap %s MiB: %+.1f MiB (%+.1f bytes/task) %s", points.stream()
-                    .map(h -> String.format(Locale.ROOT, "%.1f", h.bytes() / 1048576.0)).reduce((x, y) -> x + " / " + y).orElse(""),
-                    growth / 1048576.0, (double) growth / tasks, heapGrows ? "GROWS" : "flat"));
+            text.append(String.format(Locale.ROOT, "heap %s MiB, after %.1f: %+.1f MiB over the lowest (%+.1f bytes/task) %s",
+                    points.subList(0, points.size() - 1).stream().map(h -> String.format(Locale.ROOT, "%.1f", h.bytes() / 1048576.0))
+                            .reduce((x, y) -> x + " / " + y).orElse(""),
+                    after.bytes() / 1048576.0, growth / 1048576.0, (double) growth / tasks, heapGrows ? "GROWS" : "flat"));
         } else {
             text.append("heap: too few readings");
         }
