@@ -171,7 +171,6 @@ public final class MillionRun {
             status = 1;
         } finally {
             run.teardown(null);
-            Runtime.getRuntime().removeShutdownHook(hook);
         }
         System.exit(status);
     }
@@ -278,7 +277,7 @@ public final class MillionRun {
         long[] publishDone = {0};
         var sampler = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "million-sampler"));
         Sampling sampling = new Sampling(start);
-        sampler.scheduleAtFixedRate(sampling::sample, SAMPLE_INTERVAL.toMillis(), SAMPLE_INTERVAL.toMillis(), TimeUnit.MILLISECONDS);
+        sampler.scheduleWithFixedDelay(() -> sampling.sample(false), SAMPLE_INTERVAL.toMillis(), SAMPLE_INTERVAL.toMillis(), TimeUnit.MILLISECONDS);
         long lastCompleted = -1;
         long lastProgress = System.nanoTime();
         try {
@@ -310,7 +309,7 @@ public final class MillionRun {
         for (Thread thread : threads) {
             thread.join(TimeUnit.SECONDS.toMillis(30));
         }
-        sampling.sample();  // the last, partial second
+        sampling.sample(true);  // the last, partial second
         if (shooter != null) {
             shooter.join(Screenshot.TIMEOUT.toMillis());
         }
@@ -485,10 +484,11 @@ public final class MillionRun {
             }
         }
 
-        synchronized void sample() {
+        /** One sample; the final one may come sooner than a full interval and is then taken over a full one (no spike). */
+        synchronized void sample(boolean last) {
             try {
                 long now = System.nanoTime();
-                double interval = Math.max(1e-3, (now - lastAt) / 1e9);
+                double interval = Math.max(last ? SAMPLE_INTERVAL.toNanos() / 1e9 : 1e-3, (now - lastAt) / 1e9);
                 long done = completed.get();
                 double rate = (done - lastCompleted) / interval;
                 long[] depth = depths();

@@ -8,7 +8,7 @@ import java.util.List;
 final class Screenshot {
     static final String CHROMIUM = "/usr/bin/chromium";
     /** How long the page may run before the picture is taken: the dashboard's charts fill in over a few seconds. */
-    static final Duration RENDER_TIME = Duration.ofSeconds(8);
+    static final Duration RENDER_TIME = Duration.ofSeconds(15);
     static final Duration TIMEOUT = Duration.ofSeconds(60);
 
     private Screenshot() {}
