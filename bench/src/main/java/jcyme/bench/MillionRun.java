@@ -79,10 +79,12 @@ public final class MillionRun {
     static final Duration QUIET_TIMEOUT = Duration.ofSeconds(60);
     /** A process counts as quiet below this CPU share (% of one core) over a sample. */
     static final double QUIET_CPU_PCT = 10;
-    /** Growth of peak RSS (second half of the run over the first) that still counts as flat: this, or 10 %. */
-    static final long RSS_SLACK_BYTES = 24L << 20;
-    /** Fewer samples than this leave the RSS verdict open (too short a run to tell). */
-    static final int MIN_SAMPLES_FOR_RSS = 10;
+    /**
+     * Growth of the resident memory outside the heap (after the run over the first reading) that
+     * still counts as flat: this, or 10 % (the JIT keeps compiling for a while). A JVM's whole RSS is
+     * no verdict: it rises while the heap committed at start gets touched, leak or not.
+     */
+    static final long NON_HEAP_SLACK_BYTES = 16L << 20;
     static final Duration BRANCH_READY_TIMEOUT = Duration.ofSeconds(90);
     static final Duration INSTANCE_RUNNING_TIMEOUT = Duration.ofSeconds(60);
     static final Duration TEARDOWN_TIMEOUT = Duration.ofSeconds(30);
@@ -107,8 +109,8 @@ public final class MillionRun {
         long pid();
     }
 
-    /** A live-heap reading of one process at a point of the run. */
-    record HeapPoint(long completed, long bytes) {}
+    /** A memory reading of one process (after a full GC) at a point of the run. */
+    record HeapPoint(long completed, long bytes, long nonHeapRss) {}
 
     /** A branch JVM of this run. */
     private record Member(String id, int port, Path dataDir, Process process, Path out) {
@@ -606,16 +608,19 @@ public final class MillionRun {
         long done = completed.get();
         for (Watched process : watched) {
             long pid = process.pid().pid();
-            long bytes = process.name().equals("producer") ? ProcStats.ownLiveHeapBytes() : ProcStats.liveHeapBytes(pid);
-            if (bytes >= 0) {
-                heap.computeIfAbsent(process.name(), n -> new CopyOnWriteArrayList<>()).add(new HeapPoint(done, bytes));
+            ProcStats.Memory memory = ProcStats.memoryAfterGc(pid);
+            if (memory != null) {
+                heap.computeIfAbsent(process.name(), n -> new CopyOnWriteArrayList<>())
+                        .add(new HeapPoint(done, memory.liveHeapBytes(), memory.nonHeapRssBytes()));
             }
         }
-        System.out.printf(Locale.ROOT, "heap after full GC at %d results (MiB):%s%n", done, watched.stream().map(w -> {
-            List<HeapPoint> points = heap.getOrDefault(w.name(), List.of());
-            return points.isEmpty() ? " " + w.name() + " ?" : String.format(Locale.ROOT, " %s %.1f", w.name(),
-                    points.get(points.size() - 1).bytes() / 1048576.0);
-        }).reduce("", String::concat));
+        System.out.printf(Locale.ROOT, "after a full GC at %d results, live heap / RSS outside the heap (MiB):%s%n", done,
+                watched.stream().map(w -> {
+                    List<HeapPoint> points = heap.getOrDefault(w.name(), List.of());
+                    HeapPoint last = points.isEmpty() ? null : points.get(points.size() - 1);
+                    return last == null || last.completed() != done ? " " + w.name() + " ?" : String.format(Locale.ROOT, " %s %.1f/%.1f",
+                            w.name(), last.bytes() / 1048576.0, last.nonHeapRss() / 1048576.0);
+                }).reduce("", String::concat));
     }
 
     private void takeScreenshot() {
@@ -673,7 +678,7 @@ public final class MillionRun {
         }
         System.out.printf(Locale.ROOT, "%-22s %s%n", "peak RSS (MiB)", peaks.toString().trim());
         boolean flat = true;
-        System.out.println("memory (live heap after a full GC at 25/50/75 % of the results and after the run; peak RSS, second half of the run vs first):");
+        System.out.println("memory after a full GC at 25/50/75 % of the results and after the run (live heap: after vs the lowest; RSS outside the heap: after vs the first):");
         for (int p = 0; p < names.size(); p++) {
             Verdict verdict = verdict(names.get(p), p);
             flat &= !verdict.grows();
@@ -708,23 +713,28 @@ public final class MillionRun {
             long tasks = Math.max(1, after.completed() - lowest.completed());
             boolean heapGrows = growth > Math.max(HEAP_SLACK_BYTES, lowest.bytes() / 10);
             grows = heapGrows;
-            text.append(String.format(Locale.ROOT, "heap %s MiB, after %.1f: %+.1f MiB over the lowest (%+.1f bytes/task) %s",
+            String perTask = tasks >= options.tasks() / 10 ? String.format(Locale.ROOT, " (%+.1f bytes/task)", (double) growth / tasks) : "";
+            text.append(String.format(Locale.ROOT, "heap %s MiB, after %.1f: %+.1f MiB over the lowest%s %s",
                     points.subList(0, points.size() - 1).stream().map(h -> String.format(Locale.ROOT, "%.1f", h.bytes() / 1048576.0))
                             .reduce((x, y) -> x + " / " + y).orElse(""),
-                    after.bytes() / 1048576.0, growth / 1048576.0, (double) growth / tasks, heapGrows ? "GROWS" : "flat"));
+                    after.bytes() / 1048576.0, growth / 1048576.0, perTask, heapGrows ? "GROWS" : "flat"));
         } else {
             text.append("heap: too few readings");
         }
+        if (points.size() >= 2) {
+            HeapPoint first = points.get(0);
+            HeapPoint after = points.get(points.size() - 1);
+            long growth = after.nonHeapRss() - first.nonHeapRss();
+            boolean nativeGrows = growth > Math.max(NON_HEAP_SLACK_BYTES, first.nonHeapRss() / 10);
+            grows |= nativeGrows;
+            text.append(String.format(Locale.ROOT, "; RSS outside the heap %.1f -> %.1f MiB %s", first.nonHeapRss() / 1048576.0,
+                    after.nonHeapRss() / 1048576.0, nativeGrows ? "GROWS" : "flat"));
+        }
         List<Double> rss = samples.stream().map(s -> s.rssMiB()[index]).filter(v -> !Double.isNaN(v)).toList();
-        if (rss.size() >= MIN_SAMPLES_FOR_RSS) {
-            double firstHalf = rss.subList(0, rss.size() / 2).stream().mapToDouble(Double::doubleValue).max().orElse(0);
-            double secondHalf = rss.subList(rss.size() / 2, rss.size()).stream().mapToDouble(Double::doubleValue).max().orElse(0);
-            double growth = secondHalf - firstHalf;
-            boolean rssGrows = growth * 1048576 > Math.max(RSS_SLACK_BYTES, firstHalf * 1048576 / 10);
-            grows |= rssGrows;
-            text.append(String.format(Locale.ROOT, "; RSS %.0f -> %.0f MiB %s", firstHalf, secondHalf, rssGrows ? "GROWS" : "flat"));
-        } else {
-            text.append("; RSS: run too short to tell");
+        if (rss.size() >= 2) {
+            text.append(String.format(Locale.ROOT, "; peak RSS %.0f (first half) / %.0f MiB (second half)",
+                    rss.subList(0, rss.size() / 2).stream().mapToDouble(Double::doubleValue).max().orElse(0),
+                    rss.subList(rss.size() / 2, rss.size()).stream().mapToDouble(Double::doubleValue).max().orElse(0)));
         }
         return new Verdict(text.toString(), grows);
     }
