@@ -167,7 +167,7 @@ final class Supervised {
             onExit(current, exit, "exit code " + p.exitValue() + (exit.signal() == null ? "" : " (" + exit.signal() + ")"));
         });
         Instant deadline = Instant.now().plus(settings.startTimeout());
-        schedule(() -> awaitReady(current, deadline), 100);
+        schedule(() -> awaitReady(current, deadline), settings.readyPoll().toMillis());
     }
 
     private void awaitReady(long current, Instant deadline) {
@@ -187,7 +187,7 @@ final class Supervised {
                 process.destroyForcibly();
                 return;
             }
-            schedule(() -> awaitReady(current, deadline), 100);
+            schedule(() -> awaitReady(current, deadline), settings.readyPoll().toMillis());
         }
     }
 
