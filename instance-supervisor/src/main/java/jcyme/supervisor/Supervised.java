@@ -170,8 +170,15 @@ final class Supervised {
         schedule(() -> awaitReady(current, deadline), settings.readyPoll().toMillis());
     }
 
+    /** Polls until the worker answers ping; an answer counts only from the worker we started (it holds the lock). */
     private void awaitReady(long current, Instant deadline) {
-        boolean answered = ping();
+        InstanceSpec watched;
+        ProcessHandle started;
+        synchronized (this) {
+            watched = spec;
+            started = process;
+        }
+        boolean answered = started != null && ping() && ProcessIdentity.claimedBy(watched.lockfile(), started.pid());
         synchronized (this) {
             if (current != watch || state != InstanceState.STARTING) {
                 return;
