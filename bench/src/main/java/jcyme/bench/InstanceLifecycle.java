@@ -28,7 +28,10 @@ import jcyme.worker.Logging;
  * worker the branch keeps). "Consuming" is the branch reporting RUNNING for a worker that is not the
  * killed one and the broker reporting a consumer on the instance's queue, both seen by one poll.
  *
- * <p>Usage: {@code bench/run-lifecycle [--instances N] [--spare-workers N]}.
+ * Samples are taken one at a time, {@code --gap-ms} apart (default 2000), so that each measures one
+ * operation on an otherwise idle branch (a spare worker made after a claim has had time to warm up).
+ *
+ * <p>Usage: {@code bench/run-lifecycle [--instances N] [--spare-workers N] [--gap-ms MS]}.
  */
 public final class InstanceLifecycle {
     private static final HttpClient HTTP = HttpClient.newHttpClient();
@@ -43,17 +46,26 @@ public final class InstanceLifecycle {
         Logging.configure(Logging.level("WARNING"), null);
         int instances = 20;
         Integer spares = null;
+        long gap = 2_000;
         for (int i = 0; i < args.length; i++) {
             if (args[i].equals("--instances")) {
                 instances = Integer.parseInt(args[++i]);
+            } else if (args[i].equals("--gap-ms")) {
+                gap = Long.parseLong(args[++i]);
             } else if (args[i].equals("--spare-workers")) {
                 spares = Integer.parseInt(args[++i]);
             } else {
-                System.err.println("usage: bench/run-lifecycle [--instances N] [--spare-workers N]");
+                System.err.println("usage: bench/run-lifecycle [--instances N] [--spare-workers N] [--gap-ms MS]");
                 System.exit(2);
             }
         }
-        new InstanceLifecycle().run(instances, spares);
+        new InstanceLifecycle(gap).run(instances, spares);
+    }
+
+    private final long gap;
+
+    private InstanceLifecycle(long gap) {
+        this.gap = gap;
     }
 
     private void run(int count, Integer spares) throws Exception {
@@ -90,6 +102,7 @@ public final class InstanceLifecycle {
                     spawn.add((System.nanoTime() - start) / 1e6);
                     pids.add(running.path("pid").asLong());
                     System.err.print(".");
+                    Thread.sleep(gap);
                 }
                 System.err.println();
                 Thread.sleep(5_000);
@@ -109,6 +122,7 @@ public final class InstanceLifecycle {
                     awaitConsuming(name, "bench-" + i, pids.get(i));
                     recovery.add((System.nanoTime() - start) / 1e6);
                     System.err.print(".");
+                    Thread.sleep(gap);
                 }
                 System.err.println();
                 call("DELETE", "/bench");
@@ -141,7 +155,7 @@ public final class InstanceLifecycle {
 
     private void report(int count, List<Double> bareStart, List<Double> bareRss, List<Double> spawn,
                         List<Double> recovery, List<Double> rss, List<Double> spareRss) {
-        System.out.printf(Locale.ROOT, "%d instances, one at a time; floor = a bare JVM (same flags) reaching main;%n", count);
+        System.out.printf(Locale.ROOT, "%d instances, one at a time, %d ms apart; floor = a bare JVM (same flags) reaching main;%n", count, gap);
         System.out.printf(Locale.ROOT, "consuming = branch says RUNNING (a new pid) and the broker has a consumer on the queue%n");
         System.out.printf(Locale.ROOT, "%-34s %10s %10s %10s %10s%n", "", "p50", "p95", "floor p50", "ratio p50");
         row("POST instance -> consuming (ms)", spawn, bareStart);
