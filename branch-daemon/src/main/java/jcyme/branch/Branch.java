@@ -37,7 +37,7 @@ import org.slf4j.LoggerFactory;
 public final class Branch implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Branch.class);
     public static final String VERSION = "0.1.0";
-    private static final List<String> WORKER_JVM_OPTIONS = List.of("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xms16m",
+    private static final List<String> WORKER_JVM_OPTIONS = List.of("-XX:+UseSerialGC", "-Xms16m",
             "-Xmx256m", "-Xss512k", "-XX:-UsePerfData", "-Djava.net.preferIPv4Stack=true");
 
     private final BranchConfig config;
@@ -74,6 +74,9 @@ public final class Branch implements AutoCloseable {
         this.taskHistory = taskHistory;
         this.launcher = new WorkerLauncher(config.java(), config.libDir(), WORKER_JVM_OPTIONS,
                 config.supervision().shutdownTimeout());
+        if (config.supervision().spareWorkers() > 0) {
+            launcher.useSpares(dataDir, dataDir.resolve(Instances.SPARES_LOG), config.supervision().spareWorkers());
+        }
         Reconciler[] wake = new Reconciler[1];
         SupervisionEvents supervision = new SupervisionEvents(events, name -> wake[0].wake(name));
         this.supervisor = new Supervisor(config.supervision(), launcher, supervision);

@@ -38,7 +38,9 @@ public final class Instances {
     /** Entries of the data directory that are the branch's own, never instances. */
     static final Set<String> OWN_ENTRIES = Set.of("broker", "branch.db", "branch.db-wal", "branch.db-shm", "branch.lock",
             "tasks.db", "tasks.db-wal", "tasks.db-shm",
-            "events.db", "events.db-wal", "events.db-shm", "stop.request");
+            "events.db", "events.db-wal", "events.db-shm", "stop.request", Instances.SPARES_LOG);
+    /** Where spare workers write until they are claimed. */
+    static final String SPARES_LOG = "spares.log";
     static final int MAX_SOCKET_PATH = 107;
 
     private final Store store;

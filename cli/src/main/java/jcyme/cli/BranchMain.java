@@ -112,6 +112,11 @@ public final class BranchMain implements Callable<Integer> {
     @Option(names = "--sup-interval", paramLabel = "S", description = "Reconcile every S seconds (default: ${DEFAULT-VALUE}).")
     double supInterval = 5;
 
+    @Option(names = "--spare-workers", paramLabel = "N",
+            description = "Spare worker JVMs kept ready per app configuration; a new or restarted instance takes one over"
+                    + " instead of starting a JVM (0: none; default: ${DEFAULT-VALUE}).")
+    int spareWorkers = SupervisorSettings.DEFAULT_SPARE_WORKERS;
+
     @Option(names = "--start-secs", paramLabel = "S", description = "An instance must stay up S seconds for its start to count (default: ${DEFAULT-VALUE}).")
     double startSecs = 5;
 
@@ -214,6 +219,9 @@ public final class BranchMain implements Callable<Integer> {
             if (!(setupTimeout > 0)) {
                 throw new IllegalArgumentException("--setup-timeout must be more than 0 seconds, got " + setupTimeout);
             }
+            if (spareWorkers < 0) {
+                throw new IllegalArgumentException("--spare-workers must be 0 or more, got " + spareWorkers);
+            }
             if (maxInstances != null) {
                 if (maxInstances < 0) {
                     throw new IllegalArgumentException("--max-instances must be 0 or more, got " + maxInstances);
@@ -274,7 +282,7 @@ public final class BranchMain implements Callable<Integer> {
         }
         SupervisorSettings settings = new SupervisorSettings(seconds(startSecs), seconds(startTimeout), startRetries,
                 seconds(backoffBase), seconds(backoffCap), seconds(shutdownTimeout), seconds(killGrace), seconds(supInterval),
-                seconds(setupTimeout));
+                seconds(setupTimeout)).withSpareWorkers(spareWorkers);
         Path libDir = libDir();
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
         Branch branch;

@@ -47,6 +47,11 @@ final class ProcessIdentity {
         return handle;
     }
 
+    /** True if the worker that holds {@code lockfile} says it is {@code pid} (not another copy of the instance). */
+    static boolean claimedBy(Path lockfile, long pid) {
+        return claim(lockfile).map(Claim::pid).filter(holder -> holder == pid).isPresent();
+    }
+
     /** {@code pid\n[start-instant\n]} from {@code file}; empty when absent, blank or garbled. */
     private static Optional<Claim> claim(Path file) {
         try {

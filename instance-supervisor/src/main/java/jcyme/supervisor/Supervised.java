@@ -167,11 +167,18 @@ final class Supervised {
             onExit(current, exit, "exit code " + p.exitValue() + (exit.signal() == null ? "" : " (" + exit.signal() + ")"));
         });
         Instant deadline = Instant.now().plus(settings.startTimeout());
-        schedule(() -> awaitReady(current, deadline), 100);
+        schedule(() -> awaitReady(current, deadline), settings.readyPoll().toMillis());
     }
 
+    /** Polls until the worker answers ping; an answer counts only from the worker we started (it holds the lock). */
     private void awaitReady(long current, Instant deadline) {
-        boolean answered = ping();
+        InstanceSpec watched;
+        ProcessHandle started;
+        synchronized (this) {
+            watched = spec;
+            started = process;
+        }
+        boolean answered = started != null && ping() && ProcessIdentity.claimedBy(watched.lockfile(), started.pid());
         synchronized (this) {
             if (current != watch || state != InstanceState.STARTING) {
                 return;
@@ -187,7 +194,7 @@ final class Supervised {
                 process.destroyForcibly();
                 return;
             }
-            schedule(() -> awaitReady(current, deadline), 100);
+            schedule(() -> awaitReady(current, deadline), settings.readyPoll().toMillis());
         }
     }
 

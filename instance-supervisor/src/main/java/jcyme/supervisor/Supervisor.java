@@ -148,6 +148,7 @@ public final class Supervisor implements AutoCloseable {
     public void forget(String name) {
         stop(name);
         instances.remove(name);
+        launcher.retainSpares(instances.values().stream().map(Supervised::spec).toList());
     }
 
     /**
@@ -245,7 +246,10 @@ public final class Supervisor implements AutoCloseable {
         }
     }
 
-    /** Stops supervising and starts nothing more; running workers keep running (a restarted branch re-adopts them). */
+    /**
+     * Stops supervising and starts nothing more; running workers keep running (a restarted branch
+     * re-adopts them), spare workers are stopped.
+     */
     @Override
     public void close() {
         starting.writeLock().lock();
@@ -255,6 +259,7 @@ public final class Supervisor implements AutoCloseable {
             starting.writeLock().unlock();
         }
         executor.shutdownNow();
+        launcher.closeSpares();
     }
 
     /** Deletes a directory tree (best effort, logged). */

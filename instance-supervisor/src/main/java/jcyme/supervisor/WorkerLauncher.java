@@ -9,10 +9,13 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.zeroturnaround.exec.ProcessExecutor;
 import org.zeroturnaround.exec.StartedProcess;
 
@@ -28,12 +31,14 @@ import org.zeroturnaround.exec.StartedProcess;
 public final class WorkerLauncher {
     /** Where a worker finds its broker URL (the worker's {@code -b} wins when given). */
     public static final String BROKER_ENV = "JCYME_BROKER_URL";
+    private static final Logger log = LoggerFactory.getLogger(WorkerLauncher.class);
     private static final Set<PosixFilePermission> PRIVATE = PosixFilePermissions.fromString("rwx------");
     private final Path java;
     private final Path libDir;
     private final List<String> defaultJvmOptions;
     private final Duration shutdownTimeout;
     private volatile ClassArchive archive;
+    private volatile Spares spares;
 
     /**
      * @param libDir             the distribution's {@code lib/} (the worker's own class path)
@@ -52,8 +57,23 @@ public final class WorkerLauncher {
         this.archive = archive;
     }
 
+    /**
+     * Starts instances from spare workers from now on: {@code perKey} JVMs kept ready per app
+     * configuration (JVM options and environment), working in {@code workDir} and writing to {@code logFile}
+     * until claimed; 0 turns them off.
+     */
+    public void useSpares(Path workDir, Path logFile, int perKey) {
+        spares = new Spares(java, this::classpathOptions, workDir, logFile, perKey);
+    }
+
     /** The JVM options and main class of a worker (without java and its arguments). */
     public List<String> jvm(List<String> appOptions) {
+        List<String> command = classpathOptions(appOptions);
+        command.add("jcyme.worker.WorkerMain");
+        return command;
+    }
+
+    private List<String> classpathOptions(List<String> appOptions) {
         List<String> command = new ArrayList<>(defaultJvmOptions);
         ClassArchive current = archive;
         if (current != null) {
@@ -62,7 +82,6 @@ public final class WorkerLauncher {
         command.addAll(appOptions);
         command.add("-cp");
         command.add(libDir + "/*");
-        command.add("jcyme.worker.WorkerMain");
         return command;
     }
 
@@ -74,7 +93,13 @@ public final class WorkerLauncher {
         command.add(spec.marker());
         command.add(spec.generationMarker());
         command.addAll(jvm(spec.jvmOptions()));
-        command.addAll(List.of("-n", spec.name(), "-E"));
+        command.addAll(arguments(spec));
+        return command;
+    }
+
+    /** The worker's own options (what follows its main class). */
+    List<String> arguments(InstanceSpec spec) {
+        List<String> command = new ArrayList<>(List.of("-n", spec.name(), "-E"));
         if (!spec.queues().isEmpty()) {
             command.addAll(List.of("-Q", String.join(",", spec.queues())));
         }
@@ -112,10 +137,53 @@ public final class WorkerLauncher {
         }
     }
 
-    /** Spawns the worker; returns its process (a child of this JVM until this JVM dies). */
+    /**
+     * Spawns the worker, or hands the instance to a spare worker when one is ready (not for an app
+     * with a setup command: its workers start in the directory the setup prepared); returns its
+     * process (a child of this JVM until this JVM dies).
+     */
     public Process start(InstanceSpec spec) throws IOException {
         privateDirectory(spec.dir());
         writeConfig(spec);
+        Spares pool = spares;
+        if (pool == null || spec.hasSetup()) {
+            return spawn(spec);
+        }
+        Map<String, Object> claim = new java.util.LinkedHashMap<>();
+        claim.put("title", List.of(spec.marker(), spec.generationMarker()));
+        claim.put("broker", spec.broker());
+        claim.put("log", spec.logfile().toString());
+        claim.put("args", arguments(spec));
+        Optional<Process> spare = pool.claim(spec, JSON.writeValueAsString(claim));
+        Process process = spare.isPresent() ? spare.get() : spawn(spec);
+        spare.ifPresent(p -> log.info("instance {}: started from spare worker pid {}", spec.name(), p.pid()));
+        pool.refill(spec);
+        return process;
+    }
+
+    /** Keeps only the spare workers the given instances could use. */
+    public void retainSpares(java.util.Collection<InstanceSpec> live) {
+        Spares pool = spares;
+        if (pool != null) {
+            pool.retain(live);
+        }
+    }
+
+    /** The pids of the spare workers waiting to be claimed. */
+    public List<Long> sparePids() {
+        Spares pool = spares;
+        return pool == null ? List.of() : pool.pids();
+    }
+
+    /** Stops the spare workers; none are made from now on. */
+    public void closeSpares() {
+        Spares pool = spares;
+        if (pool != null) {
+            pool.close();
+        }
+    }
+
+    private Process spawn(InstanceSpec spec) throws IOException {
         String script = "exec " + shellWords(command(spec)) + " </dev/null >>" + quote(spec.logfile().toString()) + " 2>&1";
         try {
             StartedProcess started = new ProcessExecutor("/bin/sh", "-c", script)
@@ -154,7 +222,7 @@ public final class WorkerLauncher {
         }
     }
 
-    private static String shellWords(List<String> words) {
+    static String shellWords(List<String> words) {
         StringBuilder out = new StringBuilder();
         for (String word : words) {
             if (out.length() > 0) out.append(' ');

@@ -147,7 +147,15 @@ public final class WorkerMain implements Callable<Integer> {
         return java.util.Optional.empty();
     }
 
+    /** The broker URL a spare was given when it was claimed; it stands for the environment's. */
+    static volatile String claimedBroker;
+
     public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    /** Runs the worker to its end; returns the exit code. */
+    static int run(String[] args) {
         // an option given twice takes its last value: an instance's arguments come after its app's
         CommandLine cli = new CommandLine(new WorkerMain()).setOverwrittenOptionsAllowed(true);
         cli.setParameterExceptionHandler((e, argv) -> {
@@ -155,7 +163,7 @@ public final class WorkerMain implements Callable<Integer> {
             cli.getErr().println("Try 'worker --help'.");
             return 2;
         });
-        System.exit(cli.execute(args));
+        return cli.execute(args);
     }
 
     @Override
@@ -261,7 +269,7 @@ public final class WorkerMain implements Callable<Integer> {
         if (queueList.isEmpty()) {
             throw new IllegalArgumentException("--queues must name at least one queue");
         }
-        return new WorkerConfig(BrokerUrl.parse(broker(broker, System.getenv(BrokerUrl.ENV))), queueList, nodename, "dq." + shortName, scaling, min, max,
+        return new WorkerConfig(BrokerUrl.parse(broker(broker, claimedBroker != null ? claimedBroker : System.getenv(BrokerUrl.ENV))), queueList, nodename, "dq." + shortName, scaling, min, max,
                 prefetchMultiplier, pidfile, statedb, controlSocket, classpath, seconds(softTimeLimit),
                 seconds(timeLimit), seconds(keepalive), seconds(shutdownTimeout), seconds(maxReconnectDelay), taskEvents,
                 seconds(heartbeatInterval), new WorkDirs.Settings(workDir(workDir, pidfile, statedb), scrubBelow, seconds(scrubCheckInterval)));

@@ -1,0 +1,75 @@
+package jcyme.worker;
+
+import ch.qos.logback.classic.Level;
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.BufferedReader;
+import java.io.FileOutputStream;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import jcyme.tasks.Json;
+import jcyme.tasks.Tasks;
+
+/**
+ * A spare worker: a JVM a branch starts ahead of need, which loads and initialises what every worker
+ * needs (command-line model, logging, JSON, SQLite's native library, the AMQP client, the demo
+ * tasks) and then waits for one line on stdin naming the instance it is to become. Claimed, it
+ * takes the instance's name on its command line (see {@link ProcessTitle}), sends its output to
+ * the instance's log and runs as {@code WorkerMain} with the given arguments: from there on it is
+ * that instance's worker, and nothing tells it from one started cold.
+ *
+ * <p>Its stdin is a pipe from the branch and its lifeline: end of input before a claim means the
+ * branch is gone, and the spare exits, so an unclaimed spare never outlives its branch.
+ *
+ * <p>The claim: {@code {"title": [words], "broker": url, "log": path, "args": [worker options]}}.
+ */
+public final class SpareMain {
+    /** The command-line word a spare starts with; its length bounds the instance words that replace it. */
+    public static final String PLACEHOLDER = "-Djcyme.spare=";
+    /** Exit code of a spare that cannot take an instance's name (its command line cannot be rewritten here). */
+    public static final int EXIT_UNSUPPORTED = 4;
+
+    private SpareMain() {}
+
+    public static void main(String[] args) throws Exception {
+        try {
+            ProcessTitle.replace(PLACEHOLDER, ProcessTitle.word(PLACEHOLDER));
+        } catch (Exception e) {
+            System.err.println("spare: cannot rewrite its command line (" + e.getMessage() + "); exiting");
+            System.exit(EXIT_UNSUPPORTED);
+        }
+        warmUp();
+        String line = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)).readLine();
+        if (line == null) {
+            System.exit(0);
+        }
+        JsonNode claim = Json.MAPPER.readTree(line);
+        List<String> title = new ArrayList<>();
+        claim.path("title").forEach(word -> title.add(word.asText()));
+        ProcessTitle.replace(PLACEHOLDER, title.toArray(String[]::new));
+        PrintStream log = new PrintStream(new FileOutputStream(claim.path("log").asText(), true), true, StandardCharsets.UTF_8);
+        System.setOut(log);
+        System.setErr(log);
+        WorkerMain.claimedBroker = claim.path("broker").asText(null);
+        List<String> workerArgs = new ArrayList<>();
+        claim.path("args").forEach(word -> workerArgs.add(word.asText()));
+        System.exit(WorkerMain.run(workerArgs.toArray(String[]::new)));
+    }
+
+    /** Does once, before a claim, the start-up work every worker repeats. */
+    private static void warmUp() throws Exception {
+        Logging.configure(Level.WARN, null);
+        WorkerMain.checkExtraArguments(List.of("-Q", "a,b", "--autoscale", "2,1", "-E", "-l", "INFO", "--time-limit", "1.5"));
+        Json.MAPPER.readTree(Json.bytes(java.util.Map.of("warm", List.of(1, 2.5, "x"))));
+        try (Connection db = DriverManager.getConnection("jdbc:sqlite::memory:"); Statement s = db.createStatement()) {
+            s.execute("CREATE TABLE warm (id TEXT PRIMARY KEY, at REAL)");
+        }
+        new com.rabbitmq.client.ConnectionFactory();
+        Tasks.load(WorkerMain.taskLoader(List.of()));
+    }
+}
