@@ -292,6 +292,11 @@ public final class Branch implements AutoCloseable {
         member.forgetBranch(id);
     }
 
+    /** How long forwarding waits to connect to another branch, among the cluster's other timings. */
+    public ClusterTimings clusterTimings() {
+        return config.cluster() == null ? ClusterTimings.DEFAULTS : config.cluster().timings();
+    }
+
     /** The other live branches. */
     public List<Peer> peers() {
         return member.peers();

@@ -110,14 +110,15 @@ final class Cluster implements Receiver, AutoCloseable {
         String discovery = tcp
                 ? "<TCPPING initial_hosts=\"%s\" port_range=\"0\"/>".formatted(initialHosts())
                 : "<PING/>";
+        ClusterTimings t = settings.timings();
         return """
                 <config xmlns="urn:org:jgroups">
                   %s
                   %s
-                  <MERGE3 min_interval="2s" max_interval="5s"/>
+                  <MERGE3 min_interval="%dms" max_interval="%dms"/>
                   <FD_SOCK2 bind_addr="%s"/>
-                  <FD_ALL3 timeout="4s" interval="1s"/>
-                  <VERIFY_SUSPECT2 timeout="500ms"/>
+                  <FD_ALL3 timeout="%dms" interval="%dms"/>
+                  <VERIFY_SUSPECT2 timeout="%dms"/>
                   <BARRIER/>
                   <pbcast.NAKACK2 use_mcast_xmit="false"/>
                   <UNICAST3/>
@@ -126,7 +127,8 @@ final class Cluster implements Receiver, AutoCloseable {
                   <UFC max_credits="2M" min_threshold="0.4"/>
                   <MFC max_credits="2M" min_threshold="0.4"/>
                   <FRAG2 frag_size="60K"/>
-                </config>""".formatted(transport, discovery, host);
+                </config>""".formatted(transport, discovery, t.mergeMinInterval().toMillis(), t.mergeInterval().toMillis(), host,
+                t.failureTimeout().toMillis(), t.heartbeatInterval().toMillis(), t.verifyTimeout().toMillis());
     }
 
     private String initialHosts() {
