@@ -94,7 +94,7 @@ public final class Branch implements AutoCloseable {
                 broker -> celeryEvents.awaitFollowing(broker, Duration.ofSeconds(2)));
         this.queues = new Queues(store, apps, brokers, member, reconciler, config.id());
         this.tasks = new Tasks(apps, brokers, taskHistory);
-        this.metrics = new Metrics(store, brokers, instances, member::branches, events);
+        this.metrics = new Metrics(store, brokers, instances, member::branches, member::traffic, events);
     }
 
     /** Opens the store, brings up the broker, re-adopts running instances and starts the rest. */

@@ -53,6 +53,11 @@ final class Cluster implements Receiver, AutoCloseable {
     /** A live member: its branch id, HTTP URL and JGroups address. */
     record Member(String id, String url, Address address) {}
 
+    /** What the channel put on and took off the network since it connected (all cluster traffic, encrypted). */
+    record Traffic(long messagesSent, long bytesSent, long messagesReceived, long bytesReceived) {
+        static final Traffic NONE = new Traffic(0, 0, 0, 0);
+    }
+
     private final ClusterSettings settings;
     private final String branchId;
     private final String url;
@@ -87,6 +92,7 @@ final class Cluster implements Receiver, AutoCloseable {
                 .put(ID, branchId.getBytes(StandardCharsets.UTF_8))
                 .put(URL, url.getBytes(StandardCharsets.UTF_8)));
         channel.setReceiver(this);
+        channel.getProtocolStack().getTransport().enableStats(true);
         long start = System.nanoTime();
         channel.connect(settings.name());
         long millis = (System.nanoTime() - start) / 1_000_000;
@@ -154,6 +160,11 @@ final class Cluster implements Receiver, AutoCloseable {
         byte[] bytes = factory.generateSecret(new PBEKeySpec(secret.toCharArray(),
                 ("jcyme:" + salt).getBytes(StandardCharsets.UTF_8), 65_536, 128)).getEncoded();
         return new SecretKeySpec(bytes, "AES");
+    }
+
+    Traffic traffic() {
+        org.jgroups.protocols.MsgStats stats = channel.getProtocolStack().getTransport().getMessageStats();
+        return new Traffic(stats.getNumMsgsSent(), stats.getNumBytesSent(), stats.getNumMsgsReceived(), stats.getNumBytesReceived());
     }
 
     List<Member> members() {

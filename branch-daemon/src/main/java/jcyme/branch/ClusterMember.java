@@ -335,6 +335,12 @@ final class ClusterMember implements AutoCloseable {
         clusterWork.execute(() -> local.changed(entry.name()));
     }
 
+    /** The cluster channel's traffic so far (none when alone). */
+    Cluster.Traffic traffic() {
+        Cluster current = cluster;
+        return current == null ? Cluster.Traffic.NONE : current.traffic();
+    }
+
     /** Ids of the live branches, this one included. */
     List<String> branches() {
         if (cluster == null) {
