@@ -16,6 +16,7 @@ import java.time.LocalDateTime;
 import java.time.ZoneId;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
@@ -32,7 +33,8 @@ import jcyme.worker.Logging;
  * list it; failure detection = SIGKILL until both residents dropped it, beside a clean leave
  * (SIGTERM) measured in the same run. Both discovery modes: TCP with a peer list, UDP multicast.
  *
- * <p>Usage: {@code bench/run-cluster [--trials N]} (N joins, N/2 kills and N/2 clean leaves per mode).
+ * <p>Usage: {@code bench/run-cluster [--trials N]} (N joins, N/2 kills and N/2 clean leaves per mode);
+ * {@code bench/run-cluster --scale ...} measures the cost by cluster size instead ({@link ClusterScale}).
  */
 public final class ClusterMembership {
     private static final HttpClient HTTP = HttpClient.newHttpClient();
@@ -53,11 +55,17 @@ public final class ClusterMembership {
     public static void main(String[] args) throws Exception {
         Logging.configure(Logging.level("WARNING"), null);
         int trials = 20;
+        if (args.length > 0 && args[0].equals("--scale")) {
+            try (EmbeddedBroker broker = EmbeddedBroker.start(0, null)) {
+                ClusterScale.main(broker.amqpUrl(), Arrays.copyOfRange(args, 1, args.length));
+            }
+            return;
+        }
         for (int i = 0; i < args.length; i++) {
             if (args[i].equals("--trials") && i + 1 < args.length) {
                 trials = Math.max(2, Integer.parseInt(args[++i]));
             } else {
-                System.err.println("usage: bench/run-cluster [--trials N]");
+                System.err.println("usage: bench/run-cluster [--trials N] | --scale [--sizes 2,4,8,12] [--modes tcp,udp] [--idle S]");
                 System.exit(2);
             }
         }

@@ -97,7 +97,7 @@ public final class Branch implements AutoCloseable {
                 broker -> celeryEvents.awaitFollowing(broker, Duration.ofSeconds(2)));
         this.queues = new Queues(store, apps, brokers, member, reconciler, config.id());
         this.tasks = new Tasks(apps, brokers, taskHistory);
-        this.metrics = new Metrics(store, brokers, instances, member::branches, events);
+        this.metrics = new Metrics(store, brokers, instances, member::branches, member::traffic, events);
     }
 
     /** Opens the store, brings up the broker, re-adopts running instances and starts the rest. */
@@ -293,6 +293,11 @@ public final class Branch implements AutoCloseable {
     /** Forgets a branch that is gone for good, with the instances it owned (409 while it is live). */
     public void forgetBranch(String id) {
         member.forgetBranch(id);
+    }
+
+    /** How long forwarding waits to connect to another branch, among the cluster's other timings. */
+    public ClusterTimings clusterTimings() {
+        return config.cluster() == null ? ClusterTimings.DEFAULTS : config.cluster().timings();
     }
 
     /** The other live branches. */

@@ -53,6 +53,11 @@ final class Cluster implements Receiver, AutoCloseable {
     /** A live member: its branch id, HTTP URL and JGroups address. */
     record Member(String id, String url, Address address) {}
 
+    /** What the channel put on and took off the network since it connected (all cluster traffic, encrypted). */
+    record Traffic(long messagesSent, long bytesSent, long messagesReceived, long bytesReceived) {
+        static final Traffic NONE = new Traffic(0, 0, 0, 0);
+    }
+
     private final ClusterSettings settings;
     private final String branchId;
     private final String url;
@@ -87,6 +92,7 @@ final class Cluster implements Receiver, AutoCloseable {
                 .put(ID, branchId.getBytes(StandardCharsets.UTF_8))
                 .put(URL, url.getBytes(StandardCharsets.UTF_8)));
         channel.setReceiver(this);
+        channel.getProtocolStack().getTransport().enableStats(true);
         long start = System.nanoTime();
         channel.connect(settings.name());
         long millis = (System.nanoTime() - start) / 1_000_000;
@@ -110,14 +116,15 @@ final class Cluster implements Receiver, AutoCloseable {
         String discovery = tcp
                 ? "<TCPPING initial_hosts=\"%s\" port_range=\"0\"/>".formatted(initialHosts())
                 : "<PING/>";
+        ClusterTimings t = settings.timings();
         return """
                 <config xmlns="urn:org:jgroups">
                   %s
                   %s
-                  <MERGE3 min_interval="2s" max_interval="5s"/>
+                  <MERGE3 min_interval="%dms" max_interval="%dms"/>
                   <FD_SOCK2 bind_addr="%s"/>
-                  <FD_ALL3 timeout="4s" interval="1s"/>
-                  <VERIFY_SUSPECT2 timeout="500ms"/>
+                  <FD_ALL3 timeout="%dms" interval="%dms"/>
+                  <VERIFY_SUSPECT2 timeout="%dms"/>
                   <BARRIER/>
                   <pbcast.NAKACK2 use_mcast_xmit="false"/>
                   <UNICAST3/>
@@ -126,7 +133,8 @@ final class Cluster implements Receiver, AutoCloseable {
                   <UFC max_credits="2M" min_threshold="0.4"/>
                   <MFC max_credits="2M" min_threshold="0.4"/>
                   <FRAG2 frag_size="60K"/>
-                </config>""".formatted(transport, discovery, host);
+                </config>""".formatted(transport, discovery, t.mergeMinInterval().toMillis(), t.mergeInterval().toMillis(), host,
+                t.failureTimeout().toMillis(), t.heartbeatInterval().toMillis(), t.verifyTimeout().toMillis());
     }
 
     private String initialHosts() {
@@ -152,6 +160,11 @@ final class Cluster implements Receiver, AutoCloseable {
         byte[] bytes = factory.generateSecret(new PBEKeySpec(secret.toCharArray(),
                 ("jcyme:" + salt).getBytes(StandardCharsets.UTF_8), 65_536, 128)).getEncoded();
         return new SecretKeySpec(bytes, "AES");
+    }
+
+    Traffic traffic() {
+        org.jgroups.protocols.MsgStats stats = channel.getProtocolStack().getTransport().getMessageStats();
+        return new Traffic(stats.getNumMsgsSent(), stats.getNumBytesSent(), stats.getNumMsgsReceived(), stats.getNumBytesReceived());
     }
 
     List<Member> members() {

@@ -24,9 +24,13 @@ import org.slf4j.LoggerFactory;
 
 /**
  * This branch as a member of the cluster: it gossips its record and the full list of the
- * instances it owns, replicates app versions (last writer wins by a Lamport clock, deletes kept
- * as tombstones, everything re-sent on every view change), and answers who owns an instance and
- * where a new one goes. Alone (no cluster), it answers for this branch only.
+ * instances it owns, replicates app versions (last writer wins by a Lamport clock, ties to the
+ * greater origin id, deletes kept as tombstones), and answers who owns an instance and where a new
+ * one goes. Every view change (a merge after a split too) re-sends every app version; and every
+ * record carries a digest of the versions held, so a branch that sees a different one re-sends
+ * its versions when the difference outlasts a gossip interval: two halves of a split converge
+ * even if a message of the merge was lost.
+ * Alone (no cluster), it answers for this branch only.
  */
 final class ClusterMember implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ClusterMember.class);
@@ -56,6 +60,12 @@ final class ClusterMember implements AutoCloseable {
     private volatile List<Store.Placement> lastOwn = List.of();
     private volatile Map<String, Integer> lastStates = Map.of();
     private volatile long lastGossipAt;
+    /** When this branch last re-sent its app versions because another branch's digest differed. */
+    private volatile long lastAppsResendAt;
+    /** The digest each branch last sent that differed from this one's. */
+    private final Map<String, String> differing = new ConcurrentHashMap<>();
+    /** The URL every branch seen in a view advertised, kept after it leaves, to name it in errors. */
+    private final Map<String, String> knownUrls = new ConcurrentHashMap<>();
     /** The other branches in the last view, to tell who joined and who left. */
     private Set<String> lastView = Set.of();
 
@@ -81,7 +91,12 @@ final class ClusterMember implements AutoCloseable {
             @Override
             public void onView(List<Cluster.Member> members) {
                 Set<String> live = new java.util.HashSet<>();
-                members.forEach(m -> live.add(m.id()));
+                members.forEach(m -> {
+                    live.add(m.id());
+                    if (m.url() != null) {
+                        knownUrls.put(m.id(), m.url());
+                    }
+                });
                 records.keySet().retainAll(live);
                 viewChanged(live);
                 gossip.execute(ClusterMember.this::gossipAll);
@@ -150,7 +165,34 @@ final class ClusterMember implements AutoCloseable {
         lastOwn = own;
         lastStates = info.instanceStates();
         lastGossipAt = System.nanoTime();
-        cluster.broadcast(Map.of("type", "record", "record", info, "instances", own));
+        cluster.broadcast(Map.of("type", "record", "record", info, "instances", own, "apps", appsDigest()));
+    }
+
+    /** A short digest of every app version this branch holds (tombstones included). */
+    private String appsDigest() {
+        try {
+            byte[] hash = java.security.MessageDigest.getInstance("SHA-256")
+                    .digest(store.appVersions().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            return java.util.HexFormat.of().formatHex(hash, 0, 12);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Another branch holds other app versions than this one: send ours (at most once per gossip interval). */
+    private void appsDiffer(String from) {
+        long now = System.nanoTime();
+        if (now - lastAppsResendAt < GOSSIP_INTERVAL.toNanos()) {
+            return;
+        }
+        lastAppsResendAt = now;
+        log.debug("branch {} holds other app versions: re-sending ours", from);
+        gossip.execute(() -> {
+            List<Store.AppEntry> entries = store.appEntries();
+            if (!entries.isEmpty()) {
+                cluster.broadcast(Map.of("type", "apps", "entries", entries));
+            }
+        });
     }
 
     private List<Store.Placement> ownPlacements() {
@@ -200,6 +242,12 @@ final class ClusterMember implements AutoCloseable {
                 }
                 if (store.replacePlacements(from, theirs)) {
                     log.debug("branch {} now owns {} instance(s)", from, theirs.size());
+                }
+                String digest = message.path("apps").asText("");
+                if (digest.isEmpty() || digest.equals(appsDigest())) {
+                    differing.remove(from);
+                } else if (digest.equals(differing.put(from, digest))) {
+                    appsDiffer(from); // the same difference two records in a row: not a change still on its way
                 }
             }
             case "apps" -> {
@@ -287,6 +335,12 @@ final class ClusterMember implements AutoCloseable {
         clusterWork.execute(() -> local.changed(entry.name()));
     }
 
+    /** The cluster channel's traffic so far (none when alone). */
+    Cluster.Traffic traffic() {
+        Cluster current = cluster;
+        return current == null ? Cluster.Traffic.NONE : current.traffic();
+    }
+
     /** Ids of the live branches, this one included. */
     List<String> branches() {
         if (cluster == null) {
@@ -345,9 +399,11 @@ final class ClusterMember implements AutoCloseable {
         if (placement == null || !placement.app().equals(app)) {
             return Optional.empty();
         }
-        return Optional.of(peers().stream().filter(p -> p.id().equals(placement.branch())).findFirst()
-                .orElseThrow(() -> unavailable("instance '" + name + "' lives on branch '" + placement.branch()
-                        + "', which is not in the cluster now")));
+        String owner = placement.branch();
+        return Optional.of(peers().stream().filter(p -> p.id().equals(owner)).findFirst()
+                .orElseThrow(() -> unavailable("instance '" + name + "' lives on branch '" + owner + "'"
+                        + (knownUrls.containsKey(owner) ? " (" + knownUrls.get(owner) + ")" : "")
+                        + ", which is not in this branch's view of the cluster: down, or cut off from it")));
     }
 
     /**

@@ -10,11 +10,18 @@ import java.util.List;
  * @param peers   host:port list for TCP discovery where multicast is blocked; empty means UDP multicast
  * @param secret  shared secret that encrypts all cluster traffic (a branch refuses to join without one)
  * @param secretSource where the secret came from, for the log (never the secret itself)
+ * @param timings failure detection, merge and connect times
  */
-public record ClusterSettings(String name, String bind, List<String> peers, String secret, String secretSource) {
+public record ClusterSettings(String name, String bind, List<String> peers, String secret, String secretSource,
+                              ClusterTimings timings) {
     public ClusterSettings {
         peers = peers == null ? List.of() : List.copyOf(peers);
         secret = secret == null || secret.isEmpty() ? null : secret;
+        timings = timings == null ? ClusterTimings.DEFAULTS : timings;
+    }
+
+    public ClusterSettings(String name, String bind, List<String> peers, String secret, String secretSource) {
+        this(name, bind, peers, secret, secretSource, ClusterTimings.DEFAULTS);
     }
 
     public ClusterSettings(String name, String bind, List<String> peers, String secret) {

@@ -44,12 +44,15 @@ public final class Metrics implements AutoCloseable {
     private final Brokers brokers;
     private final Instances instances;
     private final Supplier<List<String>> branches;
+    private final Supplier<Cluster.Traffic> traffic;
     private final PrometheusRegistry registry = new PrometheusRegistry();
     private final TaskEventMetrics flower;
     private final QueueDepths depths = new QueueDepths(System::nanoTime);
     private final ExecutorService askers = Executors.newFixedThreadPool(4, DaemonThreads.named("metrics-stats"));
 
-    Metrics(Store store, Brokers brokers, Instances instances, Supplier<List<String>> branches, EventLog events) {
+    Metrics(Store store, Brokers brokers, Instances instances, Supplier<List<String>> branches,
+            Supplier<Cluster.Traffic> traffic, EventLog events) {
+        this.traffic = traffic;
         this.store = store;
         this.brokers = brokers;
         this.instances = instances;
@@ -90,6 +93,11 @@ public final class Metrics implements AutoCloseable {
         live.forEach(id -> up.dataPoint(point(1, "branch", id)));
         snapshots.add(up.build());
         snapshots.add(gauge("jcyme_cluster_branches", "Live branches in the cluster").dataPoint(point(live.size())).build());
+        Cluster.Traffic sent = traffic.get();
+        snapshots.add(counter("jcyme_cluster_messages", "Cluster messages this branch sent and received (heartbeats and gossip included)",
+                sent.messagesSent(), sent.messagesReceived()));
+        snapshots.add(counter("jcyme_cluster_bytes", "Bytes of cluster messages this branch sent and received",
+                sent.bytesSent(), sent.bytesReceived()));
         return new MetricSnapshots(snapshots);
     }
 
@@ -200,6 +208,13 @@ public final class Metrics implements AutoCloseable {
 
     private static GaugeSnapshot.Builder gauge(String name, String help) {
         return GaugeSnapshot.builder().name(name).help(help);
+    }
+
+    private static CounterSnapshot counter(String name, String help, long sent, long received) {
+        CounterSnapshot.Builder counter = CounterSnapshot.builder().name(name).help(help);
+        counter.dataPoint(CounterSnapshot.CounterDataPointSnapshot.builder().value(sent).labels(Labels.of("direction", "sent")).build());
+        counter.dataPoint(CounterSnapshot.CounterDataPointSnapshot.builder().value(received).labels(Labels.of("direction", "received")).build());
+        return counter.build();
     }
 
     private static GaugeSnapshot.GaugeDataPointSnapshot point(double value, String... labels) {

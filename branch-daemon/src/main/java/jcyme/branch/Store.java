@@ -107,6 +107,11 @@ final class Store implements AutoCloseable {
         return max.isEmpty() ? 0 : Long.parseLong(max.get(0));
     }
 
+    /** One line per app version held (name, clock, origin, deleted): equal on two branches when they hold the same versions. */
+    synchronized String appVersions() {
+        return String.join("\n", names("SELECT name || ' ' || clock || ' ' || origin || ' ' || deleted FROM apps ORDER BY name"));
+    }
+
     synchronized List<AppEntry> appEntries() {
         List<AppEntry> entries = new ArrayList<>();
         for (String name : names("SELECT name FROM apps ORDER BY name")) {

@@ -58,6 +58,19 @@ public final class BranchMain implements Callable<Integer> {
                     + " else on loopback the secret in $${XDG_CONFIG_HOME:-~/.config}/jcyme/cluster.secret, made on first start, mode 0600).")
     String clusterSecret = System.getenv("JCYME_CLUSTER_SECRET");
 
+    @Option(names = "--cluster-fd-timeout", paramLabel = "S",
+            description = "A branch silent S seconds is dropped from the view (heartbeats every S/4; default: ${DEFAULT-VALUE}).")
+    double clusterFdTimeout = 4;
+
+    @Option(names = "--cluster-merge-interval", paramLabel = "S",
+            description = "Look for other halves of a split cluster at least every S seconds; a healed split merges within"
+                    + " about 1.6*S (default: ${DEFAULT-VALUE}).")
+    double clusterMergeInterval = 5;
+
+    @Option(names = "--forward-connect-timeout", paramLabel = "S",
+            description = "How long forwarding a request to another branch waits for a connection before a 503 (default: ${DEFAULT-VALUE}).")
+    double forwardConnectTimeout = 2;
+
     @Option(names = "--no-cluster", description = "Run alone: join no cluster.")
     boolean noCluster;
 
@@ -201,6 +214,7 @@ public final class BranchMain implements Callable<Integer> {
         Address address;
         Address channel;
         Tls tls;
+        jcyme.branch.ClusterTimings timings;
         try {
             Logging.configure(Logging.level(loglevel), null);
             tls = Tls.load(tlsCert, tlsKey, tlsCa);
@@ -216,6 +230,8 @@ public final class BranchMain implements Callable<Integer> {
                 }
                 Address.parse(peer, "--peers entries");
             }
+            timings = new jcyme.branch.ClusterTimings(seconds(clusterFdTimeout), seconds(clusterMergeInterval),
+                    seconds(forwardConnectTimeout));
             if (!(setupTimeout > 0)) {
                 throw new IllegalArgumentException("--setup-timeout must be more than 0 seconds, got " + setupTimeout);
             }
@@ -290,7 +306,7 @@ public final class BranchMain implements Callable<Integer> {
             String branchId = id != null ? id : InetAddress.getLocalHost().getHostName() + "-" + address.port();
             branch = Branch.start(new BranchConfig(branchId, dataDir, broker, brokerPort,
                     tls.scheme() + "://" + host + ":" + address.port(), java, libDir, settings,
-                    noCluster ? null : new ClusterSettings(cluster, channel.host() + ":" + channel.port(), peers, secret, secretSource),
+                    noCluster ? null : new ClusterSettings(cluster, channel.host() + ":" + channel.port(), peers, secret, secretSource, timings),
                     jcyme.worker.WorkerMain::checkExtraArguments));
         } catch (java.io.IOException | IllegalArgumentException e) {
             System.err.println("branch: " + e.getMessage());

@@ -2,11 +2,11 @@ package jcyme.http;
 
 import io.javalin.http.Context;
 import io.javalin.http.HandlerType;
-import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.net.http.HttpConnectTimeoutException;
 import java.net.http.HttpTimeoutException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -17,6 +17,9 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentSkipListSet;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import javax.net.ssl.SSLContext;
 import jcyme.branch.Branch;
 import jcyme.branch.BranchException;
@@ -28,18 +31,26 @@ import jcyme.tasks.Json;
  * another branch is forwarded there and its answer passed back unchanged; a new instance goes to
  * the branch its placement names; instance listings gather from every live branch.
  * A forwarded request carries {@value #FORWARDED} and is always answered where it arrives.
+ * An owner that cannot be reached is a 503 naming it, and soon: a connection waits at most the
+ * cluster's connect timeout, and a request already sent is given up once the owner leaves the view
+ * (its failure timeout), instead of waiting out {@link #FORWARD_TIMEOUT}.
  */
 final class ClusterRouter {
     static final String FORWARDED = "X-Jcyme-Forwarded-By";
-    static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(2);
+    /** The longest a live owner may take to answer a forwarded request (some stop instances, with their warm shutdown). */
     static final Duration FORWARD_TIMEOUT = Duration.ofSeconds(90);
     static final Duration LISTING_WAIT = Duration.ofSeconds(2);
+    /** How often a forwarded request in flight checks that its owner is still in the view. */
+    private static final Duration VIEW_CHECK = Duration.ofMillis(100);
 
     private final Branch branch;
-    private volatile HttpClient http = client(null);
+    private final Duration connectTimeout;
+    private volatile HttpClient http;
 
     ClusterRouter(Branch branch) {
         this.branch = branch;
+        this.connectTimeout = branch.clusterTimings().connectTimeout();
+        this.http = client(null);
     }
 
     /** Trust what {@code context} trusts when talking to other branches over https:// (before the API starts). */
@@ -47,8 +58,8 @@ final class ClusterRouter {
         http = client(context);
     }
 
-    private static HttpClient client(SSLContext context) {
-        HttpClient.Builder builder = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(CONNECT_TIMEOUT);
+    private HttpClient client(SSLContext context) {
+        HttpClient.Builder builder = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(connectTimeout);
         if (context != null) {
             builder.sslContext(context);
         }
@@ -137,22 +148,42 @@ final class ClusterRouter {
                 .method(ctx.method().name(), body.length == 0 ? HttpRequest.BodyPublishers.noBody()
                         : HttpRequest.BodyPublishers.ofByteArray(body))
                 .build();
-        HttpResponse<byte[]> response;
-        try {
-            response = http.send(request, HttpResponse.BodyHandlers.ofByteArray());
-        } catch (HttpTimeoutException e) {
-            throw new BranchException(504, "branch '" + owner.id() + "' did not answer within " + FORWARD_TIMEOUT.toSeconds() + " s");
-        } catch (IOException e) {
-            throw new BranchException(503, "branch '" + owner.id() + "' at " + owner.url() + " is unreachable: "
-                    + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage()));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new BranchException(503, "interrupted while asking branch '" + owner.id() + "'");
-        }
+        HttpResponse<byte[]> response = awaitWhileLive(http.sendAsync(request, HttpResponse.BodyHandlers.ofByteArray()), owner);
         ctx.status(response.statusCode());
         response.headers().firstValue("Content-Type").ifPresent(ctx::contentType);
         ctx.result(response.body());
         ctx.skipRemainingHandlers();
+    }
+
+    /** The owner's answer; a 503 naming the owner when it cannot be reached or leaves the view first. */
+    private HttpResponse<byte[]> awaitWhileLive(CompletableFuture<HttpResponse<byte[]>> answer, Peer owner) {
+        String who = "branch '" + owner.id() + "' (" + owner.url() + ")";
+        try {
+            while (true) {
+                try {
+                    return answer.get(VIEW_CHECK.toMillis(), TimeUnit.MILLISECONDS);
+                } catch (TimeoutException stillWaiting) {
+                    if (branch.peers().stream().noneMatch(p -> p.id().equals(owner.id()))) {
+                        answer.cancel(true);
+                        throw new BranchException(503, who + " left this branch's view of the cluster before it answered:"
+                                + " down, or cut off from it");
+                    }
+                }
+            }
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof HttpConnectTimeoutException) {
+                throw new BranchException(503, who + " is unreachable: no connection within " + connectTimeout.toMillis() + " ms");
+            }
+            if (cause instanceof HttpTimeoutException) {
+                throw new BranchException(504, who + " did not answer within " + FORWARD_TIMEOUT.toSeconds() + " s");
+            }
+            throw new BranchException(503, who + " is unreachable: "
+                    + (cause == null || cause.getMessage() == null ? String.valueOf(cause) : cause.getMessage()));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new BranchException(503, "interrupted while asking " + who);
+        }
     }
 
     /** The same method, path, query and credentials, addressed to another branch. */

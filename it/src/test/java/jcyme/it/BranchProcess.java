@@ -22,7 +22,11 @@ final class BranchProcess implements AutoCloseable {
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
     final Path dataDir;
-    final int port;
+    int port;
+    /** Where this test reaches the branch: loopback, or its host's address when it runs in a network namespace. */
+    private String host = "127.0.0.1";
+    private List<String> namespace = List.of();
+    private String token;
     private final List<String> command;
     /** For a branch started with --tls-cert: a client trusting its --tls-ca (else its --tls-cert chain). */
     private final HttpClient https;
@@ -58,6 +62,24 @@ final class BranchProcess implements AutoCloseable {
         if (!command.contains("--cluster") && !command.contains("--no-cluster")) {
             command.addAll(List.of("--cluster", "it-" + java.util.UUID.randomUUID().toString().substring(0, 8)));
         }
+    }
+
+    /**
+     * Runs the branch in network namespace {@code ns} ({@code ip netns exec}), listening on every
+     * address there at {@code port}; this test reaches it at {@code address}.
+     */
+    BranchProcess inNamespace(String ns, String address, int port) {
+        namespace = List.of("ip", "netns", "exec", ns);
+        host = address;
+        this.port = port;
+        command.addAll(List.of("--bind", "0.0.0.0:" + port));
+        return this;
+    }
+
+    /** Sends {@code Authorization: Bearer TOKEN} with every call. */
+    BranchProcess token(String token) {
+        this.token = token;
+        return this;
     }
 
     private String option(String name) {
@@ -105,7 +127,8 @@ final class BranchProcess implements AutoCloseable {
     }
 
     private ProcessBuilder builder() {
-        List<String> full = new ArrayList<>(prefix);
+        List<String> full = new ArrayList<>(namespace);
+        full.addAll(prefix);
         if (!prefix.isEmpty()) {
             full.add("env");
             unset.forEach(name -> full.addAll(List.of("-u", name)));
@@ -176,7 +199,7 @@ final class BranchProcess implements AutoCloseable {
     }
 
     String url() {
-        return (https != null ? "https" : "http") + "://127.0.0.1:" + port;
+        return (https != null ? "https" : "http") + "://" + host + ":" + port;
     }
 
     Reply call(String method, String path, String json) {
@@ -184,6 +207,9 @@ final class BranchProcess implements AutoCloseable {
                 .timeout(Duration.ofSeconds(30));
         if (json != null) {
             request.header("Content-Type", "application/json");
+        }
+        if (token != null) {
+            request.header("Authorization", "Bearer " + token);
         }
         request.method(method, json == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(json));
         try {
