@@ -20,7 +20,8 @@ import java.util.concurrent.TimeUnit;
  *       is Celery's. Once {@code window / 2} tasks end within one {@code interval}, it goes WIDE.
  *   <li>{@code WIDE}: the prefetch grows by {@code window} (finished tasks waiting for their ack
  *       hold those slots); a flush happens every {@code window / 2} ready tags and on a tick every
- *       {@code interval}. A tick that saw fewer than {@code window / 8} tasks end goes back to NARROW.
+ *       {@code interval}. Ten ticks in a row that each saw fewer than {@code window / 8} tasks end go
+ *       back to NARROW.
  * </ul>
  * Delivery tags grow by one per delivery on a channel, so a ring of states indexed by tag holds
  * what is outstanding; a new channel (after a reconnect) starts it over. Guarded by {@code lock},
@@ -37,6 +38,8 @@ final class Acks {
     private static final byte OUTSTANDING = 0;
     private static final byte READY = 1;
     private static final byte SETTLED = 2;
+    /** Ticks in a row with few tasks ended before WIDE narrows: a stall of the machine is not the end of a burst. */
+    private static final int SLOW_TICKS_TO_NARROW = 10;
 
     private final Object lock;
     private final Channel channel;
@@ -57,6 +60,7 @@ final class Acks {
     private long periodStart = System.nanoTime();
     private int endedInPeriod;
     private ScheduledFuture<?> tick;
+    private int slowTicks;
 
     /**
      * @param window       extra prefetch while WIDE, and twice the count that triggers a flush; 0 never widens
@@ -210,6 +214,7 @@ final class Acks {
         }
         mode = Mode.WIDE;
         endedInPeriod = 0;
+        slowTicks = 0;
         try {
             tick = timer.scheduleAtFixedRate(this::tick, intervalNanos, intervalNanos, TimeUnit.NANOSECONDS);
         } catch (RejectedExecutionException stopping) {
@@ -223,7 +228,8 @@ final class Acks {
         boolean changed = false;
         synchronized (lock) {
             flush(true);
-            if (endedInPeriod < window / 8) {
+            slowTicks = endedInPeriod < window / 8 ? slowTicks + 1 : 0;
+            if (slowTicks >= SLOW_TICKS_TO_NARROW) {
                 changed = narrow();
             }
             endedInPeriod = 0;
