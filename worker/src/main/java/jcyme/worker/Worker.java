@@ -272,7 +272,8 @@ public final class Worker {
      */
     private void startEvents() throws Exception {
         sideConnection = broker.openSideConnection(config.nodename() + " (events, control)");
-        events = new Events(config.nodename(), pid, state.clock(), config.heartbeatInterval(), config.taskEvents(),
+        events = new Events(config.nodename(), pid, state.clock(), config.heartbeatInterval(), config.batching().eventInterval(),
+                config.taskEvents(),
                 executor::activeCount, this::processed);
         events.start(sideConnection);
         executor.events(events, config.nodename());
