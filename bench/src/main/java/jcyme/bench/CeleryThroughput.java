@@ -63,9 +63,9 @@ public final class CeleryThroughput {
         System.out.printf(Locale.ROOT, "%d tasks per workload, published from Python Celery before the worker starts, results"
                 + " via rpc:// timed first to last; concurrency %d; %s%n",
                 tasks, concurrency, jcyme.tasks.BrokerUrl.parse(broker).display());
-        System.out.printf(Locale.ROOT, "%-16s %16s %16s %8s%n", "workload", "Python tasks/s", "jcyme tasks/s", "ratio");
+        System.out.printf(Locale.ROOT, "%-16s %16s %16s %12s%n", "workload", "Python tasks/s", "jcyme tasks/s", "jcyme/Python");
         for (String[] row : rows) {
-            System.out.printf(Locale.ROOT, "%-16s %16s %16s %8s%n", (Object[]) row);
+            System.out.printf(Locale.ROOT, "%-16s %16s %16s %12s%n", (Object[]) row);
         }
     }
 
@@ -93,8 +93,7 @@ public final class CeleryThroughput {
         List<String> command = kind.equals("python")
                 ? List.of(PYTHON.toString(), "-m", "celery", "-A", "interop", "worker", "-Q", queue, "-c", Integer.toString(concurrency),
                         "-n", queue + "@%h", "-l", "WARNING", "--without-mingle", "--without-gossip", "--without-heartbeat")
-                : List.of(java.toString(), "-XX:+UseSerialGC", "-cp", home.resolve("dist/lib") + "/*", "jcyme.worker.WorkerMain",
-                        "-b", broker, "-Q", queue, "-c", Integer.toString(concurrency), "-n", queue + "@%h", "-l", "WARNING");
+                : jcymeWorker(queue);
         Process worker = python(new ProcessBuilder(command)).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         try {
             if (!producer.waitFor(15, TimeUnit.MINUTES) || producer.exitValue() != 0) {
@@ -110,6 +109,15 @@ public final class CeleryThroughput {
                 worker.destroyForcibly();
             }
         }
+    }
+
+    /** A jcyme worker started as a branch starts its instances (same JVM options), without task events as the Python one. */
+    private List<String> jcymeWorker(String queue) {
+        List<String> command = new ArrayList<>(List.of(java.toString()));
+        command.addAll(WorkerThroughput.WORKER_JVM);
+        command.addAll(List.of("-cp", home.resolve("dist/lib") + "/*", "jcyme.worker.WorkerMain",
+                "-b", broker, "-Q", queue, "-c", Integer.toString(concurrency), "-n", queue + "@%h", "-l", "WARNING"));
+        return command;
     }
 
     private ProcessBuilder python(ProcessBuilder builder) throws IOException {

@@ -39,6 +39,9 @@ public final class WorkerThroughput {
     /** The best raw consumer measured on RabbitMQ: a wide prefetch and one multiple ack per batch. */
     static final int BEST_PREFETCH = 200;
     static final int BEST_ACK_EVERY = 50;
+    /** The JVM options a branch starts its workers with (Branch.WORKER_JVM_OPTIONS), so the worker runs as it does there. */
+    static final List<String> WORKER_JVM = List.of("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xms16m", "-Xmx256m",
+            "-Xss512k", "-XX:-UsePerfData", "-Djava.net.preferIPv4Stack=true");
 
     private final String brokerUrl;
     private final int tasks;
@@ -179,9 +182,9 @@ public final class WorkerThroughput {
             }
             Path dir = Files.createTempDirectory("jcyme-bench");
             Path pidfile = dir.resolve("worker.pid");
-            List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                    "-XX:+UseSerialGC", "-XX:-UsePerfData", "-cp", home.resolve("dist/lib") + "/*",
-                    "jcyme.worker.WorkerMain", "-b", brokerUrl, "-Q", queue, "-c", Integer.toString(concurrency),
+            List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+            command.addAll(WORKER_JVM);
+            command.addAll(List.of("-cp", home.resolve("dist/lib") + "/*", "jcyme.worker.WorkerMain", "-b", brokerUrl, "-Q", queue, "-c", Integer.toString(concurrency),
                     "-n", queue, "--pidfile", pidfile.toString(), "--logfile", dir.resolve("worker.log").toString(),
                     "-l", "WARNING"));
             if (events) {
