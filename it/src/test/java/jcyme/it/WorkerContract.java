@@ -56,7 +56,7 @@ import org.junit.jupiter.api.io.TempDir;
 abstract class WorkerContract {
     static final Duration RESULT = Duration.ofSeconds(30);
     /** The worker's default --ack-window. */
-    static final int ACK_WINDOW = 64;
+    static final int ACK_WINDOW = 128;
 
     @TempDir
     Path tmp;

@@ -50,7 +50,7 @@ public record WorkerConfig(
      *                      ({@code --event-interval}; 0: each event on its own, as it happens)
      */
     public record Batching(int ackWindow, Duration ackInterval, Duration eventInterval) {
-        public static final Batching DEFAULT = new Batching(64, Duration.ofMillis(20), Duration.ofMillis(100));
+        public static final Batching DEFAULT = new Batching(128, Duration.ofMillis(20), Duration.ofMillis(100));
 
         public Batching {
             if (ackWindow < 0) {
