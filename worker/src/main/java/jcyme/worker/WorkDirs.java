@@ -97,11 +97,14 @@ final class WorkDirs {
     }
 
     /** The directory of task {@code taskId}, created (after a scrub if the disk is short of space) and marked in use. */
-    synchronized Path acquire(String taskId) throws IOException {
+    Path acquire(String taskId) throws IOException {
         String name = dirName(taskId);
-        inUse.merge(name, 1, Integer::sum);
         try {
-            scrubIfDue();
+            synchronized (this) {
+                inUse.merge(name, 1, Integer::sum);
+                scrubIfDue();
+            }
+            // marked in use, so no scrub removes it: created outside the lock, the pool threads do not queue on the disk
             return Files.createDirectories(root.resolve(name));
         } catch (IOException | RuntimeException e) {
             release(taskId);
@@ -207,8 +210,20 @@ final class WorkDirs {
 
     /** A task id as a directory name: itself when it is a plain name (a Celery id, a UUID always is). */
     static String dirName(String taskId) {
-        String name = UNSAFE.matcher(taskId).replaceAll("_");
+        String name = isPlain(taskId) ? taskId : UNSAFE.matcher(taskId).replaceAll("_");
         return name.isEmpty() || name.equals(".") || name.equals("..") ? "_" + name : name;
+    }
+
+    /** True when every character is one {@link #UNSAFE} leaves alone (the common case, without a regex per task). */
+    private static boolean isPlain(String id) {
+        for (int i = 0; i < id.length(); i++) {
+            char c = id.charAt(i);
+            boolean plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+            if (!plain) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static String percent(double value) {
