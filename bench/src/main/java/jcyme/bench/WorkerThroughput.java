@@ -39,9 +39,8 @@ public final class WorkerThroughput {
     /** The best raw consumer measured on RabbitMQ: a wide prefetch and one multiple ack per batch. */
     static final int BEST_PREFETCH = 200;
     static final int BEST_ACK_EVERY = 50;
-    /** The JVM options a branch starts its workers with (Branch.WORKER_JVM_OPTIONS), so the worker runs as it does there. */
-    static final List<String> WORKER_JVM = List.of("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xms16m", "-Xmx256m",
-            "-Xss512k", "-XX:-UsePerfData", "-Djava.net.preferIPv4Stack=true");
+    /** The JVM options a branch starts its workers with, so the worker runs as it does there. */
+    static final List<String> WORKER_JVM = jcyme.branch.Branch.WORKER_JVM_OPTIONS;
 
     private final String brokerUrl;
     private final int tasks;

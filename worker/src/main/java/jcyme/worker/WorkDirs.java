@@ -22,8 +22,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The tasks' work directories, {@code <root>/<task-id>/}: one per task id, created before the task
- * runs and kept after it. Before a task starts, if the free space of the root's filesystem is
+ * The tasks' work directories, {@code <root>/<task-id>/}: one per task id, created when the task
+ * first asks for it and kept after it. Before a task starts, if the free space of the root's filesystem is
  * under {@code scrubBelowPercent}, the least recently modified directories of tasks not running
  * are removed, oldest first, until it is not (or none are left). Free space is looked at no more
  * often than {@code checkInterval}.
@@ -96,16 +96,17 @@ final class WorkDirs {
         return root;
     }
 
-    /** The directory of task {@code taskId}, created (after a scrub if the disk is short of space) and marked in use. */
-    Path acquire(String taskId) throws IOException {
+    /**
+     * The directory of task {@code taskId}, marked in use (after a scrub if the disk is short of
+     * space). The task creates it when it first asks for it ({@code TaskCall.workDir()}): a mkdir
+     * per task was the largest cost of a fast task's run.
+     */
+    synchronized Path acquire(String taskId) throws IOException {
         String name = dirName(taskId);
         try {
-            synchronized (this) {
-                inUse.merge(name, 1, Integer::sum);
-                scrubIfDue();
-            }
-            // marked in use, so no scrub removes it: created outside the lock, the pool threads do not queue on the disk
-            return Files.createDirectories(root.resolve(name));
+            inUse.merge(name, 1, Integer::sum);
+            scrubIfDue();
+            return root.resolve(name);
         } catch (IOException | RuntimeException e) {
             release(taskId);
             throw e;
