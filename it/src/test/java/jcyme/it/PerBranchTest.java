@@ -87,7 +87,9 @@ class PerBranchTest {
         a.json("PUT", "/" + app + "?jvm_options=" + marker.replace("=", "%3D"));
         Wait.until(Duration.ofSeconds(60), "three workers started with " + marker, () -> {
             for (String id : ids) {
-                if (BranchProcess.processesWith(marker).size() != 3
+                List<Long> workers = BranchProcess.processesWith(marker);
+                workers.retainAll(BranchProcess.processesWith("-Djcyme.instance=" + app + "/"));   // not the spares made with it
+                if (workers.size() != 3
                         || !a.call("GET", "/" + app + "/instances/" + name(id, 1)).text().contains("\"RUNNING\"")) {
                     return false;
                 }
