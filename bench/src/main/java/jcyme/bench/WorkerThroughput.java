@@ -20,6 +20,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import jcyme.broker.EmbeddedBroker;
 import jcyme.tasks.BrokerUrl;
+import jcyme.tasks.Json;
 import jcyme.tasks.TaskProducer;
 import jcyme.tasks.TaskRequest;
 import jcyme.worker.Logging;
@@ -89,27 +90,30 @@ public final class WorkerThroughput {
         System.out.printf(Locale.ROOT, "broker: %s (%s); %d noop tasks (ignore_result) per drain, queue filled before the consumer starts%n",
                 BrokerUrl.parse(brokerUrl).display(), embedded ? "embedded, in this JVM" : "external", tasks);
         System.out.printf(Locale.ROOT, "raw ack-each: amqp-client, prefetch %d, one ack per message; raw best: prefetch %d, one multiple"
-                + " ack every %d; jcyme: worker JVM -c C, timed from ready to an empty queue; -E: the same with task events%n",
-                RAW_PREFETCH, BEST_PREFETCH, BEST_ACK_EVERY);
-        System.out.printf(Locale.ROOT, "%-6s %3s %14s %14s %12s %10s %12s %10s%n", "round", "-c", "raw ack-each/s", "raw best/s",
-                "jcyme/s", "jcyme/best", "jcyme -E/s", "-E/off");
+                + " ack every %d; jcyme: a worker JVM -c C (cold: its first drain, from ready; warm: a second queue bound live"
+                + " with add_consumer); -E: the same with task events%n", RAW_PREFETCH, BEST_PREFETCH, BEST_ACK_EVERY);
+        System.out.printf(Locale.ROOT, "%-6s %3s %14s %12s %12s %12s %10s %12s %10s%n", "round", "-c", "raw ack-each/s", "raw best/s",
+                "jcyme cold/s", "jcyme warm/s", "warm/best", "-E warm/s", "-E/off");
         Map<Integer, List<Double>> ratios = new TreeMap<>();
+        Map<Integer, List<Double>> coldRatios = new TreeMap<>();
         Map<Integer, List<Double>> eventRatios = new TreeMap<>();
         for (int round = 1; round <= rounds; round++) {
             double each = rawConsumeAck(RAW_PREFETCH, 1);
             double best = rawConsumeAck(BEST_PREFETCH, BEST_ACK_EVERY);
             for (int c : concurrency) {
-                double worker = workerDrain(c, false);
-                double withEvents = workerDrain(c, true);
-                ratios.computeIfAbsent(c, k -> new ArrayList<>()).add(worker / best);
-                eventRatios.computeIfAbsent(c, k -> new ArrayList<>()).add(withEvents / worker);
-                System.out.printf(Locale.ROOT, "%-6d %3d %14.0f %14.0f %12.0f %10.2f %12.0f %10.2f%n", round, c, each, best, worker,
-                        worker / best, withEvents, withEvents / worker);
+                Drain worker = workerDrain(c, false);
+                Drain withEvents = workerDrain(c, true);
+                ratios.computeIfAbsent(c, k -> new ArrayList<>()).add(worker.warm() / best);
+                coldRatios.computeIfAbsent(c, k -> new ArrayList<>()).add(worker.cold() / best);
+                eventRatios.computeIfAbsent(c, k -> new ArrayList<>()).add(withEvents.warm() / worker.warm());
+                System.out.printf(Locale.ROOT, "%-6d %3d %14.0f %12.0f %12.0f %12.0f %10.2f %12.0f %10.2f%n", round, c, each, best,
+                        worker.cold(), worker.warm(), worker.warm() / best, withEvents.warm(), withEvents.warm() / worker.warm());
             }
         }
         for (int c : concurrency) {
-            System.out.printf(Locale.ROOT, "median -c %d: jcyme / best raw consumer %.2f; with task events / without %.2f%n", c,
-                    Measure.percentile(ratios.get(c), 50), Measure.percentile(eventRatios.get(c), 50));
+            System.out.printf(Locale.ROOT, "median -c %d: jcyme warm / best raw consumer %.2f (cold %.2f); with task events / without %.2f%n",
+                    c, Measure.percentile(ratios.get(c), 50), Measure.percentile(coldRatios.get(c), 50),
+                    Measure.percentile(eventRatios.get(c), 50));
         }
         System.out.println("(round 1 includes JIT warm-up of this JVM's raw consumers)");
     }
@@ -162,13 +166,20 @@ public final class WorkerThroughput {
         }
     }
 
+    /** Tasks/s of one worker JVM: cold (its first drain, from ready) and warm (a second drain, as a long-running worker). */
+    record Drain(double cold, double warm) {}
+
     /**
-     * One worker JVM drains a pre-filled queue; timed from its ready to the queue holding no ready
-     * message (the last prefetched few, under 1% of the drain, may still be running then). With
-     * {@code events} it runs with {@code -E}, and a follower consumes the celeryev exchange as a
-     * branch does (an exclusive queue bound with {@code #}), so the broker routes and delivers them.
+     * One worker JVM drains a pre-filled queue, timed from its ready to the queue holding no ready
+     * message (the last prefetched few may still be running then): that is the cold figure, with the
+     * JVM compiling its hot path as it goes. Then a second queue is filled while the worker does not
+     * consume it, bound live with Celery's {@code add_consumer} over the pidbox, and drained: the warm
+     * figure, what a worker that has run for a while does, and what the raw consumers (warm in this JVM)
+     * are held against. With {@code events} it runs with {@code -E}, and a follower consumes the
+     * celeryev exchange as a branch does (an exclusive queue bound with {@code #}), so the broker
+     * routes and delivers them.
      */
-    private double workerDrain(int concurrency, boolean events) throws Exception {
+    private Drain workerDrain(int concurrency, boolean events) throws Exception {
         try (Connection connection = BrokerUrl.parse(brokerUrl).connectionFactory(1000).newConnection("bench-worker");
              TaskProducer producer = TaskProducer.over(connection)) {
             String queue = fill(producer);
@@ -184,7 +195,7 @@ public final class WorkerThroughput {
             List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
             command.addAll(WORKER_JVM);
             command.addAll(List.of("-cp", home.resolve("dist/lib") + "/*", "jcyme.worker.WorkerMain", "-b", brokerUrl, "-Q", queue, "-c", Integer.toString(concurrency),
-                    "-n", queue, "--pidfile", pidfile.toString(), "--logfile", dir.resolve("worker.log").toString(),
+                    "-n", queue + "@bench", "--pidfile", pidfile.toString(), "--logfile", dir.resolve("worker.log").toString(),
                     "-l", "WARNING"));
             if (events) {
                 command.add("-E");
@@ -199,18 +210,34 @@ public final class WorkerThroughput {
                     }
                     Thread.sleep(5);
                 }
-                long start = System.nanoTime();
                 Channel channel = connection.createChannel();
-                while (channel.queueDeclarePassive(queue).getMessageCount() > 0) {
-                    Thread.sleep(10);
-                }
-                double seconds = (System.nanoTime() - start) / 1e9;
+                double cold = tasks / secondsToEmpty(channel, queue, System.nanoTime());
+                String second = fill(producer);
+                long start = System.nanoTime();
+                addConsumer(channel, queue + "@bench", second);
+                double warm = tasks / secondsToEmpty(channel, second, start);
                 channel.queueDelete(queue);
-                return tasks / seconds;
+                channel.queueDelete(second);
+                return new Drain(cold, warm);
             } finally {
                 worker.destroy();
                 worker.waitFor(30, TimeUnit.SECONDS);
             }
         }
+    }
+
+    private static double secondsToEmpty(Channel channel, String queue, long start) throws Exception {
+        while (channel.queueDeclarePassive(queue).getMessageCount() > 0) {
+            Thread.sleep(10);
+        }
+        return (System.nanoTime() - start) / 1e9;
+    }
+
+    /** Celery's {@code add_consumer} control command to one node, over the broker's pidbox. */
+    private static void addConsumer(Channel channel, String node, String queue) throws IOException {
+        byte[] body = Json.MAPPER.writeValueAsBytes(Map.of("method", "add_consumer", "arguments", Map.of("queue", queue),
+                "destination", List.of(node)));
+        channel.basicPublish("celery.pidbox", "", new AMQP.BasicProperties.Builder().contentType("application/json")
+                .contentEncoding("utf-8").build(), body);
     }
 }
