@@ -2,7 +2,6 @@ package jcyme.bench;
 
 import static jcyme.bench.Measure.await;
 import static jcyme.bench.Measure.clusterPort;
-import static jcyme.bench.Measure.freePort;
 import static jcyme.bench.Measure.percentile;
 
 import java.io.IOException;
@@ -43,7 +42,6 @@ public final class ClusterMembership {
     private static final DateTimeFormatter LOG_TIME = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss.SSS");
 
     private final Path home = Path.of(System.getProperty("jcyme.home", ".")).toAbsolutePath();
-    private final Path java = Path.of(System.getProperty("java.home"), "bin", "java");
     private final String broker;
     private final Path dir;
 
@@ -81,26 +79,25 @@ public final class ClusterMembership {
     }
 
     /** One branch JVM of the cluster, its output in a file. */
-    private record Member(String id, int httpPort, Process process, Path out) {}
 
     private void run(String mode, int trials) throws Exception {
         String cluster = "bench-" + UUID.randomUUID().toString().substring(0, 8);
         List<Integer> ports = List.of(clusterPort(), clusterPort(), clusterPort());
         String peers = String.join(",", ports.stream().map(p -> "127.0.0.1:" + p).toList());
         List<String> options = mode.equals("tcp") ? List.of("--peers", peers) : List.of();
-        List<Member> residents = new ArrayList<>();
+        List<BranchJvm> residents = new ArrayList<>();
         List<Double> join = new ArrayList<>();
         List<Double> killed = new ArrayList<>();
         List<Double> left = new ArrayList<>();
         try {
             residents.add(start("a", cluster, ports.get(0), options));
             residents.add(start("b", cluster, ports.get(1), options));
-            for (Member resident : residents) {
+            for (BranchJvm resident : residents) {
                 awaitReady(resident);
             }
             await(() -> everyoneLists(residents, "a", true) && everyoneLists(residents, "b", true), 30_000, "a and b to meet");
             for (int trial = 0; trial < trials; trial++) {
-                Member joiner = start("c", cluster, ports.get(2), options);
+                BranchJvm joiner = start("c", cluster, ports.get(2), options);
                 awaitReady(joiner);
                 await(() -> everyoneLists(residents, "c", true), 30_000, "c to be seen");
                 long seen = System.currentTimeMillis();
@@ -125,7 +122,7 @@ public final class ClusterMembership {
             }
             System.err.println();
         } finally {
-            for (Member resident : residents) {
+            for (BranchJvm resident : residents) {
                 resident.process().destroy();
                 resident.process().waitFor(30, TimeUnit.SECONDS);
             }
@@ -143,19 +140,11 @@ public final class ClusterMembership {
                 goal == 0 ? "at once" : "<= " + goal);
     }
 
-    private Member start(String id, String cluster, int clusterPort, List<String> options) throws IOException {
-        int port = freePort();
-        List<String> command = new ArrayList<>(List.of(java.toString(), "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                "-cp", home.resolve("dist/lib") + "/*", "jcyme.cli.BranchMain", "-D", dir.resolve(cluster + "-" + id).toString(),
-                "--bind", Integer.toString(port), "--broker", broker, "--id", id, "--cluster", cluster,
-                "--cluster-bind", "127.0.0.1:" + clusterPort, "--cluster-secret", "bench"));
-        command.addAll(options);
-        Path out = dir.resolve(cluster + "-" + id + ".out");
-        Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(out.toFile()).start();
-        return new Member(id, port, process, out);
+    private BranchJvm start(String id, String cluster, int clusterPort, List<String> options) throws IOException {
+        return BranchJvm.start(home, dir, broker, id, cluster, clusterPort, options);
     }
 
-    private static void awaitReady(Member member) throws Exception {
+    private static void awaitReady(BranchJvm member) throws Exception {
         await(() -> {
             if (!member.process().isAlive()) {
                 throw new IllegalStateException("branch " + member.id() + " exited: " + Files.readString(member.out()));
@@ -164,8 +153,8 @@ public final class ClusterMembership {
         }, 60_000, member.id() + " ready");
     }
 
-    private static boolean everyoneLists(List<Member> residents, String id, boolean listed) throws Exception {
-        for (Member resident : residents) {
+    private static boolean everyoneLists(List<BranchJvm> residents, String id, boolean listed) throws Exception {
+        for (BranchJvm resident : residents) {
             HttpResponse<String> response = HTTP.send(HttpRequest.newBuilder(
                     URI.create("http://127.0.0.1:" + resident.httpPort() + "/branches")).build(), HttpResponse.BodyHandlers.ofString());
             if (response.body().contains("\"" + id + "\"") != listed) {

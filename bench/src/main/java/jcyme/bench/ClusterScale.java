@@ -37,11 +37,9 @@ final class ClusterScale {
     private static final long TICKS_PER_SECOND = 100;
 
     private final Path home = Path.of(System.getProperty("jcyme.home", ".")).toAbsolutePath();
-    private final Path java = Path.of(System.getProperty("java.home"), "bin", "java");
     private final String broker;
     private final Path dir;
 
-    private record Member(String id, int httpPort, Process process, Path out) {}
 
     private ClusterScale(String broker, Path dir) {
         this.broker = broker;
@@ -86,21 +84,21 @@ final class ClusterScale {
         }
         List<String> options = mode.equals("tcp")
                 ? List.of("--peers", String.join(",", ports.stream().map(p -> "127.0.0.1:" + p).toList())) : List.of();
-        List<Member> members = new ArrayList<>();
+        List<BranchJvm> members = new ArrayList<>();
         try {
             for (int i = 0; i < n - 1; i += 2) { // two at a time: a 2-core machine starting 11 JVMs at once mostly measures itself
-                List<Member> pair = new ArrayList<>();
+                List<BranchJvm> pair = new ArrayList<>();
                 for (int j = i; j < Math.min(i + 2, n - 1); j++) {
                     pair.add(start("b" + j, cluster, ports.get(j), options));
                 }
                 members.addAll(pair);
-                for (Member member : pair) {
+                for (BranchJvm member : pair) {
                     awaitReady(member);
                 }
             }
-            List<Member> first = List.copyOf(members);
+            List<BranchJvm> first = List.copyOf(members);
             await(() -> first.stream().allMatch(m -> lists(m, n - 1)), 120_000, (n - 1) + " branches to meet");
-            Member last = start("b" + (n - 1), cluster, ports.get(n - 1), options);
+            BranchJvm last = start("b" + (n - 1), cluster, ports.get(n - 1), options);
             members.add(last);
             awaitReady(last);
             await(() -> first.stream().allMatch(m -> lists(m, n)), 60_000, "the last branch to be seen");
@@ -141,10 +139,10 @@ final class ClusterScale {
             System.out.printf(Locale.ROOT, "%-4s %3d %9.0f %9.0f %9.1f %9.1f %9.2f %9.0f %9.1f %9.0f %10.1f%n", mode, n, join,
                     percentile(changes, 50), percentile(listings, 50), percentile(listings, 100), cpuPct, rssMiB, msgs, bytes, sent);
         } finally {
-            for (Member member : members) {
+            for (BranchJvm member : members) {
                 member.process().destroy();
             }
-            for (Member member : members) {
+            for (BranchJvm member : members) {
                 member.process().waitFor(30, TimeUnit.SECONDS);
             }
         }
@@ -153,9 +151,9 @@ final class ClusterScale {
     private long readyAt;
 
     /** Sums over the members: CPU ticks, messages (sent + received), bytes (sent + received), messages sent. */
-    private static long[] totals(List<Member> members) throws IOException, InterruptedException {
+    private static long[] totals(List<BranchJvm> members) throws IOException, InterruptedException {
         long[] sum = new long[4];
-        for (Member member : members) {
+        for (BranchJvm member : members) {
             String[] stat = Files.readString(Path.of("/proc", Long.toString(member.process().pid()), "stat")).split("\\) ", 2)[1].split(" ");
             sum[0] += Long.parseLong(stat[11]) + Long.parseLong(stat[12]);
             Matcher counter = COUNTER.matcher(call(member, "GET", "/metrics").body());
@@ -183,7 +181,7 @@ final class ClusterScale {
         }
     }
 
-    private static boolean lists(Member member, int count) {
+    private static boolean lists(BranchJvm member, int count) {
         try {
             return call(member, "GET", "/branches").body().split(",").length == count;
         } catch (Exception e) {
@@ -191,7 +189,7 @@ final class ClusterScale {
         }
     }
 
-    private static int status(Member member, String path) {
+    private static int status(BranchJvm member, String path) {
         try {
             return call(member, "GET", path).statusCode();
         } catch (Exception e) {
@@ -199,24 +197,16 @@ final class ClusterScale {
         }
     }
 
-    private static HttpResponse<String> call(Member member, String method, String path) throws IOException, InterruptedException {
+    private static HttpResponse<String> call(BranchJvm member, String method, String path) throws IOException, InterruptedException {
         return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + member.httpPort() + path))
                 .method(method, HttpRequest.BodyPublishers.noBody()).timeout(Duration.ofSeconds(30)).build(), HttpResponse.BodyHandlers.ofString());
     }
 
-    private Member start(String id, String cluster, int clusterPort, List<String> options) throws IOException {
-        int port = freePort();
-        List<String> command = new ArrayList<>(List.of(java.toString(), "-XX:+UseSerialGC", "-XX:-UsePerfData", "-Xmx256m",
-                "-cp", home.resolve("dist/lib") + "/*", "jcyme.cli.BranchMain", "-D", dir.resolve(cluster + "-" + id).toString(),
-                "--bind", Integer.toString(port), "--broker", broker, "--id", id, "--cluster", cluster,
-                "--cluster-bind", "127.0.0.1:" + clusterPort, "--cluster-secret", "bench"));
-        command.addAll(options);
-        Path out = dir.resolve(cluster + "-" + id + ".out");
-        Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(out.toFile()).start();
-        return new Member(id, port, process, out);
+    private BranchJvm start(String id, String cluster, int clusterPort, List<String> options) throws IOException {
+        return BranchJvm.start(home, dir, broker, id, cluster, clusterPort, options);
     }
 
-    private void awaitReady(Member member) throws Exception {
+    private void awaitReady(BranchJvm member) throws Exception {
         await(() -> {
             if (!member.process().isAlive()) {
                 throw new IllegalStateException("branch " + member.id() + " exited: " + Files.readString(member.out()));
