@@ -74,7 +74,10 @@ final class BrokerConsumer implements AutoCloseable {
         long delay = 250;
         for (int attempt = 1; ; attempt++) {
             try {
-                connection = factory.newConnection(connectionName);
+                connection = Prepared.tasksConnection(broker, maxBackoff.toMillis()).orElse(null);
+                if (connection == null) {
+                    connection = factory.newConnection(connectionName);
+                }
                 break;
             } catch (IOException | TimeoutException e) {
                 log.warn("cannot reach broker {} (attempt {}): {}; retrying in {} ms", broker, attempt, reason(e), delay);
@@ -321,7 +324,8 @@ final class BrokerConsumer implements AutoCloseable {
 
     /** A second connection for what must not wait behind tasks: events and remote control. */
     Connection openSideConnection(String name) throws IOException, TimeoutException {
-        return broker.connectionFactory(maxBackoff.toMillis()).newConnection(name);
+        Connection prepared = Prepared.sideConnection(broker, maxBackoff.toMillis()).orElse(null);
+        return prepared != null ? prepared : broker.connectionFactory(maxBackoff.toMillis()).newConnection(name);
     }
 
     String brokerDisplay() {

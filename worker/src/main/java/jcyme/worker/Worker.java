@@ -28,8 +28,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One worker instance, built from steps started in dependency order and stopped in reverse (as
- * Celery's bootsteps): state, broker connection, pool (with autoscaler), consumer, events (with the
- * heartbeat), pidbox (remote control over the broker), control socket, housekeeping.
+ * Celery's bootsteps): state, broker connection, pool (with autoscaler), consumer, control socket,
+ * events (with the heartbeat), pidbox (remote control over the broker), housekeeping. The control
+ * socket comes right after the consumer: a supervisor takes its first answer to mean "consuming".
  */
 public final class Worker {
     private static final Logger log = LoggerFactory.getLogger(Worker.class);
@@ -104,11 +105,11 @@ public final class Worker {
         }));
         steps.add(new Step("pool", this::startPool, this::stopPool));
         steps.add(new Step("consumer", this::startConsuming, warm -> stopConsuming()));
+        steps.add(new Step("control", this::startControl, warm -> { }));
         steps.add(new Step("events", this::startEvents, warm -> stopEvents()));
         steps.add(new Step("pidbox", this::startPidbox, warm -> {
             if (pidbox != null) pidbox.stop();
         }));
-        steps.add(new Step("control", this::startControl, warm -> { }));
         steps.add(new Step("housekeeping", this::startHousekeeping, warm -> stopHousekeeping()));
         ControlPanel.register(commands, this);
     }
