@@ -128,7 +128,12 @@ final class BrokerConsumer implements AutoCloseable {
             if (queues.containsKey(queue.name())) {
                 return false;
             }
-            declare(queue);
+        }
+        declare(queue); // on a channel of its own, outside the lock: declares of several queues may overlap
+        synchronized (taskLock) {
+            if (queues.containsKey(queue.name())) {
+                return false;
+            }
             taskChannel.basicConsume(queue.name(), false, consumerTag(queue.name()), new DefaultConsumer(taskChannel) {
                 @Override
                 public void handleDelivery(String tag, Envelope envelope, AMQP.BasicProperties props, byte[] body) {

@@ -54,6 +54,8 @@ final class Prepared {
         String name = "jcyme spare pid " + ProcessHandle.current().pid();
         try {
             BrokerUrl broker = BrokerUrl.parse(brokerUrl);
+            // links a record's equals (a claim compares brokers with it), which costs tens of ms the first time
+            broker.equals(BrokerUrl.parse(brokerUrl));
             ConnectionFactory factory = broker.connectionFactory(MAX_RECONNECT_DELAY.toMillis());
             factory.setConnectionTimeout((int) CONNECT_TIMEOUT.toMillis());
             tasksConnection = new Ready(broker, MAX_RECONNECT_DELAY.toMillis(), factory.newConnection(name));
@@ -67,8 +69,8 @@ final class Prepared {
 
     /**
      * Goes once through what a starting worker asks of its broker (channels, a confirm channel, a
-     * declare, a bind, a consume and its cancel) on a queue of its own that the broker deletes with
-     * the channel, so that a claimed worker's first requests run on loaded, linked code.
+     * declare, a bind, a consume and its cancel) on a queue and an exchange of its own that the
+     * broker deletes with the channel and the binding, so that a claimed worker's first requests run on loaded, linked code.
      */
     private static void rehearse(Connection connection) throws IOException, TimeoutException {
         Channel confirms = connection.createChannel();
@@ -76,7 +78,10 @@ final class Prepared {
         confirms.close();
         Channel channel = connection.createChannel();
         String queue = channel.queueDeclare("", false, true, true, null).getQueue();
-        channel.queueBind(queue, "amq.direct", queue);
+        String exchange = "jcyme.spare." + ProcessHandle.current().pid();
+        channel.exchangeDeclare(exchange, "direct", false, true, null);
+        channel.queueBind(queue, exchange, queue);
+        channel.queueUnbind(queue, exchange, queue);
         channel.basicQos(1);
         String tag = channel.basicConsume(queue, false, new DefaultConsumer(channel));
         channel.basicCancel(tag);

@@ -252,11 +252,32 @@ public final class Worker {
         }
     }
 
-    private void startConsuming() throws IOException {
-        for (String queue : config.queues()) {
-            broker.consume(CeleryQueue.named(queue));
+    /**
+     * Declares and consumes every queue, all at once: each declare waits on the broker (a round
+     * trip per declare and binding), not on this JVM.
+     */
+    private void startConsuming() throws Exception {
+        List<String> names = new ArrayList<>(config.queues());
+        names.add(config.directQueue());
+        List<java.util.concurrent.FutureTask<Boolean>> consumes = new ArrayList<>();
+        for (String name : names) {
+            java.util.concurrent.FutureTask<Boolean> consume = new java.util.concurrent.FutureTask<>(() -> broker.consume(CeleryQueue.named(name)));
+            consumes.add(consume);
+            if (consumes.size() < names.size()) {
+                Thread thread = new Thread(consume, "consume-" + name);
+                thread.setDaemon(true);
+                thread.start();
+            } else {
+                consume.run();
+            }
         }
-        broker.consume(CeleryQueue.named(config.directQueue()));
+        for (java.util.concurrent.FutureTask<Boolean> consume : consumes) {
+            try {
+                consume.get();
+            } catch (java.util.concurrent.ExecutionException e) {
+                throw e.getCause() instanceof Exception cause ? cause : e;
+            }
+        }
     }
 
     private void stopConsuming() {
