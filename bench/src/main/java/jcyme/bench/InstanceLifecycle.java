@@ -115,7 +115,7 @@ public final class InstanceLifecycle {
                     rss.add(rssMiB(pid));
                 }
                 List<Double> spareRss = new ArrayList<>();
-                for (long pid : processesWith("-Djcyme.spare=")) {
+                for (long pid : processesWith("-Djcyme.spare=", dir)) {
                     spareRss.add(rssMiB(pid));
                 }
                 List<Double> recovery = new ArrayList<>();
@@ -204,7 +204,8 @@ public final class InstanceLifecycle {
         }
     }
 
-    private static List<Long> processesWith(String marker) throws IOException {
+    /** Processes with {@code marker} on their command line working under {@code dir} (this run's branch, not another's). */
+    private static List<Long> processesWith(String marker, Path dir) throws IOException {
         List<Long> pids = new ArrayList<>();
         try (var procs = Files.list(Path.of("/proc"))) {
             for (Path proc : procs.toList()) {
@@ -213,7 +214,7 @@ public final class InstanceLifecycle {
                 }
                 try {
                     String cmdline = new String(Files.readAllBytes(proc.resolve("cmdline"))).replace('\0', ' ');
-                    if (cmdline.contains(marker)) {
+                    if (cmdline.contains(marker) && Files.readSymbolicLink(proc.resolve("cwd")).startsWith(dir)) {
                         pids.add(Long.parseLong(proc.getFileName().toString()));
                     }
                 } catch (IOException e) {
