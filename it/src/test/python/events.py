@@ -1,7 +1,8 @@
 """Feeds celery.events.state.State (what Flower uses) from the event stream while tasks run.
 
 usage: events.py NODE QUEUE SECONDS
-Sends 5 tasks.add, 1 tasks.fail and 1 long tasks.sleep to QUEUE, then prints what State knows of NODE.
+Sends 5 tasks.add, 1 tasks.fail and 1 long tasks.sleep to QUEUE, then prints what State knows of NODE,
+and the routing keys of the messages that carried a list of events (Celery's buffered groups).
 """
 import json
 import sys
@@ -14,6 +15,7 @@ from interop import app
 node, queue, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
 state = State()
 sent = []
+lists = []
 
 
 def send():
@@ -29,6 +31,14 @@ def send():
 
 with app.connection() as connection:
     receiver = app.events.Receiver(connection, handlers={'*': state.event})
+    receive = receiver._receive
+
+    def note_lists(body, message):
+        if isinstance(body, list):
+            lists.append(message.delivery_info['routing_key'])
+        receive(body, message)
+
+    receiver._receive = note_lists
     threading.Thread(target=send, daemon=True).start()
     threading.Timer(seconds, lambda: setattr(receiver, 'should_stop', True)).start()
     receiver.capture(limit=None, timeout=10, wakeup=True)
@@ -42,6 +52,7 @@ print(json.dumps({
     'processed': worker.processed if worker else None,
     'active': worker.active if worker else None,
     'sw_ident': worker.sw_ident if worker else None,
+    'lists': lists,
     'tasks': [{'name': t.name, 'state': t.state, 'result': t.result, 'exception': t.exception,
                'worker': t.worker.hostname if t.worker else None} if t else None for t in tasks],
 }))

@@ -10,8 +10,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -22,23 +25,30 @@ import jcyme.tasks.TaskRequest;
 import jcyme.worker.Logging;
 
 /**
- * Noop tasks per second through one jcyme worker, beside the floor: a raw amqp-client loop that
- * drains the same kind of pre-filled queue with manual acks, on the same broker, in the same run;
- * and the same worker with task events on ({@code -E}, as a branch starts its instances).
+ * Noop tasks per second through one jcyme worker, beside two raw amqp-client consumers that drain
+ * the same kind of pre-filled queue on the same broker in the same run: one acking each message
+ * (prefetch 16), and the best tuned form (prefetch 200, one {@code multiple} ack every 50); and the
+ * same worker with task events on ({@code -E}, as a branch starts its instances).
  *
- * <p>Usage: {@code bench/run [--broker URL] [--tasks N] [--concurrency C] [--rounds R]}. Without
- * {@code --broker} it starts the embedded broker in this JVM.
+ * <p>Usage: {@code bench/run [--broker URL] [--tasks N] [--concurrency C[,C...]] [--rounds R]}.
+ * Without {@code --broker} it starts the embedded broker in this JVM.
  */
 public final class WorkerThroughput {
+    /** The raw consumer acking each message: prefetch as a Celery worker -c 4 has it. */
+    static final int RAW_PREFETCH = 16;
+    /** The best raw consumer measured on RabbitMQ: a wide prefetch and one multiple ack per batch. */
+    static final int BEST_PREFETCH = 200;
+    static final int BEST_ACK_EVERY = 50;
+    /** The JVM options a branch starts its workers with, so the worker runs as it does there. */
+    static final List<String> WORKER_JVM = jcyme.branch.Branch.WORKER_JVM_OPTIONS;
+
     private final String brokerUrl;
     private final int tasks;
-    private final int concurrency;
     private final Path home;
 
-    private WorkerThroughput(String brokerUrl, int tasks, int concurrency, Path home) {
+    private WorkerThroughput(String brokerUrl, int tasks, Path home) {
         this.brokerUrl = brokerUrl;
         this.tasks = tasks;
-        this.concurrency = concurrency;
         this.home = home;
     }
 
@@ -46,16 +56,16 @@ public final class WorkerThroughput {
         Logging.configure(Logging.level("WARNING"), null);
         String broker = null;
         int tasks = 20_000;
-        int concurrency = 4;
+        List<Integer> concurrency = List.of(2, 4);
         int rounds = 3;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--broker" -> broker = args[++i];
                 case "--tasks" -> tasks = Integer.parseInt(args[++i]);
-                case "--concurrency" -> concurrency = Integer.parseInt(args[++i]);
+                case "--concurrency" -> concurrency = Arrays.stream(args[++i].split(",")).map(String::trim).map(Integer::valueOf).toList();
                 case "--rounds" -> rounds = Integer.parseInt(args[++i]);
                 default -> {
-                    System.err.println("usage: bench/run [--broker URL] [--tasks N] [--concurrency C] [--rounds R]");
+                    System.err.println("usage: bench/run [--broker URL] [--tasks N] [--concurrency C[,C...]] [--rounds R]");
                     System.exit(2);
                 }
             }
@@ -67,7 +77,7 @@ public final class WorkerThroughput {
             broker = embedded.amqpUrl();
         }
         try {
-            new WorkerThroughput(broker, tasks, concurrency, home).run(rounds, embedded != null);
+            new WorkerThroughput(broker, tasks, home).run(rounds, concurrency, embedded != null);
         } finally {
             if (embedded != null) {
                 embedded.close();
@@ -75,30 +85,33 @@ public final class WorkerThroughput {
         }
     }
 
-    private void run(int rounds, boolean embedded) throws Exception {
-        System.out.printf(Locale.ROOT, "broker: %s (%s); %d noop tasks per round; worker -c %d, prefetch %d%n",
-                BrokerUrl.parse(brokerUrl).display(), embedded ? "embedded, in this JVM" : "external",
-                tasks, concurrency, concurrency * 4);
-        System.out.printf(Locale.ROOT, "%-6s %18s %18s %8s %18s %10s%n", "round", "raw consume+ack/s", "jcyme worker/s", "ratio",
-                "with -E/s", "-E ratio");
-        List<Double> ratios = new ArrayList<>();
-        List<Double> eventRatios = new ArrayList<>();
+    private void run(int rounds, List<Integer> concurrency, boolean embedded) throws Exception {
+        System.out.printf(Locale.ROOT, "broker: %s (%s); %d noop tasks (ignore_result) per drain, queue filled before the consumer starts%n",
+                BrokerUrl.parse(brokerUrl).display(), embedded ? "embedded, in this JVM" : "external", tasks);
+        System.out.printf(Locale.ROOT, "raw ack-each: amqp-client, prefetch %d, one ack per message; raw best: prefetch %d, one multiple"
+                + " ack every %d; jcyme: worker JVM -c C, timed from ready to an empty queue; -E: the same with task events%n",
+                RAW_PREFETCH, BEST_PREFETCH, BEST_ACK_EVERY);
+        System.out.printf(Locale.ROOT, "%-6s %3s %14s %14s %12s %10s %12s %10s%n", "round", "-c", "raw ack-each/s", "raw best/s",
+                "jcyme/s", "jcyme/best", "jcyme -E/s", "-E/off");
+        Map<Integer, List<Double>> ratios = new TreeMap<>();
+        Map<Integer, List<Double>> eventRatios = new TreeMap<>();
         for (int round = 1; round <= rounds; round++) {
-            double raw = rawConsumeAck();
-            double worker = workerDrain(false);
-            double withEvents = workerDrain(true);
-            double ratio = worker / raw;
-            ratios.add(ratio);
-            eventRatios.add(withEvents / worker);
-            System.out.printf(Locale.ROOT, "%-6d %18.0f %18.0f %8.2f %18.0f %10.2f%n", round, raw, worker, ratio, withEvents,
-                    withEvents / worker);
+            double each = rawConsumeAck(RAW_PREFETCH, 1);
+            double best = rawConsumeAck(BEST_PREFETCH, BEST_ACK_EVERY);
+            for (int c : concurrency) {
+                double worker = workerDrain(c, false);
+                double withEvents = workerDrain(c, true);
+                ratios.computeIfAbsent(c, k -> new ArrayList<>()).add(worker / best);
+                eventRatios.computeIfAbsent(c, k -> new ArrayList<>()).add(withEvents / worker);
+                System.out.printf(Locale.ROOT, "%-6d %3d %14.0f %14.0f %12.0f %10.2f %12.0f %10.2f%n", round, c, each, best, worker,
+                        worker / best, withEvents, withEvents / worker);
+            }
         }
-        ratios.sort(Double::compare);
-        eventRatios.sort(Double::compare);
-        System.out.printf(Locale.ROOT, "median ratio jcyme/raw: %.2f (round 1 includes JIT warm-up)%n",
-                ratios.get(ratios.size() / 2));
-        System.out.printf(Locale.ROOT, "median ratio with task events (-E, followed as a branch does) / without: %.2f%n",
-                eventRatios.get(eventRatios.size() / 2));
+        for (int c : concurrency) {
+            System.out.printf(Locale.ROOT, "median -c %d: jcyme / best raw consumer %.2f; with task events / without %.2f%n", c,
+                    Measure.percentile(ratios.get(c), 50), Measure.percentile(eventRatios.get(c), 50));
+        }
+        System.out.println("(round 1 includes JIT warm-up of this JVM's raw consumers)");
     }
 
     /** Fills a fresh queue with {@code tasks} noop task messages; returns its name. */
@@ -115,20 +128,28 @@ public final class WorkerThroughput {
         return queue;
     }
 
-    /** The floor: one consumer, manual ack per message, prefetch as the worker's. */
-    private double rawConsumeAck() throws Exception {
+    /**
+     * A raw consumer: prefetch {@code prefetch}, one ack per message ({@code ackEvery} 1) or one
+     * multiple ack per {@code ackEvery} messages (and for the last).
+     */
+    private double rawConsumeAck(int prefetch, int ackEvery) throws Exception {
         try (Connection connection = BrokerUrl.parse(brokerUrl).connectionFactory(1000).newConnection("bench-raw");
              TaskProducer producer = TaskProducer.over(connection)) {
             String queue = fill(producer);
             Channel channel = connection.createChannel();
-            channel.basicQos(concurrency * 4, true);
+            channel.basicQos(prefetch, true);
             CountDownLatch done = new CountDownLatch(tasks);
             long start = System.nanoTime();
             channel.basicConsume(queue, false, new DefaultConsumer(channel) {
+                private int received;
+
                 @Override
                 public void handleDelivery(String tag, Envelope envelope, AMQP.BasicProperties props, byte[] body)
                         throws IOException {
-                    channel.basicAck(envelope.getDeliveryTag(), false);
+                    received++;
+                    if (received % ackEvery == 0 || received == tasks) {
+                        channel.basicAck(envelope.getDeliveryTag(), ackEvery > 1);
+                    }
                     done.countDown();
                 }
             });
@@ -142,11 +163,12 @@ public final class WorkerThroughput {
     }
 
     /**
-     * One worker JVM drains a pre-filled queue; timed from its ready to the queue being empty. With
+     * One worker JVM drains a pre-filled queue; timed from its ready to the queue holding no ready
+     * message (the last prefetched few, under 1% of the drain, may still be running then). With
      * {@code events} it runs with {@code -E}, and a follower consumes the celeryev exchange as a
      * branch does (an exclusive queue bound with {@code #}), so the broker routes and delivers them.
      */
-    private double workerDrain(boolean events) throws Exception {
+    private double workerDrain(int concurrency, boolean events) throws Exception {
         try (Connection connection = BrokerUrl.parse(brokerUrl).connectionFactory(1000).newConnection("bench-worker");
              TaskProducer producer = TaskProducer.over(connection)) {
             String queue = fill(producer);
@@ -159,9 +181,9 @@ public final class WorkerThroughput {
             }
             Path dir = Files.createTempDirectory("jcyme-bench");
             Path pidfile = dir.resolve("worker.pid");
-            List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                    "-XX:+UseSerialGC", "-XX:-UsePerfData", "-cp", home.resolve("dist/lib") + "/*",
-                    "jcyme.worker.WorkerMain", "-b", brokerUrl, "-Q", queue, "-c", Integer.toString(concurrency),
+            List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+            command.addAll(WORKER_JVM);
+            command.addAll(List.of("-cp", home.resolve("dist/lib") + "/*", "jcyme.worker.WorkerMain", "-b", brokerUrl, "-Q", queue, "-c", Integer.toString(concurrency),
                     "-n", queue, "--pidfile", pidfile.toString(), "--logfile", dir.resolve("worker.log").toString(),
                     "-l", "WARNING"));
             if (events) {

@@ -37,7 +37,8 @@ import org.slf4j.LoggerFactory;
 public final class Branch implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Branch.class);
     public static final String VERSION = "0.1.0";
-    private static final List<String> WORKER_JVM_OPTIONS = List.of("-XX:+UseSerialGC", "-Xms16m",
+    /** The JVM options every worker (and spare) of a branch is started with. */
+    public static final List<String> WORKER_JVM_OPTIONS = List.of("-XX:+UseSerialGC", "-Xms16m",
             "-Xmx256m", "-Xss512k", "-XX:-UsePerfData", "-Djava.net.preferIPv4Stack=true");
 
     private final BranchConfig config;

@@ -151,8 +151,8 @@ public final class DemoTasks {
     }
 
     /**
-     * {@code tasks.workdir([file, text])}: the absolute path of this task's own work directory;
-     * given a plain file name (and text), first writes that file there.
+     * {@code tasks.workdir([file, text, seconds])}: the absolute path of this task's own work directory;
+     * given a plain file name (and text), first writes that file there (and then sleeps that long).
      */
     public static final class WorkDir extends Named {
         public WorkDir() {
@@ -160,7 +160,7 @@ public final class DemoTasks {
         }
 
         @Override
-        public Object run(TaskCall call) throws IOException {
+        public Object run(TaskCall call) throws IOException, InterruptedException {
             Path dir = call.workDir().toAbsolutePath();
             if (!call.args().isEmpty()) {
                 String file = call.stringArg(0);
@@ -168,6 +168,9 @@ public final class DemoTasks {
                     throw new IllegalArgumentException("tasks.workdir() needs a plain file name, got '" + file + "'");
                 }
                 Files.writeString(dir.resolve(file), call.args().size() > 1 ? call.stringArg(1) : "");
+            }
+            if (call.args().size() > 2) {
+                Thread.sleep(Math.round(call.arg(2).asDouble() * 1000));
             }
             return dir.toString();
         }

@@ -186,6 +186,8 @@ class CeleryInteropTest {
         assertEquals(List.of("SUCCESS", "SUCCESS", "SUCCESS", "SUCCESS", "SUCCESS", "FAILURE", "STARTED"), states, out.toString());
         assertEquals("8", out.at("/tasks/4/result").asText());
         assertEquals("RuntimeException('x')", out.at("/tasks/5/exception").asText());
+        assertFalse(out.path("lists").isEmpty(), "task events came buffered, as lists: " + out);
+        out.path("lists").forEach(key -> assertEquals("task.multi", key.asText(), out.toString()));
         jcyme.control("revoke", Map.of("task_id", jcyme.control("active").get(0).path("id").asText(), "terminate", true));
         jcyme.control("disable_events");
     }

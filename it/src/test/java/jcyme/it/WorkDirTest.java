@@ -61,7 +61,7 @@ class WorkDirTest {
     }
 
     @Test
-    void everyTaskHasItsOwnDirectoryUnderTheInstanceAndItsFilesStay() throws Exception {
+    void everyTaskThatAsksHasItsOwnDirectoryUnderTheInstanceAndItsFilesStay() throws Exception {
         start("-Q", queue, "-c", "2");
 
         AsyncResult first = send(TaskRequest.of("tasks.workdir").args("out.txt", "first"));
@@ -76,6 +76,10 @@ class WorkDirTest {
         assertEquals(work.resolve(second.id()), two.toRealPath());
         assertTrue(Files.isDirectory(two), "an empty directory is kept too");
         assertEquals("first", Files.readString(one.resolve("out.txt")), "a file the task wrote outlives it");
+
+        AsyncResult plain = send(TaskRequest.of("tasks.add").args(1, 2));
+        assertEquals(3, plain.get(RESULT).asInt());
+        assertFalse(Files.exists(work.resolve(plain.id())), "a task that never asks for its directory gets none");
     }
 
     @Test
@@ -89,9 +93,9 @@ class WorkDirTest {
         assertFalse(Files.exists(first), "scrubbed before the second task started");
         assertTrue(Files.exists(second.resolve("b.txt")));
 
-        AsyncResult running = send(TaskRequest.of("tasks.sleep").args(30));
+        AsyncResult running = send(TaskRequest.of("tasks.workdir").args("c.txt", "1", 30));
         Path runningDir = first.resolveSibling(running.id());
-        Wait.until(Duration.ofSeconds(20), "the sleeping task's directory", () -> Files.isDirectory(runningDir), worker::logTail);
+        Wait.until(Duration.ofSeconds(20), "the sleeping task's file", () -> Files.exists(runningDir.resolve("c.txt")), worker::logTail);
         assertFalse(Files.exists(second), "scrubbed before the sleeping task started");
 
         Path next = workdir(send(TaskRequest.of("tasks.workdir")));

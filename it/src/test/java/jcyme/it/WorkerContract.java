@@ -11,6 +11,7 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.Connection;
+import com.rabbitmq.client.GetResponse;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -54,6 +55,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 abstract class WorkerContract {
     static final Duration RESULT = Duration.ofSeconds(30);
+    /** The worker's default --ack-window. */
+    static final int ACK_WINDOW = 128;
 
     @TempDir
     Path tmp;
@@ -176,13 +179,44 @@ abstract class WorkerContract {
 
         List<String> twice = seen.entrySet().stream().filter(e -> e.getValue().size() > 1).map(Map.Entry::getKey).toList();
         System.out.printf("killed after %d of %d tasks; %d ran twice%n", beforeKill, total, twice.size());
-        int prefetch = 4 * 4;
+        int prefetch = 4 * 4 + ACK_WINDOW; // Celery's prefetch, plus the window of finished tasks whose acks are coalesced
         assertTrue(twice.size() <= prefetch, twice.size() + " ids ran twice; at most " + prefetch + " can be unacked");
         for (String id : twice) {
             assertTrue(seen.get(id).get(0).isBefore(restarted),
                     id + " ran twice, but its first run was not in flight when the worker was killed");
         }
         assertEquals(0, broker.messageCount(queue), "queue drained");
+    }
+
+    /**
+     * Acks of fast tasks are coalesced into multiple acks; a slow task delivered before them must
+     * stay unacked all along, so a SIGKILL returns it to the queue.
+     */
+    @Test
+    void coalescedAcksNeverAckATaskStillRunning() throws Exception {
+        // a 1 s ack interval: the fast tasks below surely widen the window, and their acks wait for whole batches
+        WorkerProcess worker = worker("w", "-Q", queue, "-c", "2", "--ack-interval", "1");
+        AsyncResult slow = send(TaskRequest.of("tasks.sleep").args(600));
+        Wait.until(RESULT, "the slow task to run", () -> active(worker) == 1);
+        List<AsyncResult> fast = new ArrayList<>();
+        for (int i = 0; i < 300; i++) {
+            fast.add(send(TaskRequest.of("tasks.add").args(i, 1)));
+        }
+        for (int i = 0; i < fast.size(); i++) {
+            assertEquals(i + 1, fast.get(i).get(RESULT).asInt());
+        }
+        assertEquals(2 * 4 + ACK_WINDOW, worker.control("stats").path("prefetch_count").asInt(),
+                "fast tasks widened the ack window");
+        worker.kill9();
+        Wait.until(RESULT, "the unacked messages back in the queue", () -> messageCount(queue) >= 1);
+        List<String> returned = new ArrayList<>();
+        withChannel(channel -> {
+            for (GetResponse got = channel.basicGet(queue, true); got != null; got = channel.basicGet(queue, true)) {
+                returned.add(TaskMessage.decode(got.getProps(), got.getBody()).id());
+            }
+        });
+        assertTrue(returned.contains(slow.id()), "the running task was never acked: " + returned.size() + " returned");
+        assertTrue(returned.size() <= 1 + ACK_WINDOW, returned.size() + " returned: only the running one and unflushed acks");
     }
 
     @Test

@@ -1,15 +1,18 @@
 package jcyme.tasks;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 
 /**
- * One invocation of a task: its id, name and JSON arguments, and the work directory it runs in
- * (its own, {@code <instance>/work/<task-id>/}, created before it runs and kept after it; a retry
- * of the same task id gets the same one), and the app's live configuration as it was when the task started.
+ * One invocation of a task: its id, name and JSON arguments, its own work directory
+ * ({@code <instance>/work/<task-id>/}, created the first time the task asks for it and kept after it;
+ * a retry of the same task id gets the same one), and the app's live configuration as it was when the task started.
  *
  * @param configId  the id of that configuration ({@code "initial"}: the app's {@code extra_config})
  * @param config    the configuration itself, a JSON object (empty when the app has none)
@@ -37,13 +40,22 @@ public record TaskCall(String id, String name, List<JsonNode> args, Map<String, 
         this(id, name, args, kwargs, retries, null, null, null);
     }
 
-    /** This task's own work directory; a call made outside a worker has none. */
+    /**
+     * This task's own work directory, created when asked for (a task that never asks costs the disk
+     * nothing); a call made outside a worker has none.
+     *
+     * @throws UncheckedIOException when the directory cannot be created
+     */
     @Override
     public Path workDir() {
         if (workDir == null) {
             throw new IllegalStateException(name + "[" + id + "] has no work directory (it is not run by a worker)");
         }
-        return workDir;
+        try {
+            return Files.createDirectories(workDir);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create the work directory of " + name + "[" + id + "]: " + e, e);
+        }
     }
 
     /** Positional argument {@code index}; a missing one is a clear {@link IllegalArgumentException}. */

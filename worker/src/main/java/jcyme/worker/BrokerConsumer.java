@@ -19,6 +19,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
@@ -60,12 +61,17 @@ final class BrokerConsumer implements AutoCloseable {
     /** Where task messages were sent since the last failed publish: declared already. */
     private final Set<String> declaredTargets = ConcurrentHashMap.newKeySet();
     private volatile int prefetch;
+    private final Acks acks;
 
-    BrokerConsumer(BrokerUrl broker, String connectionName, Duration maxBackoff, Handler handler) {
+    /** {@code onAckModeChange} is told when the acks widen or narrow their window, so prefetch can follow. */
+    BrokerConsumer(BrokerUrl broker, String connectionName, Duration maxBackoff, WorkerConfig.Batching batching,
+                   ScheduledExecutorService timer, Runnable onAckModeChange, Handler handler) {
         this.broker = broker;
         this.connectionName = connectionName;
         this.maxBackoff = maxBackoff;
         this.handler = handler;
+        this.acks = new Acks(taskLock, (tag, multiple) -> taskChannel.basicAck(tag, multiple), batching.ackWindow(),
+                batching.ackInterval(), timer, onAckModeChange);
     }
 
     /** Connects, retrying with backoff until it works; false when {@code cancel} opened first. */
@@ -102,7 +108,7 @@ final class BrokerConsumer implements AutoCloseable {
 
             @Override
             public void handleRecoveryStarted(Recoverable recoverable) {
-                generation.incrementAndGet();
+                acks.reset(generation.incrementAndGet());
             }
         });
         log.info("connected to broker {}", broker);
@@ -113,7 +119,7 @@ final class BrokerConsumer implements AutoCloseable {
         if (cause.isInitiatedByApplication()) {
             return;
         }
-        generation.incrementAndGet();
+        acks.reset(generation.incrementAndGet());
         log.warn("lost the broker connection ({}); reconnecting, unacked tasks will be redelivered", reason(cause));
         handler.onConnectionLost();
     }
@@ -230,6 +236,11 @@ final class BrokerConsumer implements AutoCloseable {
         return prefetch;
     }
 
+    /** What prefetch gains while acks are coalesced over a window (finished tasks hold those slots until their ack). */
+    int ackWindowPrefetch() {
+        return acks.extraPrefetch();
+    }
+
     private void deliver(Envelope envelope, AMQP.BasicProperties props, byte[] body) {
         TaskMessage message;
         try {
@@ -242,21 +253,16 @@ final class BrokerConsumer implements AutoCloseable {
         handler.onTask(new Request(message, envelope, generation.get()));
     }
 
-    /** Acknowledges a finished task; false when the delivery is from before a reconnect. */
+    /**
+     * Acknowledges a finished task whose outcome is confirmed, now or with the next flush of the
+     * coalesced acks; false when the delivery is from before a reconnect.
+     */
     boolean ack(Request request) {
-        synchronized (taskLock) {
-            if (request.channelGeneration != generation.get()) {
-                log.debug("not acking {}: delivered before a reconnect, the broker redelivers it", request.id());
-                return false;
-            }
-            try {
-                taskChannel.basicAck(request.envelope.getDeliveryTag(), false);
-                return true;
-            } catch (IOException | AlreadyClosedException e) {
-                log.debug("ack of {} lost with the connection: {}", request.id(), reason(e));
-                return false;
-            }
+        if (!acks.ready(request.envelope.getDeliveryTag(), request.channelGeneration)) {
+            log.debug("not acking {}: delivered before a reconnect, the broker redelivers it", request.id());
+            return false;
         }
+        return true;
     }
 
     void reject(Request request) {
@@ -271,6 +277,7 @@ final class BrokerConsumer implements AutoCloseable {
             }
             try {
                 taskChannel.basicNack(request.envelope.getDeliveryTag(), false, true);
+                acks.settled(request.envelope.getDeliveryTag());
             } catch (IOException | AlreadyClosedException e) {
                 log.debug("requeue of {} lost with the connection: {}", request.id(), reason(e));
             }
@@ -284,6 +291,7 @@ final class BrokerConsumer implements AutoCloseable {
             }
             try {
                 taskChannel.basicReject(deliveryTag, false);
+                acks.settled(deliveryTag);
             } catch (IOException | AlreadyClosedException e) {
                 log.debug("reject lost with the connection: {}", reason(e));
             }
@@ -347,6 +355,7 @@ final class BrokerConsumer implements AutoCloseable {
         if (publisher != null) {
             publisher.drain(5_000);
         }
+        acks.flushAll();
         if (connection != null) {
             try {
                 connection.close(5_000);

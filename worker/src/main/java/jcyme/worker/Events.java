@@ -1,6 +1,7 @@
 package jcyme.worker;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.rabbitmq.client.AMQP;
@@ -13,6 +14,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.ZoneId;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -33,12 +36,21 @@ import org.slf4j.LoggerFactory;
  * {@code interval} on a thread of its own (a busy pool never delays it), worker-offline; and
  * task events while they are enabled ({@code -E} or the {@code enable_events} command). One
  * Lamport clock, the worker's, stamps every event.
+ *
+ * <p>Task events are buffered, as Celery's dispatcher does with its {@code task} buffer group, and
+ * go out as one JSON list with routing key {@code task.multi}: every {@code eventInterval}, when
+ * {@link #BUFFER_LIMIT} are waiting, and at stop (before worker-offline). Celery's receivers (Flower,
+ * {@code celery events}) take such a list as its events one by one. Worker events always go out
+ * at once, on their own. An {@code eventInterval} of 0 sends each task event as it happens.
  */
 final class Events implements TaskEvents {
     private static final Logger log = LoggerFactory.getLogger(Events.class);
     static final String EXCHANGE = "celeryev";
     static final String SOFTWARE = "jcyme";
     static final String VERSION = "0.1.0";
+    /** Task events waiting that make the buffer go out before its interval is up. */
+    static final int BUFFER_LIMIT = 200;
+    private static final String MULTI_ROUTING_KEY = "task.multi";
 
     private final String hostname;
     private final long pid;
@@ -54,10 +66,18 @@ final class Events implements TaskEvents {
         return thread;
     });
     private Channel channel;
+    private final Duration eventInterval;
+    private final AMQP.BasicProperties properties;
+    /** Task events not sent yet; guarded by {@code buffered}. */
+    private final List<ObjectNode> buffered = new ArrayList<>();
 
-    Events(String hostname, long pid, LamportClock clock, Duration interval, boolean taskEvents,
+    Events(String hostname, long pid, LamportClock clock, Duration interval, Duration eventInterval, boolean taskEvents,
            IntSupplier active, LongSupplier processed) {
         this.hostname = hostname;
+        this.eventInterval = eventInterval;
+        this.properties = new AMQP.BasicProperties.Builder()
+                .contentType("application/json").contentEncoding("utf-8").deliveryMode(1).priority(0)
+                .headers(Map.of("hostname", hostname)).build();
         this.pid = pid;
         this.clock = clock;
         this.interval = interval;
@@ -72,11 +92,15 @@ final class Events implements TaskEvents {
         channel.exchangeDeclare(EXCHANGE, BuiltinExchangeType.TOPIC, true, false, null);
         send("worker-online", workerFields(true));
         heart.scheduleAtFixedRate(this::heartbeat, interval.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
+        if (!eventInterval.isZero()) {
+            heart.scheduleWithFixedDelay(this::flush, eventInterval.toMillis(), eventInterval.toMillis(), TimeUnit.MILLISECONDS);
+        }
     }
 
-    /** Stops the heartbeat and says worker-offline. */
+    /** Stops the heartbeat, sends the task events still buffered and says worker-offline. */
     void stop() {
         heart.shutdownNow();
+        flush();
         send("worker-offline", workerFields(true));
     }
 
@@ -170,13 +194,43 @@ final class Events implements TaskEvents {
         }
         ObjectNode fields = JsonNodeFactory.instance.objectNode().put("uuid", request.id());
         fill.accept(fields);
-        send(type, fields);
+        if (eventInterval.isZero()) {
+            send(type, fields);
+            return;
+        }
+        ObjectNode event = event(type, fields);
+        boolean full;
+        synchronized (buffered) {
+            buffered.add(event);
+            full = buffered.size() >= BUFFER_LIMIT;
+        }
+        if (full) {
+            flush();
+        }
+    }
+
+    /** Sends the buffered task events as one {@code task.multi} list. */
+    void flush() {
+        ArrayNode list;
+        synchronized (buffered) {
+            if (buffered.isEmpty()) {
+                return;
+            }
+            list = JsonNodeFactory.instance.arrayNode(buffered.size()).addAll(buffered);
+            buffered.clear();
+        }
+        publish(MULTI_ROUTING_KEY, list.size() + " task events", Json.bytes(list));
     }
 
     // ---- the wire -----------------------------------------------------------------------------
 
     /** Adds the standard fields and publishes; an event that cannot go out now is dropped. */
     void send(String type, ObjectNode fields) {
+        publish(type.replace('-', '.'), type, Json.bytes(event(type, fields)));
+    }
+
+    /** An event: the standard fields, stamped by the clock, with {@code fields}. */
+    private ObjectNode event(String type, ObjectNode fields) {
         ObjectNode event = JsonNodeFactory.instance.objectNode();
         event.put("hostname", hostname);
         event.put("utcoffset", utcoffset());
@@ -185,17 +239,18 @@ final class Events implements TaskEvents {
         event.setAll(fields);
         event.put("timestamp", System.currentTimeMillis() / 1000.0);
         event.put("type", type);
-        AMQP.BasicProperties properties = new AMQP.BasicProperties.Builder()
-                .contentType("application/json").contentEncoding("utf-8").deliveryMode(1).priority(0)
-                .headers(Map.of("hostname", hostname)).build();
+        return event;
+    }
+
+    private void publish(String routingKey, String what, byte[] body) {
         synchronized (lock) {
             if (channel == null) {
                 return;
             }
             try {
-                channel.basicPublish(EXCHANGE, type.replace('-', '.'), properties, Json.bytes(event));
+                channel.basicPublish(EXCHANGE, routingKey, properties, body);
             } catch (IOException | AlreadyClosedException e) {
-                log.debug("event {} not sent: {}", type, e.getMessage());
+                log.debug("{} not sent: {}", what, e.getMessage());
             }
         }
     }

@@ -22,8 +22,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The tasks' work directories, {@code <root>/<task-id>/}: one per task id, created before the task
- * runs and kept after it. Before a task starts, if the free space of the root's filesystem is
+ * The tasks' work directories, {@code <root>/<task-id>/}: one per task id, created when the task
+ * first asks for it and kept after it. Before a task starts, if the free space of the root's filesystem is
  * under {@code scrubBelowPercent}, the least recently modified directories of tasks not running
  * are removed, oldest first, until it is not (or none are left). Free space is looked at no more
  * often than {@code checkInterval}.
@@ -96,13 +96,17 @@ final class WorkDirs {
         return root;
     }
 
-    /** The directory of task {@code taskId}, created (after a scrub if the disk is short of space) and marked in use. */
+    /**
+     * The directory of task {@code taskId}, marked in use (after a scrub if the disk is short of
+     * space). The task creates it when it first asks for it ({@code TaskCall.workDir()}): a mkdir
+     * per task was the largest cost of a fast task's run.
+     */
     synchronized Path acquire(String taskId) throws IOException {
         String name = dirName(taskId);
-        inUse.merge(name, 1, Integer::sum);
         try {
+            inUse.merge(name, 1, Integer::sum);
             scrubIfDue();
-            return Files.createDirectories(root.resolve(name));
+            return root.resolve(name);
         } catch (IOException | RuntimeException e) {
             release(taskId);
             throw e;
@@ -207,8 +211,20 @@ final class WorkDirs {
 
     /** A task id as a directory name: itself when it is a plain name (a Celery id, a UUID always is). */
     static String dirName(String taskId) {
-        String name = UNSAFE.matcher(taskId).replaceAll("_");
+        String name = isPlain(taskId) ? taskId : UNSAFE.matcher(taskId).replaceAll("_");
         return name.isEmpty() || name.equals(".") || name.equals("..") ? "_" + name : name;
+    }
+
+    /** True when every character is one {@link #UNSAFE} leaves alone (the common case, without a regex per task). */
+    private static boolean isPlain(String id) {
+        for (int i = 0; i < id.length(); i++) {
+            char c = id.charAt(i);
+            boolean plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+            if (!plain) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static String percent(double value) {

@@ -81,8 +81,8 @@ public final class Worker {
     Worker(WorkerConfig config, Map<String, Task> tasks, LiveConfig.Version initialConfig) {
         this.config = config;
         this.liveConfig = new LiveConfig(tasks, initialConfig);
-        this.broker = new BrokerConsumer(config.broker(), config.nodename(), config.maxReconnectDelay(),
-                new BrokerConsumer.Handler() {
+        this.broker = new BrokerConsumer(config.broker(), config.nodename(), config.maxReconnectDelay(), config.batching(),
+                timer, this::updatePrefetch, new BrokerConsumer.Handler() {
                     @Override
                     public void onTask(Request request) {
                         executor.receive(request);
@@ -294,7 +294,8 @@ public final class Worker {
      */
     private void startEvents() throws Exception {
         sideConnection = broker.openSideConnection(config.nodename() + " (events, control)");
-        events = new Events(config.nodename(), pid, state.clock(), config.heartbeatInterval(), config.taskEvents(),
+        events = new Events(config.nodename(), pid, state.clock(), config.heartbeatInterval(), config.batching().eventInterval(),
+                config.taskEvents(),
                 executor::activeCount, this::processed);
         events.start(sideConnection);
         executor.events(events, config.nodename());
@@ -387,13 +388,16 @@ public final class Worker {
         return autoscaler != null ? autoscaler.policy().max() : pool.size();
     }
 
-    /** Celery's rule: prefetch = max concurrency × multiplier, plus one per ETA task held. */
+    /**
+     * Celery's rule: prefetch = max concurrency × multiplier, plus one per ETA task held; plus the
+     * ack window while fast tasks have their acks coalesced.
+     */
     void updatePrefetch() {
         if (config.prefetchMultiplier() == 0) {
             broker.setPrefetch(0);
             return;
         }
-        broker.setPrefetch(maxConcurrency() * config.prefetchMultiplier() + executor.heldCount());
+        broker.setPrefetch(maxConcurrency() * config.prefetchMultiplier() + executor.heldCount() + broker.ackWindowPrefetch());
     }
 
     LiveConfig liveConfig() {

@@ -15,6 +15,7 @@ import jcyme.tasks.BrokerUrl;
  * @param taskEvents       send task events from the start (Celery's {@code -E}); worker events always go out
  * @param heartbeatInterval how often worker-heartbeat goes out (Celery's {@code freq}, 2 s)
  * @param workDirs         where each task's own work directory goes, and when old ones are scrubbed
+ * @param batching         how acks and task events are gathered into fewer broker frames
  */
 public record WorkerConfig(
         BrokerUrl broker,
@@ -36,7 +37,33 @@ public record WorkerConfig(
         Duration maxReconnectDelay,
         boolean taskEvents,
         Duration heartbeatInterval,
-        WorkDirs.Settings workDirs) {
+        WorkDirs.Settings workDirs,
+        Batching batching) {
+
+    /**
+     * How the worker saves broker frames on fast tasks.
+     *
+     * @param ackWindow     while tasks end fast, prefetch grows by this many and acks go out as one
+     *                      {@code multiple} ack per half of it ({@code --ack-window}; 0: one ack per task)
+     * @param ackInterval   the longest a finished task waits for its ack then ({@code --ack-interval})
+     * @param eventInterval task events are sent as one {@code task.multi} list at most this often
+     *                      ({@code --event-interval}; 0: each event on its own, as it happens)
+     */
+    public record Batching(int ackWindow, Duration ackInterval, Duration eventInterval) {
+        public static final Batching DEFAULT = new Batching(128, Duration.ofMillis(20), Duration.ofMillis(100));
+
+        public Batching {
+            if (ackWindow < 0) {
+                throw new IllegalArgumentException("--ack-window must be 0 or more, got " + ackWindow);
+            }
+            if (ackInterval == null || ackInterval.isNegative() || ackInterval.isZero()) {
+                throw new IllegalArgumentException("--ack-interval must be more than 0 seconds, got " + ackInterval);
+            }
+            if (eventInterval == null || eventInterval.isNegative()) {
+                throw new IllegalArgumentException("--event-interval must be 0 or more seconds, got " + eventInterval);
+            }
+        }
+    }
 
     public WorkerConfig {
         queues = List.copyOf(queues);

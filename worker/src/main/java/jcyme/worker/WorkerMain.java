@@ -93,6 +93,17 @@ public final class WorkerMain implements Callable<Integer> {
     @Option(names = "--heartbeat-interval", paramLabel = "SECONDS", description = "worker-heartbeat event interval (default: ${DEFAULT-VALUE}).")
     double heartbeatInterval = 2.0;
 
+    @Option(names = "--ack-window", paramLabel = "N",
+            description = "While tasks end fast, prefetch grows by N and acks go out as one multiple ack per N/2 tasks; 0: one ack per task (default: ${DEFAULT-VALUE}).")
+    int ackWindow = WorkerConfig.Batching.DEFAULT.ackWindow();
+
+    @Option(names = "--ack-interval", paramLabel = "SECONDS", description = "The longest a finished task's ack waits then (default: ${DEFAULT-VALUE}).")
+    double ackInterval = WorkerConfig.Batching.DEFAULT.ackInterval().toMillis() / 1000.0;
+
+    @Option(names = "--event-interval", paramLabel = "SECONDS",
+            description = "Task events go out as one task.multi list at most this often; 0: each on its own (default: ${DEFAULT-VALUE}).")
+    double eventInterval = WorkerConfig.Batching.DEFAULT.eventInterval().toMillis() / 1000.0;
+
     @Option(names = {"--purge", "--discard"}, description = "Drop every waiting message of the queues before consuming.")
     boolean purge;
 
@@ -277,7 +288,8 @@ public final class WorkerMain implements Callable<Integer> {
         return new WorkerConfig(BrokerUrl.parse(broker(broker, claimedBroker != null ? claimedBroker : System.getenv(BrokerUrl.ENV))), queueList, nodename, "dq." + shortName, scaling, min, max,
                 prefetchMultiplier, pidfile, statedb, controlSocket, classpath, seconds(softTimeLimit),
                 seconds(timeLimit), seconds(keepalive), seconds(shutdownTimeout), seconds(maxReconnectDelay), taskEvents,
-                seconds(heartbeatInterval), new WorkDirs.Settings(workDir(workDir, pidfile, statedb), scrubBelow, seconds(scrubCheckInterval)));
+                seconds(heartbeatInterval), new WorkDirs.Settings(workDir(workDir, pidfile, statedb), scrubBelow, seconds(scrubCheckInterval)),
+                new WorkerConfig.Batching(ackWindow, seconds(ackInterval), seconds(eventInterval)));
     }
 
     /** {@code --work-dir} when given, else {@code work/} in the instance directory (the pid file's, else the state db's), else {@code ./work}. */

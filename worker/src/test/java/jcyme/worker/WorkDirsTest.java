@@ -72,7 +72,7 @@ class WorkDirsTest {
         WorkDirs dirs = new WorkDirs(root, 100, Duration.ZERO, disk(1_000_000));
         dirs.acquire("r");
 
-        Path fresh = dirs.acquire("new");
+        Path fresh = Files.createDirectories(dirs.acquire("new"));   // as the task's first call.workDir() does
 
         assertEquals(root.resolve("new"), fresh);
         try (Stream<Path> left = Files.list(root)) {
@@ -91,7 +91,7 @@ class WorkDirsTest {
             return 50;
         });
         for (int i = 0; i < 100; i++) {
-            dirs.release(dirs.acquire("t" + i).getFileName().toString());
+            dirs.release(Files.createDirectories(dirs.acquire("t" + i)).getFileName().toString());
         }
         assertEquals(1, looks[0]);
         assertEquals(100, Files.list(root).count(), "every task got its own directory");
@@ -100,7 +100,7 @@ class WorkDirsTest {
     @Test
     void aRetryReusesItsDirectoryAndOddIdsStayInsideTheRoot() throws Exception {
         WorkDirs dirs = new WorkDirs(root, 10, Duration.ZERO, () -> 50);
-        Path first = dirs.acquire("same-id");
+        Path first = Files.createDirectories(dirs.acquire("same-id"));
         Files.writeString(first.resolve("kept"), "x");
         dirs.release("same-id");
         assertEquals(first, dirs.acquire("same-id"));
