@@ -35,6 +35,8 @@ import jcyme.worker.Logging;
  */
 public final class InstanceLifecycle {
     private static final HttpClient HTTP = HttpClient.newHttpClient();
+    /** How often a start is checked for "consuming" (an HTTP GET and a passive queue declare each time). */
+    private static final long POLL_MS = 5;
     private static final List<String> JVM_FLAGS = List.of("-XX:+UseSerialGC", "-Xss512k", "-XX:-UsePerfData");
 
     private final Path home = Path.of(System.getProperty("jcyme.home", ".")).toAbsolutePath();
@@ -93,11 +95,13 @@ public final class InstanceLifecycle {
                 await(() -> Files.readString(dir.resolve("branch.out")).contains("ready"), 60_000, "branch ready");
                 call("PUT", "/bench");
                 List<Double> spawn = new ArrayList<>();
+                List<Double> answered = new ArrayList<>();
                 List<Long> pids = new ArrayList<>();
                 for (int i = 0; i < count; i++) {
                     String name = "b" + i;
                     long start = System.nanoTime();
                     call("POST", "/bench/instances/" + name + "?queues=bench-" + i + "&min=1&max=2");
+                    answered.add((System.nanoTime() - start) / 1e6);
                     JsonNode running = awaitConsuming(name, "bench-" + i, -1);
                     spawn.add((System.nanoTime() - start) / 1e6);
                     pids.add(running.path("pid").asLong());
@@ -111,7 +115,7 @@ public final class InstanceLifecycle {
                     rss.add(rssMiB(pid));
                 }
                 List<Double> spareRss = new ArrayList<>();
-                for (long pid : processesWith("-Djcyme.spare=")) {
+                for (long pid : processesWith("-Djcyme.spare=", dir)) {
                     spareRss.add(rssMiB(pid));
                 }
                 List<Double> recovery = new ArrayList<>();
@@ -126,7 +130,7 @@ public final class InstanceLifecycle {
                 }
                 System.err.println();
                 call("DELETE", "/bench");
-                report(count, bareStart, bareRss, spawn, recovery, rss, spareRss);
+                report(count, bareStart, bareRss, spawn, answered, recovery, rss, spareRss);
             } finally {
                 branch.destroy();
                 branch.waitFor(30, TimeUnit.SECONDS);
@@ -153,14 +157,16 @@ public final class InstanceLifecycle {
         }
     }
 
-    private void report(int count, List<Double> bareStart, List<Double> bareRss, List<Double> spawn,
+    private void report(int count, List<Double> bareStart, List<Double> bareRss, List<Double> spawn, List<Double> answered,
                         List<Double> recovery, List<Double> rss, List<Double> spareRss) {
         System.out.printf(Locale.ROOT, "%d instances, one at a time, %d ms apart; floor = a bare JVM (same flags) reaching main;%n", count, gap);
-        System.out.printf(Locale.ROOT, "consuming = branch says RUNNING (a new pid) and the broker has a consumer on the queue%n");
+        System.out.printf(Locale.ROOT, "consuming = branch says RUNNING (a new pid) and the broker has a consumer on the queue, polled every %d ms%n", POLL_MS);
         System.out.printf(Locale.ROOT, "%-34s %10s %10s %10s %10s%n", "", "p50", "p95", "floor p50", "ratio p50");
         row("POST instance -> consuming (ms)", spawn, bareStart);
+        row("  of which POST -> 201 (ms)", answered, bareStart);
         row("kill -9 -> consuming again (ms)", recovery, bareStart);
         row("idle RSS per instance (MiB)", rss, bareRss);
+        System.out.printf(Locale.ROOT, "samples in order (ms): POST %s; kill -9 %s%n", rounded(spawn), rounded(recovery));
         if (spareRss.isEmpty()) {
             System.out.printf(Locale.ROOT, "spare workers: none%n");
         } else {
@@ -168,6 +174,10 @@ public final class InstanceLifecycle {
             System.out.printf(Locale.ROOT, "spare workers: %d, %.0f MiB in all%n", spareRss.size(),
                     spareRss.stream().mapToDouble(Double::doubleValue).sum());
         }
+    }
+
+    private static List<Long> rounded(List<Double> values) {
+        return values.stream().map(Math::round).toList();
     }
 
     private static void row(String label, List<Double> values, List<Double> floor) {
@@ -182,7 +192,7 @@ public final class InstanceLifecycle {
             last[0] = call("GET", "/bench/instances/" + name);
             return last[0].path("state").asText().equals("RUNNING") && last[0].path("pid").asLong() != notPid
                     && consumers(queue) > 0;
-        }, 60_000, name + " consuming");
+        }, 60_000, POLL_MS, name + " consuming");
         return last[0];
     }
 
@@ -194,7 +204,8 @@ public final class InstanceLifecycle {
         }
     }
 
-    private static List<Long> processesWith(String marker) throws IOException {
+    /** Processes with {@code marker} on their command line working under {@code dir} (this run's branch, not another's). */
+    private static List<Long> processesWith(String marker, Path dir) throws IOException {
         List<Long> pids = new ArrayList<>();
         try (var procs = Files.list(Path.of("/proc"))) {
             for (Path proc : procs.toList()) {
@@ -203,7 +214,7 @@ public final class InstanceLifecycle {
                 }
                 try {
                     String cmdline = new String(Files.readAllBytes(proc.resolve("cmdline"))).replace('\0', ' ');
-                    if (cmdline.contains(marker)) {
+                    if (cmdline.contains(marker) && Files.readSymbolicLink(proc.resolve("cwd")).startsWith(dir)) {
                         pids.add(Long.parseLong(proc.getFileName().toString()));
                     }
                 } catch (IOException e) {

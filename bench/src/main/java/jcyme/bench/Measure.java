@@ -13,12 +13,17 @@ final class Measure {
     }
 
     static void await(Check check, long timeoutMs, String what) throws Exception {
+        await(check, timeoutMs, 10, what);
+    }
+
+    /** Waits for {@code check}, looking every {@code pollMs}. */
+    static void await(Check check, long timeoutMs, long pollMs, String what) throws Exception {
         long deadline = System.nanoTime() + timeoutMs * 1_000_000;
         while (!check.ok()) {
             if (System.nanoTime() > deadline) {
                 throw new IllegalStateException("timed out waiting for " + what);
             }
-            Thread.sleep(10);
+            Thread.sleep(pollMs);
         }
     }
 

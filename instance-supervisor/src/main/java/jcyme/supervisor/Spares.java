@@ -27,7 +27,8 @@ import org.slf4j.LoggerFactory;
  * finds one hands it the instance's arguments instead of starting a JVM; a new spare is then made
  * in the background. A spare is no instance: it has no record, no state machine and no directory.
  *
- * <p>The spare's stdin is a pipe from this JVM: the claim travels over it (so the broker URL never
+ * <p>The spare's stdin is a pipe from this JVM: its preparation (broker and task class path) and
+ * then the claim travel over it (so the broker URL never
  * shows on a command line), and its end of input tells an unclaimed spare that its branch is gone.
  * That is why spares are started with a plain {@link ProcessBuilder}, which keeps that pipe, while
  * workers go through zt-exec. Their output, until claimed, is appended to one log file.
@@ -41,12 +42,29 @@ final class Spares implements AutoCloseable {
     /** A spare's exit code when it cannot take an instance's name here; spares are then given up. */
     private static final int EXIT_UNSUPPORTED = 4;
 
-    /** What a spare must share with the instance it becomes: the JVM's options and environment. */
-    record Key(List<String> jvmOptions, Map<String, String> env) {
+    /**
+     * What a spare must share with the instance it becomes: the JVM's options and environment, and
+     * what it prepares ahead, the broker it connects to and the class path of the tasks it loads.
+     */
+    record Key(List<String> jvmOptions, Map<String, String> env, String broker, List<String> classpath) {
         static Key of(InstanceSpec spec) {
-            return new Key(spec.jvmOptions(), spec.env());
+            return new Key(spec.jvmOptions(), spec.env(), spec.broker(), spec.classpath());
+        }
+
+        /** The spare's first line on stdin (the broker URL travels there, never on a command line). */
+        String preparation() {
+            Map<String, Object> line = new java.util.LinkedHashMap<>();
+            line.put("broker", broker);
+            line.put("classpath", classpath);
+            try {
+                return JSON.writeValueAsString(line);
+            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                throw new IllegalStateException(e);
+            }
         }
     }
+
+    private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
 
     private final Path java;
     private final Function<List<String>, List<String>> jvm;
@@ -148,7 +166,16 @@ final class Spares implements AutoCloseable {
         ProcessBuilder builder = new ProcessBuilder("/bin/sh", "-c", script).directory(workDir.toFile());
         builder.environment().putAll(key.env());
         builder.environment().remove(WorkerLauncher.BROKER_ENV);
-        return builder.start();
+        Process spare = builder.start();
+        try {
+            OutputStream in = spare.getOutputStream();
+            in.write((key.preparation() + "\n").getBytes(StandardCharsets.UTF_8));
+            in.flush();
+        } catch (IOException e) {
+            spare.destroyForcibly();
+            throw e;
+        }
+        return spare;
     }
 
     /** An idle spare died (never one that was claimed: that is an instance now, watched as such). */

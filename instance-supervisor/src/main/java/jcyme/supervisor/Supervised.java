@@ -186,6 +186,7 @@ final class Supervised {
             if (answered) {
                 startedAt = Instant.now();
                 transition(InstanceState.RUNNING, "pid " + process.pid() + " answered ping");
+                launcher.refillSpares(watched);
                 return;
             }
             if (Instant.now().isAfter(deadline)) {
@@ -471,6 +472,7 @@ final class Supervised {
             });
         }
         log.info("instance {}: recycle: pid {} answered ping; draining pid {}", name, child.pid(), old.pid());
+        launcher.refillSpares(next);
         drain(old, oldGone, oldSocket);
         return Optional.of(new Supervisor.Recycled(old.pid(), child.pid()));
     }

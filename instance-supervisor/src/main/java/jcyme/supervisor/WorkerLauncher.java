@@ -157,8 +157,19 @@ public final class WorkerLauncher {
         Optional<Process> spare = pool.claim(spec, JSON.writeValueAsString(claim));
         Process process = spare.isPresent() ? spare.get() : spawn(spec);
         spare.ifPresent(p -> log.info("instance {}: started from spare worker pid {}", spec.name(), p.pid()));
-        pool.refill(spec);
         return process;
+    }
+
+    /**
+     * Makes, in the background, the spare workers the spec's configuration lacks. Called once a
+     * worker of it is ready, not as it starts: a JVM starting beside it would take the CPU it
+     * needs to get there.
+     */
+    public void refillSpares(InstanceSpec spec) {
+        Spares pool = spares;
+        if (pool != null && !spec.hasSetup()) {
+            pool.refill(spec);
+        }
     }
 
     /** Keeps only the spare workers the given instances could use. */

@@ -80,7 +80,10 @@ final class BrokerConsumer implements AutoCloseable {
         long delay = 250;
         for (int attempt = 1; ; attempt++) {
             try {
-                connection = factory.newConnection(connectionName);
+                connection = Prepared.tasksConnection(broker, maxBackoff.toMillis()).orElse(null);
+                if (connection == null) {
+                    connection = factory.newConnection(connectionName);
+                }
                 break;
             } catch (IOException | TimeoutException e) {
                 log.warn("cannot reach broker {} (attempt {}): {}; retrying in {} ms", broker, attempt, reason(e), delay);
@@ -131,7 +134,12 @@ final class BrokerConsumer implements AutoCloseable {
             if (queues.containsKey(queue.name())) {
                 return false;
             }
-            declare(queue);
+        }
+        declare(queue); // on a channel of its own, outside the lock: declares of several queues may overlap
+        synchronized (taskLock) {
+            if (queues.containsKey(queue.name())) {
+                return false;
+            }
             taskChannel.basicConsume(queue.name(), false, consumerTag(queue.name()), new DefaultConsumer(taskChannel) {
                 @Override
                 public void handleDelivery(String tag, Envelope envelope, AMQP.BasicProperties props, byte[] body) {
@@ -329,7 +337,8 @@ final class BrokerConsumer implements AutoCloseable {
 
     /** A second connection for what must not wait behind tasks: events and remote control. */
     Connection openSideConnection(String name) throws IOException, TimeoutException {
-        return broker.connectionFactory(maxBackoff.toMillis()).newConnection(name);
+        Connection prepared = Prepared.sideConnection(broker, maxBackoff.toMillis()).orElse(null);
+        return prepared != null ? prepared : broker.connectionFactory(maxBackoff.toMillis()).newConnection(name);
     }
 
     String brokerDisplay() {

@@ -50,8 +50,8 @@ final class ControlPanel {
                 })
                 .register("config", args -> config(worker, args))
                 .register("shutdown", args -> {
-                    Thread stopper = new Thread(() -> worker.stop(true), "shutdown");
-                    stopper.start();
+                    // the socket answers before the last steps have started: a stop asked for then waits for them
+                    worker.requestStop();
                     return ok("shutting down");
                 });
         for (String[] alias : new String[][] {{"dump_active", "active"}, {"dump_reserved", "reserved"},

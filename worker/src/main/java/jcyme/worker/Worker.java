@@ -28,8 +28,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One worker instance, built from steps started in dependency order and stopped in reverse (as
- * Celery's bootsteps): state, broker connection, pool (with autoscaler), consumer, events (with the
- * heartbeat), pidbox (remote control over the broker), control socket, housekeeping.
+ * Celery's bootsteps): state, broker connection, pool (with autoscaler), consumer, control socket,
+ * events (with the heartbeat), pidbox (remote control over the broker), housekeeping. The control
+ * socket comes right after the consumer: a supervisor takes its first answer to mean "consuming".
  */
 public final class Worker {
     private static final Logger log = LoggerFactory.getLogger(Worker.class);
@@ -104,11 +105,11 @@ public final class Worker {
         }));
         steps.add(new Step("pool", this::startPool, this::stopPool));
         steps.add(new Step("consumer", this::startConsuming, warm -> stopConsuming()));
+        steps.add(new Step("control", this::startControl, warm -> { }));
         steps.add(new Step("events", this::startEvents, warm -> stopEvents()));
         steps.add(new Step("pidbox", this::startPidbox, warm -> {
             if (pidbox != null) pidbox.stop();
         }));
-        steps.add(new Step("control", this::startControl, warm -> { }));
         steps.add(new Step("housekeeping", this::startHousekeeping, warm -> stopHousekeeping()));
         ControlPanel.register(commands, this);
     }
@@ -251,11 +252,32 @@ public final class Worker {
         }
     }
 
-    private void startConsuming() throws IOException {
-        for (String queue : config.queues()) {
-            broker.consume(CeleryQueue.named(queue));
+    /**
+     * Declares and consumes every queue, all at once: each declare waits on the broker (a round
+     * trip per declare and binding), not on this JVM.
+     */
+    private void startConsuming() throws Exception {
+        List<String> names = new ArrayList<>(config.queues());
+        names.add(config.directQueue());
+        List<java.util.concurrent.FutureTask<Boolean>> consumes = new ArrayList<>();
+        for (String name : names) {
+            java.util.concurrent.FutureTask<Boolean> consume = new java.util.concurrent.FutureTask<>(() -> broker.consume(CeleryQueue.named(name)));
+            consumes.add(consume);
+            if (consumes.size() < names.size()) {
+                Thread thread = new Thread(consume, "consume-" + name);
+                thread.setDaemon(true);
+                thread.start();
+            } else {
+                consume.run();
+            }
         }
-        broker.consume(CeleryQueue.named(config.directQueue()));
+        for (java.util.concurrent.FutureTask<Boolean> consume : consumes) {
+            try {
+                consume.get();
+            } catch (java.util.concurrent.ExecutionException e) {
+                throw e.getCause() instanceof Exception cause ? cause : e;
+            }
+        }
     }
 
     private void stopConsuming() {

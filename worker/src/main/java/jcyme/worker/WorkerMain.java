@@ -190,7 +190,10 @@ public final class WorkerMain implements Callable<Integer> {
             return 2;
         }
         Logger log = LoggerFactory.getLogger(WorkerMain.class);
-        Map<String, Task> tasks = Tasks.load(taskLoader(classpath));
+        Map<String, Task> tasks = Prepared.tasks(classpath).orElse(null);
+        if (tasks == null) {
+            tasks = Tasks.load(taskLoader(classpath));
+        }
         Worker worker = new Worker(config, tasks, initialConfig);
         AtomicInteger signals = new AtomicInteger();
         Signal.handle(new Signal("TERM"), signal -> onSignal(worker, signals, "SIGTERM"));
@@ -220,6 +223,7 @@ public final class WorkerMain implements Callable<Integer> {
         try {
             worker.start();
         } catch (Exception e) {
+            Prepared.discard();
             worker.stop(false);
             release(pid);
             if (worker.isStopRequested()) {
@@ -229,6 +233,7 @@ public final class WorkerMain implements Callable<Integer> {
             log.error("worker failed to start: {}", BrokerConsumer.reason(e), e);
             return EXIT_STARTUP_FAILED;
         }
+        Prepared.discard();
         if (pid != null && worker.isReady() && !worker.isStopping()) {
             pid.write();
         }
