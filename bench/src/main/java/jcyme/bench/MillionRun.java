@@ -629,16 +629,8 @@ public final class MillionRun {
         try {
             profile = Files.createTempDirectory("jcyme-million-chromium");
             String url = members.get(0).url() + "/ui/#/charts/" + APP;
-            Process chromium = new ProcessBuilder(Screenshot.command(profile, target, url))
-                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-            if (!chromium.waitFor(Screenshot.TIMEOUT.toSeconds(), TimeUnit.SECONDS)) {
-                chromium.destroyForcibly();
-                notes.add("the dashboard screenshot timed out");
-            } else if (Files.isRegularFile(target)) {
-                screenshot = target;
-            } else {
-                notes.add("chromium made no screenshot (exit " + chromium.exitValue() + ")");
-            }
+            Screenshot.take(profile, target, url);
+            screenshot = target;
         } catch (IOException e) {
             notes.add("no dashboard screenshot: " + e.getMessage());
         } catch (InterruptedException e) {

@@ -91,20 +91,27 @@ final class EventRoutes {
                     sent++;
                     last = event.seq();
                 }
+                out.flush();
             }
             long nextPing = System.nanoTime() + PING.toNanos();
             while (true) {
-                BranchEvent event = live.next(Duration.ofNanos(Math.max(1, nextPing - System.nanoTime())));
+                BranchEvent first = live.next(Duration.ofNanos(Math.max(1, nextPing - System.nanoTime())));
+                // whatever else is queued already goes out in the same write: one flush per burst, not per event
+                for (BranchEvent event = first; event != null; event = live.next(Duration.ZERO)) {
+                    if (!event.kept() || event.seq() > last) {
+                        send(out, event);
+                        sent++;
+                        last = Math.max(last, event.seq());
+                    }
+                }
+                if (first != null) {
+                    out.flush();
+                }
                 if (live.dropped()) {
                     end = "it fell " + EventLog.SUBSCRIBER_BACKLOG + " events behind";
                     write(out, ": dropped: this client fell " + EventLog.SUBSCRIBER_BACKLOG + " events behind; reconnect with since="
                             + last + "\n\n");
                     return;
-                }
-                if (event != null && (!event.kept() || event.seq() > last)) {
-                    send(out, event);
-                    sent++;
-                    last = Math.max(last, event.seq());
                 }
                 if (System.nanoTime() - nextPing >= 0) {   // every PING, busy or quiet
                     write(out, ": ping\n\n");
@@ -130,10 +137,14 @@ final class EventRoutes {
         return request instanceof jakarta.servlet.http.HttpServletRequest original && "HEAD".equals(original.getMethod());
     }
 
-    /** One event: {@code id} (kept events only, so a reconnect resumes after it), {@code event} and {@code data} lines. */
+    /**
+     * One event, not yet flushed: {@code id} (kept events only, so a reconnect resumes after it),
+     * {@code event} and {@code data} lines.
+     */
     private static void send(OutputStream out, BranchEvent event) throws IOException {
         String data = Json.MAPPER.writeValueAsString(event.flattened());
-        write(out, (event.kept() ? "id: " + event.seq() + "\n" : "") + "event: " + event.kind() + "\ndata: " + data + "\n\n");
+        out.write(((event.kept() ? "id: " + event.seq() + "\n" : "") + "event: " + event.kind() + "\ndata: " + data + "\n\n")
+                .getBytes(StandardCharsets.UTF_8));
     }
 
     private static void write(OutputStream out, String text) throws IOException {

@@ -74,8 +74,6 @@ function taskRates(app, el, state, signal, plots) {
     bucket[index]++;
     current.set(second, bucket);
     totals[index]++;
-    document.getElementById('count-succeeded').textContent = totals[0];
-    document.getElementById('count-failed').textContent = totals[1];
   };
   const onState = (what, detail) => {
     state.textContent = what === 'live' ? '· live'
@@ -94,6 +92,8 @@ function taskRates(app, el, state, signal, plots) {
     data[2].push(bucket[1]);
     while (data[0].length > WINDOW_S) data.forEach((column) => column.shift());
     chart.setData(data);
+    document.getElementById('count-succeeded').textContent = totals[0];   // once a second, not once per event
+    document.getElementById('count-failed').textContent = totals[1];
     el.dataset.plotted = [...data[1], ...data[2]].reduce((sum, n) => sum + n, 0);   // tasks drawn, for whoever checks
   }, 1000);
   signal.addEventListener('abort', () => clearInterval(timer), { once: true });
