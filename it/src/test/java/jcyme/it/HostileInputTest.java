@@ -63,6 +63,9 @@ class HostileInputTest {
         ok(branch.call("PUT", "/" + APP, "{\"max_concurrency\": 2, \"default_queues\": [\"" + APP + "-" + QUEUE + "\"]}"));
         ok(branch.call("PUT", "/" + APP + "/queues/" + QUEUE, "{\"routing_key\": \"rk\"}"));
         ok(branch.call("POST", "/" + APP + "/instances/" + INSTANCE, "{\"max\": 2, \"queues\": [\"" + APP + "-" + QUEUE + "\"]}"));
+        branch.awaitState(APP, INSTANCE, "RUNNING");
+        // the app's spare worker is made once its first worker is ready: it is there before the first snapshot
+        Wait.until(Duration.ofSeconds(30), "the app's spare worker", () -> Files.exists(tmp.resolve("instances").resolve("spares.log")));
     }
 
     static void ok(BranchProcess.Reply reply) {
