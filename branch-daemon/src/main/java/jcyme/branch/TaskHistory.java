@@ -57,6 +57,13 @@ public final class TaskHistory implements AutoCloseable {
     private static final int BATCH = 1000;
     private static final String COLUMNS = "id, app, name, state, worker, instance, args, kwargs, result, exception, traceback,"
             + " received, started, finished, runtime, retries, seen, events";
+    /**
+     * A task's row, updated in place: its rowid stays the order in which tasks were first seen, which
+     * breaks ties of {@code seen} (a millisecond holds many tasks) so that newest first is exact.
+     */
+    private static final String UPSERT = "INSERT INTO tasks (" + COLUMNS + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            + " ON CONFLICT(id) DO UPDATE SET " + java.util.Arrays.stream(COLUMNS.split(",\\s*")).filter(c -> !c.equals("id"))
+                    .map(c -> c + " = excluded." + c).collect(java.util.stream.Collectors.joining(", "));
 
     /** How much the history keeps. */
     public record Settings(int maxTasks, Duration maxAge) {
@@ -164,8 +171,7 @@ public final class TaskHistory implements AutoCloseable {
                 row.apply(event);
             }
             writer.setAutoCommit(false);
-            try (PreparedStatement put = writer.prepareStatement("INSERT OR REPLACE INTO tasks (" + COLUMNS + ")"
-                    + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
+            try (PreparedStatement put = writer.prepareStatement(UPSERT)) {
                 for (Row row : rows.values()) {
                     row.bind(put);
                     put.addBatch();
@@ -208,7 +214,7 @@ public final class TaskHistory implements AutoCloseable {
         double oldest = now.minus(settings.maxAge()).toEpochMilli() / 1000.0;
         try (PreparedStatement old = writer.prepareStatement("DELETE FROM tasks WHERE seen < ?");
              PreparedStatement many = writer.prepareStatement("DELETE FROM tasks WHERE id IN"
-                     + " (SELECT id FROM tasks ORDER BY seen DESC, id DESC LIMIT -1 OFFSET ?)")) {
+                     + " (SELECT id FROM tasks ORDER BY seen DESC, rowid DESC LIMIT -1 OFFSET ?)")) {
             old.setDouble(1, oldest);
             int gone = old.executeUpdate();
             many.setInt(1, settings.maxTasks());
@@ -264,7 +270,7 @@ public final class TaskHistory implements AutoCloseable {
                 paged.add(limit);
                 List<TaskInfo> tasks = new ArrayList<>();
                 try (PreparedStatement s = prepare("SELECT " + COLUMNS + " FROM tasks WHERE " + where
-                        + " ORDER BY seen DESC, id DESC LIMIT ?", paged); ResultSet rs = s.executeQuery()) {
+                        + " ORDER BY seen DESC, rowid DESC LIMIT ?", paged); ResultSet rs = s.executeQuery()) {
                     while (rs.next()) {
                         tasks.add(Row.read(rs).info());
                     }

@@ -69,6 +69,18 @@ class TaskHistoryTest {
     }
 
     @Test
+    void tasksFirstSeenInTheSameMillisecondAreNewestFirstInTheOrderTheyCame() throws Exception {
+        try (TaskHistory history = TaskHistory.openQuiet(tmp.resolve("tasks.db"), new TaskHistory.Settings(100, Duration.ofDays(7)))) {
+            List<String> ids = List.of("zz", "aa", "mm", "bb");
+            for (String id : ids) {
+                history.record(List.of(event("task-received", id, T0, "name", "tasks.add")));
+            }
+            history.record(List.of(event("task-started", "zz", T0 + 1), event("task-started", "mm", T0 + 1)));   // later events keep the order
+            assertEquals(List.of("bb", "mm", "aa", "zz"), ids(history.list("app", null, null, null, TaskQuery.ALL, 10)));
+        }
+    }
+
+    @Test
     void aLateEventDoesNotTakeAFinishedTaskBack() throws Exception {
         try (TaskHistory history = TaskHistory.openQuiet(tmp.resolve("tasks.db"), new TaskHistory.Settings(100, Duration.ofDays(7)))) {
             List<TaskHistory.Event> events = succeeded("t1", T0, "tasks.add", "[2, 3]");
