@@ -330,6 +330,25 @@ abstract class WorkerContract {
         assertEquals("", Files.readString(lock), "the lock file names nobody once released");
     }
 
+    @Test
+    void theFirstAnswerToPingComesWithThePidFileWritten() throws Exception {
+        WorkerProcess worker = new WorkerProcess("p-" + queue, tmp.resolve("p"), broker.url(), "-Q", queue, "-c", "1");
+        workers.add(worker);
+        worker.launch();
+        long deadline = System.nanoTime() + WorkerProcess.READY_TIMEOUT.toNanos();
+        Boolean pidfileAtFirstPong = null;
+        while (pidfileAtFirstPong == null && worker.isAlive() && System.nanoTime() < deadline) {
+            try {
+                worker.control("ping");
+                pidfileAtFirstPong = Files.exists(worker.pidfile());
+            } catch (IOException notYet) {
+                Thread.sleep(1);
+            }
+        }
+        assertTrue(worker.isAlive(), "the worker started");
+        assertEquals(Boolean.TRUE, pidfileAtFirstPong, "a supervisor reports RUNNING at the first pong: worker.pid must be there by then");
+    }
+
     @SuppressWarnings("unchecked")
     private static Optional<ProcessHandle> findRunning(InstanceSpec spec) throws Exception {
         Method find = Class.forName("jcyme.supervisor.ProcessIdentity").getDeclaredMethod("find", InstanceSpec.class);

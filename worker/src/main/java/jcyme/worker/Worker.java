@@ -28,9 +28,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One worker instance, built from steps started in dependency order and stopped in reverse (as
- * Celery's bootsteps): state, broker connection, pool (with autoscaler), consumer, control socket,
- * events (with the heartbeat), pidbox (remote control over the broker), housekeeping. The control
- * socket comes right after the consumer: a supervisor takes its first answer to mean "consuming".
+ * Celery's bootsteps): state, broker connection, pool (with autoscaler), consumer, pid file, control
+ * socket, events (with the heartbeat), pidbox (remote control over the broker), housekeeping. The pid
+ * file and the control socket come right after the consumer: a supervisor takes the socket's first
+ * answer to mean "consuming", and whoever reads {@code worker.pid} then finds it.
  */
 public final class Worker {
     private static final Logger log = LoggerFactory.getLogger(Worker.class);
@@ -72,6 +73,7 @@ public final class Worker {
     private Connection sideConnection;
     private Events events;
     private Pidbox pidbox;
+    private Pidfile pidfile;
 
     public Worker(WorkerConfig config, Map<String, Task> tasks) {
         this(config, tasks, new LiveConfig.Version(jcyme.tasks.TaskCall.INITIAL_CONFIG_ID, null));
@@ -105,6 +107,7 @@ public final class Worker {
         }));
         steps.add(new Step("pool", this::startPool, this::stopPool));
         steps.add(new Step("consumer", this::startConsuming, warm -> stopConsuming()));
+        steps.add(new Step("pidfile", this::writePidfile, warm -> { }));
         steps.add(new Step("control", this::startControl, warm -> { }));
         steps.add(new Step("events", this::startEvents, warm -> stopEvents()));
         steps.add(new Step("pidbox", this::startPidbox, warm -> {
@@ -323,6 +326,17 @@ public final class Worker {
         } catch (IOException e) {
             log.error("remote control over the broker is off: cannot open mailbox {}: {}", box.queueName(),
                     BrokerConsumer.reason(e));
+        }
+    }
+
+    /** The pid file written once the worker consumes (its lock is taken before the worker is built); none by default. */
+    void announceIn(Pidfile pidfile) {
+        this.pidfile = pidfile;
+    }
+
+    private void writePidfile() throws IOException {
+        if (pidfile != null) {
+            pidfile.write();
         }
     }
 

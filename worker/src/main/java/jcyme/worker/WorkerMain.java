@@ -207,6 +207,7 @@ public final class WorkerMain implements Callable<Integer> {
                 System.err.println("worker: " + e.getMessage());
                 return EXIT_ALREADY_RUNNING;
             }
+            worker.announceIn(pid);
         }
         log.info("starting {} (pid {}) with {} task(s): {}", config.nodename(), ProcessHandle.current().pid(),
                 tasks.size(), tasks.keySet());
@@ -234,9 +235,6 @@ public final class WorkerMain implements Callable<Integer> {
             return EXIT_STARTUP_FAILED;
         }
         Prepared.discard();
-        if (pid != null && worker.isReady() && !worker.isStopping()) {
-            pid.write();
-        }
         if (exitWhenReady) {
             worker.requestStop();
         }
