@@ -42,6 +42,8 @@ final class Supervised {
     private InstanceSpec spec;
     private InstanceState state = InstanceState.STOPPED;
     private ProcessHandle process;
+    /** The process is a child of this JVM, whose reaper reports its exit with its code (an adopted one is not). */
+    private boolean ownChild;
     private CompletableFuture<?> exited = CompletableFuture.completedFuture(null);
     /** Counts processes watched, so that news about an older one is ignored. */
     private long watch;
@@ -158,6 +160,7 @@ final class Supervised {
             return;
         }
         process = child.toHandle();
+        ownChild = true;
         startedAt = null;
         exited = child.onExit().thenAccept(p -> {
             if (p.exitValue() == ALREADY_RUNNING && adoptInstead(current)) {
@@ -240,6 +243,7 @@ final class Supervised {
         });
         long current = ++watch;
         process = found.get();
+        ownChild = false;
         spec = spec.withGeneration(generationOf(process.pid()).orElse(spec.generation()));
         startedAt = process.info().startInstant().orElse(Instant.now());
         exited = watchLock(current);
@@ -339,12 +343,16 @@ final class Supervised {
         }, delay.toMillis());
     }
 
-    /** Notices a process that died unseen (say, a zombie whose exit was never reported). */
+    /**
+     * Notices an adopted process that died unseen (say, a zombie whose exit was never reported). Our
+     * own children are left to the reaper: a killed child is a zombie for the moment before it is
+     * reaped, and reporting it here would lose its exit code and signal.
+     */
     void checkAlive() {
         long current;
         ProcessHandle p;
         synchronized (this) {
-            if (state != InstanceState.RUNNING || process == null) {
+            if (state != InstanceState.RUNNING || process == null || ownChild) {
                 return;
             }
             current = watch;
@@ -465,6 +473,7 @@ final class Supervised {
             long current = ++watch;
             spec = next;
             process = child.toHandle();
+            ownChild = true;
             startedAt = Instant.now();
             exited = child.onExit().thenAccept(p -> {
                 Supervisor.Exit exit = Supervisor.Exit.of(next.app(), p.pid(), p.exitValue());
