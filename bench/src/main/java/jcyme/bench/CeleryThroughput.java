@@ -21,8 +21,10 @@ import jcyme.tasks.Json;
  * The same workload — N {@code tasks.fib(25)} published from Python Celery and awaited through
  * {@code rpc://}, and 10 N {@code tasks.noop()} with {@code ignore_result} — once through a Python
  * Celery worker (prefork) and once through a jcyme worker (threads), with the same concurrency, on
- * the same RabbitMQ, in the same run. The queue is full before the worker starts, so the figure is
- * the worker's pace.
+ * the same RabbitMQ, in the same run. Each worker runs two rounds. Cold: the queue is full before the
+ * worker starts, so the figure includes whatever the worker does while it is new (the JVM compiling
+ * its hot path). Warm: the same worker, once a second queue is full, is told to consume it with
+ * Celery's {@code add_consumer}; the figure is its pace once it has run for a while.
  *
  * <p>Usage: {@code bench/run-celery [--broker URL] [--tasks N] [--concurrency C]}.
  */
@@ -36,6 +38,12 @@ public final class CeleryThroughput {
     private final String broker;
     private final int concurrency;
     private final Path dir;
+
+    /** Tasks/s of one worker's two rounds. */
+    private record Rates(double cold, double warm) {}
+
+    /** A load published to its own queue by a Python producer, which times the results unless they are ignored. */
+    private record Load(String queue, Process producer, Path log) {}
 
     private CeleryThroughput(String broker, int concurrency, Path dir) {
         this.broker = broker;
@@ -64,32 +72,66 @@ public final class CeleryThroughput {
         List<String[]> workloads = List.of(new String[] {"tasks.fib", "25"}, new String[] {"tasks.noop", "--ignore-result"});
         for (String[] workload : workloads) {
             int count = workload[0].equals("tasks.noop") ? tasks * NOOP_FACTOR : tasks;
-            double python = bench.run("python", workload, count);
-            double jcyme = bench.run("jcyme", workload, count);
+            Rates python = bench.run("python", workload, count);
+            Rates jcyme = bench.run("jcyme", workload, count);
             String label = workload[0] + (workload[1].startsWith("--") ? "()" : "(" + workload[1] + ")");
-            rows.add(new String[] {label, Integer.toString(count), String.format(Locale.ROOT, "%.0f", python),
-                    String.format(Locale.ROOT, "%.0f", jcyme), String.format(Locale.ROOT, "%.1f", jcyme / python)});
+            rows.add(row(label + " cold", count, python.cold(), jcyme.cold()));
+            rows.add(row(label + " warm", count, python.warm(), jcyme.warm()));
         }
-        System.out.printf(Locale.ROOT, "published from Python Celery before the worker starts; concurrency %d; %s%n"
+        System.out.printf(Locale.ROOT, "published from Python Celery before the worker consumes; concurrency %d; %s%n"
                 + "tasks.fib(25): results via rpc://, timed first to last; tasks.noop(): ignore_result, timed by the queue's depth"
-                + " from the first message taken to none left%n", concurrency, jcyme.tasks.BrokerUrl.parse(broker).display());
-        System.out.printf(Locale.ROOT, "%-16s %8s %16s %16s %12s%n", "workload", "tasks", "Python tasks/s", "jcyme tasks/s", "jcyme/Python");
+                + " from the first message taken to none left%n"
+                + "cold: a new worker started on the full queue; warm: the same worker, told to consume a second full queue"
+                + " with add_consumer%n", concurrency, jcyme.tasks.BrokerUrl.parse(broker).display());
+        System.out.printf(Locale.ROOT, "%-20s %8s %16s %16s %12s%n", "workload", "tasks", "Python tasks/s", "jcyme tasks/s", "jcyme/Python");
         for (String[] row : rows) {
-            System.out.printf(Locale.ROOT, "%-16s %8s %16s %16s %12s%n", (Object[]) row);
+            System.out.printf(Locale.ROOT, "%-20s %8s %16s %16s %12s%n", (Object[]) row);
         }
     }
 
+    private static String[] row(String label, int tasks, double python, double jcyme) {
+        return new String[] {label, Integer.toString(tasks), String.format(Locale.ROOT, "%.0f", python),
+                String.format(Locale.ROOT, "%.0f", jcyme), String.format(Locale.ROOT, "%.1f", jcyme / python)};
+    }
+
     /**
-     * Python publishes the load to a fresh queue first; then a worker of the given kind starts on
-     * the full queue and the results are timed from the first to the last. Returns tasks/s.
+     * Runs both rounds through one worker of the given kind: it starts on a full queue (cold), then
+     * is told to consume a second one once that is full (warm). Returns tasks/s of each.
      */
-    private double run(String kind, String[] workload, int tasks) throws Exception {
+    private Rates run(String kind, String[] workload, int tasks) throws Exception {
+        Load first = publish(kind, workload, tasks);
+        String node = first.queue() + "@bench";
+        Path log = dir.resolve(kind + "-" + first.queue() + ".log");
+        List<String> command = kind.equals("python")
+                ? List.of(PYTHON.toString(), "-m", "celery", "-A", "interop", "worker", "-Q", first.queue(), "-c", Integer.toString(concurrency),
+                        "-n", node, "-l", "WARNING", "--without-mingle", "--without-gossip", "--without-heartbeat")
+                : jcymeWorker(first.queue(), node);
+        Process worker = python(new ProcessBuilder(command)).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        List<Load> loads = new ArrayList<>(List.of(first));
+        try (Connection connection = BrokerUrl.parse(broker).connectionFactory(1000).newConnection("bench-celery")) {
+            Channel channel = connection.createChannel();
+            double cold = finish(channel, first, workload, tasks, log);
+            Load second = publish(kind, workload, tasks);
+            loads.add(second);
+            WorkerThroughput.addConsumer(channel, node, second.queue());
+            double warm = finish(channel, second, workload, tasks, log);
+            return new Rates(cold, warm);
+        } finally {
+            loads.forEach(load -> load.producer().destroyForcibly());
+            worker.destroy();
+            if (!worker.waitFor(60, TimeUnit.SECONDS)) {
+                worker.destroyForcibly();
+            }
+            deleteQueues(loads);
+        }
+    }
+
+    /** Python publishes the load to a fresh queue; returns once all of it is there. */
+    private Load publish(String kind, String[] workload, int tasks) throws Exception {
         String queue = "bench-celery-" + UUID.randomUUID().toString().substring(0, 8);
         List<String> load = new ArrayList<>(List.of(PYTHON.toString(), home.resolve("bench/python/celery_load.py").toString(),
                 queue, workload[0], Integer.toString(tasks)));
-        for (int i = 1; i < workload.length; i++) {
-            load.add(workload[i]);
-        }
+        load.addAll(Arrays.asList(workload).subList(1, workload.length));
         System.err.println("bench: " + tasks + " x " + workload[0] + " through the " + kind + " worker...");
         Path producerLog = dir.resolve("producer-" + queue + ".log");
         Process producer = python(new ProcessBuilder(load)).redirectErrorStream(true).redirectOutput(producerLog.toFile()).start();
@@ -99,62 +141,59 @@ public final class CeleryThroughput {
             }
             return Files.readString(producerLog).contains("published");
         }, 300_000, "the load to be published");
-        Path log = dir.resolve(kind + "-" + queue + ".log");
-        List<String> command = kind.equals("python")
-                ? List.of(PYTHON.toString(), "-m", "celery", "-A", "interop", "worker", "-Q", queue, "-c", Integer.toString(concurrency),
-                        "-n", queue + "@%h", "-l", "WARNING", "--without-mingle", "--without-gossip", "--without-heartbeat")
-                : jcymeWorker(queue);
-        Process worker = python(new ProcessBuilder(command)).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        try {
-            if (Arrays.asList(workload).contains("--ignore-result")) {
-                return drain(queue, tasks);
-            }
-            if (!producer.waitFor(15, TimeUnit.MINUTES) || producer.exitValue() != 0) {
-                throw new IllegalStateException("the producer failed: " + Files.readString(producerLog) + "\nworker: " + Files.readString(log));
-            }
-            String[] lines = Files.readString(producerLog).strip().split("\n");
-            JsonNode result = Json.MAPPER.readTree(lines[lines.length - 1]);
-            return result.path("per_second").asDouble();
-        } finally {
-            producer.destroyForcibly();
-            worker.destroy();
-            if (!worker.waitFor(60, TimeUnit.SECONDS)) {
-                worker.destroyForcibly();
+        return new Load(queue, producer, producerLog);
+    }
+
+    /** Waits for the worker to get through a load; returns its tasks/s. */
+    private double finish(Channel channel, Load load, String[] workload, int tasks, Path workerLog) throws Exception {
+        if (Arrays.asList(workload).contains("--ignore-result")) {
+            return drain(channel, load.queue(), tasks);
+        }
+        Process producer = load.producer();
+        if (!producer.waitFor(15, TimeUnit.MINUTES) || producer.exitValue() != 0) {
+            throw new IllegalStateException("the producer failed: " + Files.readString(load.log()) + "\nworker: " + Files.readString(workerLog));
+        }
+        String[] lines = Files.readString(load.log()).strip().split("\n");
+        JsonNode result = Json.MAPPER.readTree(lines[lines.length - 1]);
+        return result.path("per_second").asDouble();
+    }
+
+    /** Deletes the queues once the worker is gone (a queue deleted under a Celery consumer makes it reconnect). */
+    private void deleteQueues(List<Load> loads) throws IOException, java.util.concurrent.TimeoutException {
+        try (Connection connection = BrokerUrl.parse(broker).connectionFactory(1000).newConnection("bench-celery-cleanup")) {
+            Channel channel = connection.createChannel();
+            for (Load load : loads) {
+                channel.queueDelete(load.queue());
             }
         }
     }
 
     /** Tasks/s of the worker draining {@code queue}, from the first message it takes to none left. */
-    private double drain(String queue, int tasks) throws Exception {
-        try (Connection connection = BrokerUrl.parse(broker).connectionFactory(1000).newConnection("bench-celery-drain")) {
-            Channel channel = connection.createChannel();
-            long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(15);
-            long start = 0;
-            int left;
-            while ((left = channel.queueDeclarePassive(queue).getMessageCount()) > 0) {
-                if (start == 0 && left < tasks) {
-                    start = System.nanoTime();
-                }
-                if (System.nanoTime() > deadline) {
-                    throw new IllegalStateException("the worker did not drain " + queue);
-                }
-                Thread.sleep(5);
+    private static double drain(Channel channel, String queue, int tasks) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(15);
+        long start = 0;
+        int left;
+        while ((left = channel.queueDeclarePassive(queue).getMessageCount()) > 0) {
+            if (start == 0 && left < tasks) {
+                start = System.nanoTime();
             }
-            if (start == 0) {
-                throw new IllegalStateException("the queue emptied between two looks: use a larger --tasks");
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("the worker did not drain " + queue);
             }
-            double seconds = (System.nanoTime() - start) / 1e9;
-            channel.queueDelete(queue);
-            return tasks / seconds;
+            Thread.sleep(5);
         }
+        if (start == 0) {
+            throw new IllegalStateException("the queue emptied between two looks: use a larger --tasks");
+        }
+        return tasks / ((System.nanoTime() - start) / 1e9);
     }
 
     /** A jcyme worker started as a branch starts its instances (same JVM options), without task events as the Python one. */
-    private List<String> jcymeWorker(String queue) {
+    private List<String> jcymeWorker(String queue, String node) {
         List<String> command = new ArrayList<>(List.of(java.toString()));
         command.addAll(WorkerThroughput.WORKER_JVM);
         command.addAll(List.of("-cp", home.resolve("dist/lib") + "/*", "jcyme.worker.WorkerMain",
-                "-b", broker, "-Q", queue, "-c", Integer.toString(concurrency), "-n", queue + "@%h", "-l", "WARNING"));
+                "-b", broker, "-Q", queue, "-c", Integer.toString(concurrency), "-n", node, "-l", "WARNING"));
         return command;
     }
 

@@ -234,7 +234,7 @@ public final class WorkerThroughput {
     }
 
     /** Celery's {@code add_consumer} control command to one node, over the broker's pidbox. */
-    private static void addConsumer(Channel channel, String node, String queue) throws IOException {
+    static void addConsumer(Channel channel, String node, String queue) throws IOException {
         byte[] body = Json.MAPPER.writeValueAsBytes(Map.of("method", "add_consumer", "arguments", Map.of("queue", queue),
                 "destination", List.of(node)));
         channel.basicPublish("celery.pidbox", "", new AMQP.BasicProperties.Builder().contentType("application/json")
