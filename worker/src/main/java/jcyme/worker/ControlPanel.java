@@ -19,7 +19,7 @@ final class ControlPanel {
     private ControlPanel() {}
 
     static void register(ControlCommands commands, Worker worker) {
-        commands.register("ping", args -> ok("pong"))
+        commands.register("ping", args -> worker.isReady() ? ok("pong") : error("starting"))
                 .register("stats", args -> worker.stats())
                 .register("clock", args -> JSON.objectNode().put("clock", worker.state().clock().value()))
                 .register("registered", args -> registered(worker))

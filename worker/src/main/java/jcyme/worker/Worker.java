@@ -28,10 +28,11 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One worker instance, built from steps started in dependency order and stopped in reverse (as
- * Celery's bootsteps): state, broker connection, pool (with autoscaler), consumer, pid file, control
- * socket, events (with the heartbeat), pidbox (remote control over the broker), housekeeping. The pid
- * file and the control socket come right after the consumer: a supervisor takes the socket's first
- * answer to mean "consuming", and whoever reads {@code worker.pid} then finds it.
+ * Celery's bootsteps): state, broker connection, pool (with autoscaler), consumer, control socket,
+ * events (with the heartbeat), pidbox (remote control over the broker), housekeeping. The control
+ * socket comes right after the consumer, so a stop reaches a worker still starting. Once every step
+ * is up the worker writes its pid file and only then answers {@code ping}: a supervisor takes the
+ * first answer to mean "started", and whoever reads {@code worker.pid} finds every step up.
  */
 public final class Worker {
     private static final Logger log = LoggerFactory.getLogger(Worker.class);
@@ -107,7 +108,6 @@ public final class Worker {
         }));
         steps.add(new Step("pool", this::startPool, this::stopPool));
         steps.add(new Step("consumer", this::startConsuming, warm -> stopConsuming()));
-        steps.add(new Step("pidfile", this::writePidfile, warm -> { }));
         steps.add(new Step("control", this::startControl, warm -> { }));
         steps.add(new Step("events", this::startEvents, warm -> stopEvents()));
         steps.add(new Step("pidbox", this::startPidbox, warm -> {
@@ -131,6 +131,9 @@ public final class Worker {
             log.debug("starting {}", step.name());
             step.start().run();
             started.add(0, step);
+        }
+        if (pidfile != null) {
+            pidfile.write();
         }
         ready = true;
         log.info("{} ready: consuming {} from {} with {} thread(s){}", config.nodename(), broker.queueNames(),
@@ -329,15 +332,9 @@ public final class Worker {
         }
     }
 
-    /** The pid file written once the worker consumes (its lock is taken before the worker is built); none by default. */
+    /** The pid file written once every step is up (its lock is taken before the worker is built); none by default. */
     void announceIn(Pidfile pidfile) {
         this.pidfile = pidfile;
-    }
-
-    private void writePidfile() throws IOException {
-        if (pidfile != null) {
-            pidfile.write();
-        }
     }
 
     private void startControl() throws IOException {
