@@ -264,6 +264,13 @@ final class BranchProcess implements AutoCloseable {
         return new Reply(cli.exitValue(), output);
     }
 
+    /** Kills (SIGKILL) every live process whose command line carries {@code marker}. */
+    static void killAllWith(String marker) {
+        for (long pid : processesWith(marker)) {
+            ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+        }
+    }
+
     /** Pids of live processes whose command line carries {@code marker}. */
     static List<Long> processesWith(String marker) {
         List<Long> pids = new ArrayList<>();

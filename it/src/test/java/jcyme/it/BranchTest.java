@@ -45,9 +45,7 @@ class BranchTest {
             branch.close();
         }
         for (String marker : List.of("-Djcyme.instance=" + app + "/", "-Djcyme.broker=" + tmp)) {
-            for (long pid : BranchProcess.processesWith(marker)) {
-                ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
-            }
+            BranchProcess.killAllWith(marker);
         }
     }
 

@@ -35,12 +35,8 @@ class CymeClientTest {
         if (branch != null) {
             branch.close();
         }
-        for (long pid : BranchProcess.processesWith("-Djcyme.instance=" + app + "/")) {
-            ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
-        }
-        for (long pid : BranchProcess.processesWith("-Djcyme.broker=" + tmp)) {
-            ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
-        }
+        BranchProcess.killAllWith("-Djcyme.instance=" + app + "/");
+        BranchProcess.killAllWith("-Djcyme.broker=" + tmp);
     }
 
     /** One request as python-requests sends it for {@code cyme.client.base.Client._request}. */

@@ -26,9 +26,7 @@ class CymeStatusTest {
         if (branch != null) {
             branch.close();
         }
-        for (long pid : BranchProcess.processesWith("-Djcyme.instance=" + app + "/")) {
-            ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
-        }
+        BranchProcess.killAllWith("-Djcyme.instance=" + app + "/");
     }
 
     @Test

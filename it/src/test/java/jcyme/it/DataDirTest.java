@@ -32,7 +32,7 @@ class DataDirTest {
         for (BranchProcess branch : branches) {
             branch.close();
         }
-        InstanceAudit.killAll("-Djcyme.instance=" + app + "/");
+        BranchProcess.killAllWith("-Djcyme.instance=" + app + "/");
     }
 
     /** The lines the refused branch printed that are its own (not the JVM's). */

@@ -44,9 +44,7 @@ class DesiredStateTest {
         for (BranchProcess branch : branches) {
             branch.close();
         }
-        for (long pid : BranchProcess.processesWith("-Djcyme.instance=" + app + "/")) {
-            ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
-        }
+        BranchProcess.killAllWith("-Djcyme.instance=" + app + "/");
     }
 
     /** Exited: no such process, or one that is only a zombie (a detached worker outlived its branch, and whoever adopted it has not reaped it yet). */

@@ -36,9 +36,7 @@ class HttpErrorsTest {
         if (branch != null) {
             branch.close();
         }
-        for (long pid : BranchProcess.processesWith("-Djcyme.broker=" + tmp)) {
-            ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
-        }
+        BranchProcess.killAllWith("-Djcyme.broker=" + tmp);
     }
 
     private static String get(String target) {

@@ -175,21 +175,14 @@ final class InstanceAudit {
         return lastRecords.get(0);
     }
 
-    /** Kills (SIGKILL) every live process whose command line carries {@code marker}. */
     /** After a test: stops its branch, kills what its app and embedded broker left running, keeps the branch logs. */
     static void cleanUp(BranchProcess branch, String app, Path tmp, String test) throws Exception {
         if (branch != null) {
             branch.close();
         }
-        killAll("-Djcyme.instance=" + app + "/");
-        killAll("-Djcyme.broker=" + tmp);
+        BranchProcess.killAllWith("-Djcyme.instance=" + app + "/");
+        BranchProcess.killAllWith("-Djcyme.broker=" + tmp);
         saveBranchLogs(tmp, test);
-    }
-
-    static void killAll(String marker) {
-        for (long pid : BranchProcess.processesWith(marker)) {
-            ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
-        }
     }
 
     /** Copies the branch JVM's output files ({@code *-branch-N.out} under {@code tmp}) to target/it-logs/{@code test}/. */

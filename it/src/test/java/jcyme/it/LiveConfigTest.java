@@ -30,9 +30,7 @@ class LiveConfigTest {
         for (BranchProcess branch : branches) {
             branch.close();
         }
-        for (long pid : BranchProcess.processesWith("-Djcyme.instance=" + app + "/")) {
-            ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
-        }
+        BranchProcess.killAllWith("-Djcyme.instance=" + app + "/");
     }
 
     @Test

@@ -81,9 +81,7 @@ class ManyHostsTest {
         for (BranchProcess branch : branches) {
             branch.close();
         }
-        for (long pid : BranchProcess.processesWith("-Djcyme.instance=keep-" + run)) {
-            ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
-        }
+        BranchProcess.killAllWith("-Djcyme.instance=keep-" + run);
     }
 
     @Test

@@ -72,9 +72,7 @@ class MetricsPrometheusTest {
         if (branch != null) {
             branch.close();
         }
-        for (long pid : BranchProcess.processesWith("-Djcyme.instance=" + app + "/")) {
-            ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
-        }
+        BranchProcess.killAllWith("-Djcyme.instance=" + app + "/");
         try (com.rabbitmq.client.Connection connection = jcyme.tasks.BrokerUrl.parse(TestBroker.rabbitmq().url())
                 .connectionFactory(1000).newConnection()) {
             for (String queue : List.of(idle, work)) {

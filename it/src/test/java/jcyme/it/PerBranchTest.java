@@ -31,9 +31,7 @@ class PerBranchTest {
         for (BranchProcess branch : branches) {
             branch.close();
         }
-        for (long pid : BranchProcess.processesWith("-Djcyme.instance=" + app)) {
-            ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
-        }
+        BranchProcess.killAllWith("-Djcyme.instance=" + app);
     }
 
     @Test

@@ -49,13 +49,9 @@ class SecurityTest {
     void cleanUp() throws Exception {
         for (BranchProcess branch : branches) {
             branch.close();
-            for (long pid : BranchProcess.processesWith(branch.dataDir.toString())) {
-                ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
-            }
+            BranchProcess.killAllWith(branch.dataDir.toString());
         }
-        for (long pid : BranchProcess.processesWith("-Djcyme.instance=" + app)) {
-            ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
-        }
+        BranchProcess.killAllWith("-Djcyme.instance=" + app);
         for (Path dir : scratch) {
             run("rm", "-rf", dir.toString());
         }

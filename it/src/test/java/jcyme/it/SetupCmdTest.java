@@ -37,9 +37,7 @@ class SetupCmdTest {
         for (BranchProcess branch : branches) {
             branch.close();
         }
-        for (long pid : BranchProcess.processesWith("-Djcyme.instance=" + app + "/")) {
-            ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
-        }
+        BranchProcess.killAllWith("-Djcyme.instance=" + app + "/");
     }
 
     private void putApp(BranchProcess branch, String setupCmd) throws IOException {

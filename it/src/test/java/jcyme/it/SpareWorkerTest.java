@@ -31,9 +31,7 @@ class SpareWorkerTest {
         if (branch != null) {
             branch.close();
         }
-        for (long pid : BranchProcess.processesWith("-Djcyme.instance=" + app + "/")) {
-            ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
-        }
+        BranchProcess.killAllWith("-Djcyme.instance=" + app + "/");
     }
 
     /** The spare workers of the branch: its children that still carry the spare placeholder. */

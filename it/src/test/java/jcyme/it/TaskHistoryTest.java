@@ -37,7 +37,7 @@ class TaskHistoryTest {
         if (started != null) {
             started.close();
         }
-        InstanceAudit.killAll("-Djcyme.instance=" + app + "/");
+        BranchProcess.killAllWith("-Djcyme.instance=" + app + "/");
     }
 
     private BranchProcess rabbitBranch() throws Exception {

@@ -70,9 +70,7 @@ class TestRabbitMqCheckTest {
 
             assertEquals("pong", branch.json("GET", "/ping").path("ok").asText(), "the branch is undisturbed");
         } finally {
-            for (long pid : BranchProcess.processesWith("-Djcyme.broker=" + tmp)) {
-                ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
-            }
+            BranchProcess.killAllWith("-Djcyme.broker=" + tmp);
         }
     }
 
