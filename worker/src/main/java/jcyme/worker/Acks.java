@@ -17,7 +17,10 @@ import java.util.concurrent.TimeUnit;
  * <p>Two modes, an explicit state machine:
  * <ul>
  *   <li>{@code NARROW}: every ready tag is flushed at once, as with one ack per task; the prefetch
- *       is Celery's. Once {@code window / 2} tasks end within one {@code interval}, it goes WIDE.
+ *       is Celery's. Once {@code window / 8} tasks end within one {@code interval}, it goes WIDE: at
+ *       that pace a finished task waiting for its result's confirm and its ack holds its prefetch
+ *       slot about as long as it ran, and Celery's prefetch (sized for acks sent before the task
+ *       runs) would leave the pool waiting on the broker.
  *   <li>{@code WIDE}: the prefetch grows by {@code window} (finished tasks waiting for their ack
  *       hold those slots); a flush happens every {@code window / 2} ready tags and on a tick every
  *       {@code interval}. Ten ticks in a row that each saw fewer than {@code window / 8} tasks end go
@@ -209,7 +212,7 @@ final class Acks {
             periodStart = now;
             endedInPeriod = 1;
         }
-        if (window == 0 || endedInPeriod < Math.max(2, window / 2)) {
+        if (window == 0 || endedInPeriod < busyPeriod()) {
             return false;
         }
         mode = Mode.WIDE;
@@ -224,11 +227,16 @@ final class Acks {
         return true;
     }
 
+    /** Tasks ended within one interval that make it a busy one: WIDE starts at one, and ends after ten quieter ones. */
+    private int busyPeriod() {
+        return Math.max(2, window / 8);
+    }
+
     private void tick() {
         boolean changed = false;
         synchronized (lock) {
             flush(true);
-            slowTicks = endedInPeriod < window / 8 ? slowTicks + 1 : 0;
+            slowTicks = endedInPeriod < busyPeriod() ? slowTicks + 1 : 0;
             if (slowTicks >= SLOW_TICKS_TO_NARROW) {
                 changed = narrow();
             }

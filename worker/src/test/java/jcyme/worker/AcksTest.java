@@ -67,16 +67,16 @@ class AcksTest {
     @Test
     void fastTasksWidenTheWindowAndOneMultipleAckCoversHalfOfIt() {
         Acks acks = acks(16, Duration.ofHours(1));
-        for (long tag = 1; tag <= 8; tag++) {
-            acks.ready(tag, 0);
-        }
-        assertEquals(16, acks.extraPrefetch(), "8 tasks ended within the interval: wide");
+        acks.ready(1, 0);
+        assertEquals(0, acks.extraPrefetch(), "one task ended: still narrow");
+        acks.ready(2, 0);
+        assertEquals(16, acks.extraPrefetch(), "window / 8 = 2 tasks ended within the interval: wide");
         assertEquals(1, modeChanges.get());
         sent.clear();
-        for (long tag = 9; tag <= 16; tag++) {
+        for (long tag = 3; tag <= 10; tag++) {
             acks.ready(tag, 0);
         }
-        assertEquals(List.of("16+"), sent, "one multiple ack for the 8 ready tags");
+        assertEquals(List.of("10+"), sent, "one multiple ack for the 8 (window / 2) ready tags");
     }
 
     @Test
