@@ -211,10 +211,6 @@ public final class Worker {
         return ready;
     }
 
-    public boolean isStopping() {
-        return stopping.get();
-    }
-
     // ---- steps --------------------------------------------------------------------------------
 
     private void openState() throws Exception {
