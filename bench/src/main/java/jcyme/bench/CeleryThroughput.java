@@ -34,7 +34,6 @@ public final class CeleryThroughput {
     private static final int NOOP_FACTOR = 10;
 
     private final Path home = Path.of(System.getProperty("jcyme.home", ".")).toAbsolutePath();
-    private final Path java = Path.of(System.getProperty("java.home"), "bin", "java");
     private final String broker;
     private final int concurrency;
     private final Path dir;
@@ -105,7 +104,7 @@ public final class CeleryThroughput {
         List<String> command = kind.equals("python")
                 ? List.of(PYTHON.toString(), "-m", "celery", "-A", "interop", "worker", "-Q", first.queue(), "-c", Integer.toString(concurrency),
                         "-n", node, "-l", "WARNING", "--without-mingle", "--without-gossip", "--without-heartbeat")
-                : jcymeWorker(first.queue(), node);
+                : WorkerThroughput.workerCommand(home, broker, first.queue(), concurrency, node);
         Process worker = python(new ProcessBuilder(command)).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         List<Load> loads = new ArrayList<>(List.of(first));
         try (Connection connection = BrokerUrl.parse(broker).connectionFactory(1000).newConnection("bench-celery")) {
@@ -188,14 +187,6 @@ public final class CeleryThroughput {
         return tasks / ((System.nanoTime() - start) / 1e9);
     }
 
-    /** A jcyme worker started as a branch starts its instances (same JVM options), without task events as the Python one. */
-    private List<String> jcymeWorker(String queue, String node) {
-        List<String> command = new ArrayList<>(List.of(java.toString()));
-        command.addAll(WorkerThroughput.WORKER_JVM);
-        command.addAll(List.of("-cp", home.resolve("dist/lib") + "/*", "jcyme.worker.WorkerMain",
-                "-b", broker, "-Q", queue, "-c", Integer.toString(concurrency), "-n", node, "-l", "WARNING"));
-        return command;
-    }
 
     private ProcessBuilder python(ProcessBuilder builder) throws IOException {
         builder.environment().put("JCYME_RABBITMQ_URL", broker);

@@ -41,7 +41,7 @@ public final class WorkerThroughput {
     static final int BEST_PREFETCH = 200;
     static final int BEST_ACK_EVERY = 50;
     /** The JVM options a branch starts its workers with, so the worker runs as it does there. */
-    static final List<String> WORKER_JVM = jcyme.branch.Branch.WORKER_JVM_OPTIONS;
+    private static final List<String> WORKER_JVM = jcyme.branch.Branch.WORKER_JVM_OPTIONS;
 
     private final String brokerUrl;
     private final int tasks;
@@ -166,6 +166,18 @@ public final class WorkerThroughput {
         }
     }
 
+    /**
+     * A worker JVM from {@code home}'s dist, started with a branch's JVM options, consuming {@code
+     * queue} with {@code concurrency} threads as node {@code node}, logging warnings only; no task events.
+     */
+    static List<String> workerCommand(Path home, String broker, String queue, int concurrency, String node) {
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        command.addAll(WORKER_JVM);
+        command.addAll(List.of("-cp", home.resolve("dist/lib") + "/*", "jcyme.worker.WorkerMain", "-b", broker, "-Q", queue,
+                "-c", Integer.toString(concurrency), "-n", node, "-l", "WARNING"));
+        return command;
+    }
+
     /** Tasks/s of one worker JVM: cold (its first drain, from ready) and warm (a second drain, as a long-running worker). */
     record Drain(double cold, double warm) {}
 
@@ -192,11 +204,8 @@ public final class WorkerThroughput {
             }
             Path dir = Files.createTempDirectory("jcyme-bench");
             Path pidfile = dir.resolve("worker.pid");
-            List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
-            command.addAll(WORKER_JVM);
-            command.addAll(List.of("-cp", home.resolve("dist/lib") + "/*", "jcyme.worker.WorkerMain", "-b", brokerUrl, "-Q", queue, "-c", Integer.toString(concurrency),
-                    "-n", queue + "@bench", "--pidfile", pidfile.toString(), "--logfile", dir.resolve("worker.log").toString(),
-                    "-l", "WARNING"));
+            List<String> command = workerCommand(home, brokerUrl, queue, concurrency, queue + "@bench");
+            command.addAll(List.of("--pidfile", pidfile.toString(), "--logfile", dir.resolve("worker.log").toString()));
             if (events) {
                 command.add("-E");
             }
