@@ -276,7 +276,7 @@ final class BranchProcess implements AutoCloseable {
         List<Long> pids = new ArrayList<>();
         ProcessHandle.allProcesses().forEach(p -> {
             try {
-                String cmdline = new String(Files.readAllBytes(Path.of("/proc", Long.toString(p.pid()), "cmdline"))).replace('\0', ' ');
+                String cmdline = commandLine(p.pid());
                 String stat = Files.readString(Path.of("/proc", Long.toString(p.pid()), "stat"));
                 boolean zombie = stat.charAt(stat.lastIndexOf(')') + 2) == 'Z';
                 if (cmdline.contains(marker) && !zombie) {
@@ -289,6 +289,11 @@ final class BranchProcess implements AutoCloseable {
         return pids;
     }
 
+    /** The command line of process {@code pid}, its words joined by spaces. */
+    private static String commandLine(long pid) throws IOException {
+        return new String(Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline"))).replace('\0', ' ');
+    }
+
     private static String read(Path file) {
         try {
             return Files.exists(file) ? Files.readString(file) : "";
@@ -297,12 +302,28 @@ final class BranchProcess implements AutoCloseable {
         }
     }
 
+    /**
+     * Stops the branch; its instances keep running, as they do when a branch stops. A spare worker
+     * still waiting for a claim is killed: one dies with its branch anyway, but one handed a claim
+     * just before the branch went becomes that instance a moment later, after a caller's scan for the
+     * instance's marker, and would outlive the test.
+     */
     @Override
     public void close() throws InterruptedException {
         if (process != null && process.isAlive()) {
+            List<ProcessHandle> started = process.descendants().toList();
             process.destroy();
             if (!process.waitFor(20, TimeUnit.SECONDS)) {
                 process.destroyForcibly();
+            }
+            for (ProcessHandle child : started) {
+                try {
+                    if (child.isAlive() && commandLine(child.pid()).contains("-Djcyme.spare=")) {
+                        child.destroyForcibly();
+                    }
+                } catch (IOException gone) {
+                    // exited meanwhile
+                }
             }
         }
     }
