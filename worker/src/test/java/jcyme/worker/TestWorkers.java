@@ -128,6 +128,11 @@ final class TestWorkers implements AutoCloseable {
         return events.stream().filter(e -> e.path("type").asText().equals(type) && e.path("uuid").asText().equals(id)).count();
     }
 
+    /** Every task event received, as {@code type uuid}, for failure messages. */
+    List<String> eventTypes() {
+        return events.stream().map(e -> e.path("type").asText() + " " + e.path("uuid").asText()).toList();
+    }
+
     /** Consumers on {@code queue} now. */
     long consumers(String queue) throws IOException {
         return channel.consumerCount(queue);
