@@ -384,11 +384,12 @@ final class TaskExecutor {
      * is counted stuck; only killing the JVM ends it.
      */
     private void giveUp(Request request) {
+        pool.abandon(); // before the thread can return and reclaim its place
         if (!request.abandon()) {
+            pool.reclaim(); // it had returned already
             return;
         }
         active.remove(request);
-        pool.abandon();
         listener.onDemandChanged();
         try {
             timer.schedule(() -> countIfStuck(request), STUCK_AFTER.toMillis(), TimeUnit.MILLISECONDS);

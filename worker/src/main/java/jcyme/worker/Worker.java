@@ -70,6 +70,8 @@ public final class Worker {
     private final CountDownLatch stopRequested = new CountDownLatch(1);
     private final AtomicBoolean stopping = new AtomicBoolean();
     private volatile boolean ready;
+    /** The connect timeout the broker connections are opened with, in seconds. */
+    private final double connectTimeoutSeconds;
     /** Why this worker asks its branch to replace it, or null (stats' {@code recycle_requested}). */
     private volatile String recycleRequested;
     private final TaskExecutor executor;
@@ -92,6 +94,7 @@ public final class Worker {
     /** A worker whose tasks start with {@code initialConfig} as the app's live configuration. */
     Worker(WorkerConfig config, Map<String, Task> tasks, LiveConfig.Version initialConfig) {
         this.config = config;
+        this.connectTimeoutSeconds = config.broker().connectionFactory(config.maxReconnectDelay().toMillis()).getConnectionTimeout() / 1000.0;
         this.liveConfig = new LiveConfig(tasks, initialConfig);
         this.broker = new BrokerConsumer(config.broker(), config.nodename(), config.maxReconnectDelay(), config.batching(),
                 timer, this::updatePrefetch, new BrokerConsumer.Handler() {
@@ -453,7 +456,7 @@ public final class Worker {
             }
             recycleRequested = reason;
         }
-        log.warn("asking to be recycled: {}", reason);
+        log.info("asking to be recycled: {}", reason);
     }
 
     /** Celery's {@code stats} reply. */
@@ -500,7 +503,7 @@ public final class Worker {
         info.put("insist", false);
         info.put("ssl", url.scheme().equals("amqps"));
         info.put("transport", "amqp");
-        info.put("connect_timeout", url.connectionFactory(config.maxReconnectDelay().toMillis()).getConnectionTimeout() / 1000.0);
+        info.put("connect_timeout", connectTimeoutSeconds);
         info.putObject("transport_options");
         info.put("login_method", "PLAIN");
         info.putNull("uri_prefix");

@@ -184,6 +184,24 @@ class WorkerFaultsTest {
     }
 
     @Test
+    void celerysPoolRestartIsAnsweredOverThePidbox() throws Exception {
+        Path python = Path.of("/usr/bin/python3");
+        org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isExecutable(python)
+                && new ProcessBuilder(python.toString(), "-c", "import celery").start().waitFor() == 0,
+                "SKIPPED: /usr/bin/python3 with Celery is missing (bin/test installs python3-celery)");
+        workers.start(dir, "celeryrestart", "q.celeryrestart", tasks(new CountDownLatch(0)), "-c", "1");
+        String script = "import celery, json, sys\n"
+                + "app = celery.Celery(broker=sys.argv[1])\n"
+                + "print(json.dumps(app.control.pool_restart(reload=True, destination=['celeryrestart@test'], reply=True, timeout=10)))\n";
+        Process celery = new ProcessBuilder(python.toString(), "-c", script, workers.brokerUrl()).redirectErrorStream(true).start();
+        String out = new String(celery.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).strip();
+        assertEquals(0, celery.waitFor(), out);
+        assertEquals(Json.parse("[{\"celeryrestart@test\": {\"ok\": \"reload started\"}}]".getBytes()),
+                Json.parse(out.lines().reduce((first, last) -> last).orElse("").getBytes()), out);
+        assertEquals("pool_restart", control(socket(dir, "celeryrestart"), "stats", Map.of()).path("recycle_requested").asText());
+    }
+
+    @Test
     void statsAndTaskInfoShowRealValues() throws Exception {
         CountDownLatch gate = new CountDownLatch(1);
         try {
