@@ -21,9 +21,8 @@ import jcyme.worker.Logging;
 
 /**
  * A worker's noop pace under the faults it meets every day, same worker JVM and run: before,
- * while one task is held for a day-long countdown, and after a RabbitMQ restart ({@code
- * restart-app}: every connection dropped, durable queues and messages kept, so the held task
- * comes back and is held again). Each drain is a fresh queue filled while the worker does not
+ * after a RabbitMQ restart ({@code restart-app}: every connection dropped, durable queues and
+ * messages kept), and then while one task is held for a day-long countdown. Each drain is a fresh queue filled while the worker does not
  * consume it, then bound live with {@code add_consumer} and timed until it holds no ready message;
  * the worker's RSS is read after each drain, and its log is searched for ERROR lines at the end.
  *
@@ -55,7 +54,7 @@ public final class PaceUnderFaults {
     }
 
     /** One worker's run: tasks/s and RSS (MiB) after each drain, and the ERROR lines of its log. */
-    record Run(double before, double held, double afterRestart, double rssBefore, double rssHeld, double rssAfter, long errors) {}
+    record Run(double before, double afterRestart, double held, double rssBefore, double rssAfter, double rssHeld, long errors) {}
 
     public static void main(String[] args) throws Exception {
         Logging.configure(Logging.level("WARNING"), null);
@@ -87,10 +86,10 @@ public final class PaceUnderFaults {
 
     private void run(int rounds) throws Exception {
         System.out.printf(Locale.ROOT, "broker: %s (RabbitMQ of the bench's own); %d noop tasks (ignore_result) per drain; one worker"
-                + " JVM -c %d per round: a warm-up drain, then before, while one task is held for a %d-day countdown, and after"
-                + " a RabbitMQ restart-app%n", BrokerUrl.parse(brokerUrl).display(), tasks, concurrency, HELD_COUNTDOWN.toDays());
-        System.out.printf(Locale.ROOT, "%-6s %10s %10s %10s %8s %8s %11s %11s %11s %7s%n", "round", "before/s", "held/s", "after/s",
-                "held/b", "after/b", "RSS before", "RSS held", "RSS after", "ERRORs");
+                + " JVM -c %d per round: a warm-up drain, then before, after a RabbitMQ restart-app, and then while one task is"
+                + " held for a %d-day countdown%n", BrokerUrl.parse(brokerUrl).display(), tasks, concurrency, HELD_COUNTDOWN.toDays());
+        System.out.printf(Locale.ROOT, "%-6s %10s %10s %10s %8s %8s %11s %11s %11s %7s%n", "round", "before/s", "after/s", "held/s",
+                "after/b", "held/b", "RSS before", "RSS after", "RSS held", "ERRORs");
         List<Double> heldRatios = new ArrayList<>();
         List<Double> afterRatios = new ArrayList<>();
         List<Double> rssGrowth = new ArrayList<>();
@@ -98,13 +97,13 @@ public final class PaceUnderFaults {
             Run run = oneWorker(round);
             heldRatios.add(run.held() / run.before());
             afterRatios.add(run.afterRestart() / run.before());
-            rssGrowth.add(run.rssAfter() - run.rssBefore());
+            rssGrowth.add(run.rssHeld() - run.rssBefore());
             System.out.printf(Locale.ROOT, "%-6d %10.0f %10.0f %10.0f %8.2f %8.2f %7.0f MiB %7.0f MiB %7.0f MiB %7d%n", round,
-                    run.before(), run.held(), run.afterRestart(), run.held() / run.before(), run.afterRestart() / run.before(),
-                    run.rssBefore(), run.rssHeld(), run.rssAfter(), run.errors());
+                    run.before(), run.afterRestart(), run.held(), run.afterRestart() / run.before(), run.held() / run.before(),
+                    run.rssBefore(), run.rssAfter(), run.rssHeld(), run.errors());
         }
-        System.out.printf(Locale.ROOT, "median: held/before %.2f, after restart/before %.2f, RSS after - before %+.0f MiB%n",
-                percentile(heldRatios, 50), percentile(afterRatios, 50), percentile(rssGrowth, 50));
+        System.out.printf(Locale.ROOT, "median: after restart/before %.2f, held/before %.2f, RSS at the end - before %+.0f MiB%n",
+                percentile(afterRatios, 50), percentile(heldRatios, 50), percentile(rssGrowth, 50));
     }
 
     private Run oneWorker(int round) throws Exception {
@@ -126,16 +125,16 @@ public final class PaceUnderFaults {
             secondsToEmpty(side.channel(), first, System.nanoTime()); // warm-up: the JVM compiles its hot path
             double before = drain(side, node);
             double rssBefore = rssMiB(worker);
-            side.producer().send(TaskRequest.of("tasks.noop").queue(first).ignoreResult(true).countdown(HELD_COUNTDOWN).build());
-            awaitHeld(side.channel(), first);
-            double held = drain(side, node);
-            double rssHeld = rssMiB(worker);
             side.close();
             restartBroker();
             side = Side.open(brokerUrl);
-            awaitHeld(side.channel(), first);
+            awaitConsumer(side.channel(), first);
             double after = drain(side, node);
             double rssAfter = rssMiB(worker);
+            side.producer().send(TaskRequest.of("tasks.noop").queue(first).ignoreResult(true).countdown(HELD_COUNTDOWN).build());
+            awaitConsumer(side.channel(), first);
+            double held = drain(side, node);
+            double rssHeld = rssMiB(worker);
             long errors;
             try (var lines = Files.lines(log)) {
                 errors = lines.filter(line -> line.contains(" ERROR ")).count();
@@ -143,7 +142,7 @@ public final class PaceUnderFaults {
             if (errors > 0) {
                 System.out.println("ERROR lines in the worker's log: " + log);
             }
-            return new Run(before, held, after, rssBefore, rssHeld, rssAfter, errors);
+            return new Run(before, after, held, rssBefore, rssAfter, rssHeld, errors);
         } finally {
             worker.destroy();
             worker.waitFor(30, TimeUnit.SECONDS);
@@ -214,12 +213,12 @@ public final class PaceUnderFaults {
         return (System.nanoTime() - start) / 1e9;
     }
 
-    /** The worker consumes {@code queue} and has taken its one message (the held task). */
-    private static void awaitHeld(Channel channel, String queue) throws Exception {
+    /** The worker consumes {@code queue} and has taken what it held (the countdown task, once sent). */
+    private static void awaitConsumer(Channel channel, String queue) throws Exception {
         await(() -> {
             var ok = channel.queueDeclarePassive(queue);
             return ok.getConsumerCount() > 0 && ok.getMessageCount() == 0;
-        }, RECONNECT_TIMEOUT.toMillis(), 50, "the worker to hold the countdown task of " + queue);
+        }, RECONNECT_TIMEOUT.toMillis(), 50, "the worker to consume " + queue);
     }
 
     private void restartBroker() throws Exception {
