@@ -12,7 +12,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import jcyme.tasks.BrokerUrl;
 import jcyme.tasks.TaskProducer;
@@ -195,16 +194,8 @@ public final class PaceUnderFaults {
     }
 
     private String fill(TaskProducer producer) throws IOException {
-        String queue = "faults-" + UUID.randomUUID().toString().substring(0, 8);
+        String queue = WorkerThroughput.fill(producer, "faults-", tasks);
         queues.add(queue);
-        List<TaskRequest> batch = new ArrayList<>(1000);
-        for (int i = 0; i < tasks; i++) {
-            batch.add(TaskRequest.of("tasks.noop").queue(queue).ignoreResult(true).build());
-            if (batch.size() == 1000 || i == tasks - 1) {
-                producer.sendAll(batch);
-                batch.clear();
-            }
-        }
         return queue;
     }
 

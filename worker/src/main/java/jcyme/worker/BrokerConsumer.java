@@ -137,16 +137,10 @@ final class BrokerConsumer implements AutoCloseable {
         handler.onConnectionLost();
     }
 
-    long generation() {
-        return generation.get();
-    }
-
     /** Declares {@code queue} as Celery does and starts consuming it (no-op when already consumed). */
     boolean consume(CeleryQueue queue) throws IOException {
-        synchronized (taskLock) {
-            if (queues.containsKey(queue.name())) {
-                return false;
-            }
+        if (isConsumed(queue.name())) {
+            return false;
         }
         Channel declaration = declare(queue); // outside the lock: declares of several queues may overlap
         boolean consumed = false;
@@ -245,6 +239,12 @@ final class BrokerConsumer implements AutoCloseable {
         }
     }
 
+    private boolean isConsumed(String queue) {
+        synchronized (taskLock) {
+            return queues.containsKey(queue);
+        }
+    }
+
     List<CeleryQueue> queues() {
         synchronized (taskLock) {
             return new ArrayList<>(queues.values());
@@ -337,7 +337,8 @@ final class BrokerConsumer implements AutoCloseable {
     /** Publishes a task message (a retry, or what follows a task); its target queue is declared first. */
     void publishTask(CeleryQueue target, TaskMessage message, Publisher.Confirmation confirmation) {
         TaskMessage.Encoded encoded = message.encode();
-        if (declaredTargets.add(target.name())) {
+        // a consumed queue is declared already, on the channel a reconnect declares it again on
+        if (!isConsumed(target.name()) && declaredTargets.add(target.name())) {
             try {
                 close(declare(target));
             } catch (IOException | AlreadyClosedException e) {
