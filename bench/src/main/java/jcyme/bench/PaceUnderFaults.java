@@ -21,9 +21,10 @@ import jcyme.worker.Logging;
 /**
  * A worker's noop pace under the faults it meets every day, same worker JVM and run: before,
  * after a RabbitMQ restart ({@code restart-app}: every connection dropped, durable queues and
- * messages kept), and then while one task is held for a day-long countdown. Each drain is a fresh queue filled while the worker does not
- * consume it, then bound live with {@code add_consumer} and timed until it holds no ready message;
- * the worker's RSS is read after each drain, and its log is searched for ERROR lines at the end.
+ * messages kept), and then while one task is held for a day-long countdown. Each drain is a fresh
+ * queue filled while the worker does not consume it, then bound live with {@code add_consumer}
+ * and timed until it holds no ready message; the worker's RSS is read after each phase, and its
+ * log is searched for ERROR lines at the end.
  *
  * <p>Usage: {@code bench/run-faults [--tasks N] [--concurrency C] [--rounds R]}; the script starts
  * the RabbitMQ node of its own that this restarts (never the tests' node).
@@ -31,6 +32,8 @@ import jcyme.worker.Logging;
 public final class PaceUnderFaults {
     /** How far ahead the held task's countdown runs: it never comes due during the run. */
     static final Duration HELD_COUNTDOWN = Duration.ofDays(1);
+    /** Drains per phase, of which the fastest counts. */
+    static final int DRAINS_PER_PHASE = 2;
     /** How long a restarted broker and the worker's reconnect may take. */
     static final Duration RECONNECT_TIMEOUT = Duration.ofSeconds(120);
     /** How long one drain may take. */
@@ -85,8 +88,9 @@ public final class PaceUnderFaults {
 
     private void run(int rounds) throws Exception {
         System.out.printf(Locale.ROOT, "broker: %s (RabbitMQ of the bench's own); %d noop tasks (ignore_result) per drain; one worker"
-                + " JVM -c %d per round: a warm-up drain, then before, after a RabbitMQ restart-app, and then while one task is"
-                + " held for a %d-day countdown%n", BrokerUrl.parse(brokerUrl).display(), tasks, concurrency, HELD_COUNTDOWN.toDays());
+                + " JVM -c %d per round: warm-up drains, then before, after a RabbitMQ restart-app, and then while one task is"
+                + " held for a %d-day countdown (each the faster of %d drains)%n", BrokerUrl.parse(brokerUrl).display(), tasks,
+                concurrency, HELD_COUNTDOWN.toDays(), DRAINS_PER_PHASE);
         System.out.printf(Locale.ROOT, "%-6s %10s %10s %10s %8s %8s %11s %11s %11s %7s%n", "round", "before/s", "after/s", "held/s",
                 "after/b", "held/b", "RSS before", "RSS after", "RSS held", "ERRORs");
         List<Double> heldRatios = new ArrayList<>();
@@ -122,6 +126,7 @@ public final class PaceUnderFaults {
                 throw new IllegalStateException("worker did not start; see " + dir);
             }
             secondsToEmpty(side.channel(), first, System.nanoTime()); // warm-up: the JVM compiles its hot path
+            drain(side, node);
             double before = drain(side, node);
             double rssBefore = rssMiB(worker);
             side.close();
@@ -183,14 +188,20 @@ public final class PaceUnderFaults {
     }
 
     /**
-     * Fills a fresh queue, binds it to the worker with {@code add_consumer}, and times it to empty:
-     * tasks/s. The queues stay until the worker has stopped (a queue deleted under a consumer is a fault of another kind).
+     * The pace of one phase: the faster of {@link #DRAINS_PER_PHASE} drains, each a fresh queue
+     * filled, bound to the worker with {@code add_consumer}, and timed to empty (tasks/s); on a
+     * shared machine the slower one is mostly what else ran. The queues stay until the worker has
+     * stopped (a queue deleted under a consumer is a fault of another kind).
      */
     private double drain(Side side, String node) throws Exception {
-        String queue = fill(side.producer());
-        long start = System.nanoTime();
-        WorkerThroughput.addConsumer(side.channel(), node, queue);
-        return tasks / secondsToEmpty(side.channel(), queue, start);
+        double best = 0;
+        for (int i = 0; i < DRAINS_PER_PHASE; i++) {
+            String queue = fill(side.producer());
+            long start = System.nanoTime();
+            WorkerThroughput.addConsumer(side.channel(), node, queue);
+            best = Math.max(best, tasks / secondsToEmpty(side.channel(), queue, start));
+        }
+        return best;
     }
 
     private String fill(TaskProducer producer) throws IOException {
