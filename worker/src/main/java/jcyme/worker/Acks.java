@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.time.Duration;
 import java.util.NavigableSet;
 import java.util.TreeSet;
+import java.util.concurrent.ConcurrentSkipListSet;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
@@ -62,9 +63,12 @@ final class Acks {
     private final Runnable onModeChange;
 
     /** The channel's generation: tags of an older one are ignored. */
-    private long generation;
-    /** Delivered, and neither ready nor settled. */
-    private final NavigableSet<Long> outstanding = new TreeSet<>();
+    private volatile long generation;
+    /**
+     * Delivered, and neither ready nor settled. Deliveries are added without the lock, so that the
+     * consumer never waits behind a flush; removed under it.
+     */
+    private final NavigableSet<Long> outstanding = new ConcurrentSkipListSet<>();
     /** Ready, and not acked yet. */
     private final NavigableSet<Long> ready = new TreeSet<>();
     private Mode mode = Mode.NARROW;
@@ -96,10 +100,12 @@ final class Acks {
 
     /** {@code tag} was delivered: outstanding until it is ready or settled. Returns the generation it belongs to. */
     long delivered(long tag) {
-        synchronized (lock) {
-            outstanding.add(tag);
-            return generation;
+        long current = generation;
+        outstanding.add(tag);
+        if (generation != current) {
+            outstanding.remove(tag); // a reconnect began meanwhile: the tag is of the channel gone, and must not block the next
         }
+        return current;
     }
 
     /**
