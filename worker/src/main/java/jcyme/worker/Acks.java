@@ -36,8 +36,8 @@ import java.util.concurrent.TimeUnit;
  *       back to NARROW.
  * </ul>
  * A new channel (after a reconnect) starts over with a new generation: tags of an older one are
- * not acked (the broker redelivers them). Guarded by {@code lock}, under which rejects and
- * requeues are sent too, so a multiple ack never overtakes them.
+ * not acked (the broker redelivers them). Guarded by {@code lock} (but for registering a
+ * delivery), under which rejects and requeues are sent too, so a multiple ack never overtakes them.
  */
 final class Acks {
     /** Writes one ack on the channel. */
