@@ -190,8 +190,12 @@ final class BrokerConsumer implements AutoCloseable {
             return channel;
         } catch (IOException | RuntimeException e) {
             close(channel);
-            throw new IOException("broker refused to declare queue " + queue.name() + ": " + reason(e), e);
+            throw refused(queue, e);
         }
+    }
+
+    private static IOException refused(CeleryQueue queue, Exception e) {
+        return new IOException("broker refused to declare queue " + queue.name() + ": " + reason(e), e);
     }
 
     /** Aborts rather than closes: that also forgets a channel the broker closed, which a reconnect would open again. */
@@ -337,10 +341,9 @@ final class BrokerConsumer implements AutoCloseable {
     /** Publishes a task message (a retry, or what follows a task); its target queue is declared first. */
     void publishTask(CeleryQueue target, TaskMessage message, Publisher.Confirmation confirmation) {
         TaskMessage.Encoded encoded = message.encode();
-        // a consumed queue is declared already, on the channel a reconnect declares it again on
-        if (!isConsumed(target.name()) && declaredTargets.add(target.name())) {
+        if (declaredTargets.add(target.name())) {
             try {
-                close(declare(target));
+                declareTarget(target);
             } catch (IOException | AlreadyClosedException e) {
                 declaredTargets.remove(target.name());
                 confirmation.failed("could not send task " + message.id() + " to " + target.name() + ": " + reason(e));
@@ -351,6 +354,27 @@ final class BrokerConsumer implements AutoCloseable {
         // a publish that fails may have met a queue or exchange deleted since: declare it again next time
         publisher.publish(exchange, exchange.isEmpty() ? target.name() : target.routingKey(), encoded.properties(),
                 encoded.body(), confirmation.onFailure(() -> declaredTargets.remove(target.name())));
+    }
+
+    /**
+     * Declares where a task is sent: a queue it consumes on the channel it was declared on (the
+     * one a reconnect declares it again on; a declaration on another channel would move it to a
+     * channel closed since, and the reconnect would skip it), any other on a channel of its own.
+     */
+    private void declareTarget(CeleryQueue target) throws IOException {
+        Channel consumedOn;
+        synchronized (taskLock) {
+            consumedOn = declaredOn.get(target.name());
+        }
+        if (consumedOn == null || !consumedOn.isOpen()) {
+            close(declare(target));
+            return;
+        }
+        try {
+            target.declare(consumedOn);
+        } catch (IOException | RuntimeException e) {
+            throw refused(target, e);
+        }
     }
 
     /** The consumed queue a delivery came from (to send a retry back to it). */
