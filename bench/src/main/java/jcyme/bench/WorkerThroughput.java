@@ -120,7 +120,12 @@ public final class WorkerThroughput {
 
     /** Fills a fresh queue with {@code tasks} noop task messages; returns its name. */
     private String fill(TaskProducer producer) throws IOException {
-        String queue = "bench-" + UUID.randomUUID().toString().substring(0, 8);
+        return fill(producer, "bench-", tasks);
+    }
+
+    /** Fills a fresh queue named {@code prefix} and a random suffix with {@code tasks} noop task messages (ignore_result); returns its name. */
+    static String fill(TaskProducer producer, String prefix, int tasks) throws IOException {
+        String queue = prefix + UUID.randomUUID().toString().substring(0, 8);
         List<TaskRequest> batch = new ArrayList<>(1000);
         for (int i = 0; i < tasks; i++) {
             batch.add(TaskRequest.of("tasks.noop").queue(queue).ignoreResult(true).build());

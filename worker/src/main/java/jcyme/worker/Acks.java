@@ -2,17 +2,26 @@ package jcyme.worker;
 
 import java.io.IOException;
 import java.time.Duration;
+import java.util.NavigableSet;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentSkipListSet;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The acknowledgements of the task channel, coalesced. A delivery tag is marked ready once its
- * task has ended and its outcome is confirmed, or settled once it was rejected or requeued; a
- * flush acks the run of ready and settled tags from the oldest outstanding one with a single
- * {@code basic.ack multiple=true}. A tag still outstanding (running, reserved, held for its ETA,
- * or its outcome unconfirmed) is never covered by it; ready tags past it are acked one by one.
+ * The acknowledgements of the task channel, coalesced. Every delivery is registered as
+ * outstanding; once its task has ended and its outcome is confirmed it is ready, and a flush acks
+ * the ready tags below the oldest outstanding one with a single {@code basic.ack multiple=true}.
+ * A tag still outstanding (running, reserved, held for its ETA, or its outcome unconfirmed) is
+ * never covered by it: ready tags above it are acked one by one, so one task held for a day does
+ * not hold back the acks of the others. A rejected or requeued tag leaves the outstanding ones
+ * once its reject or requeue is sent.
+ *
+ * <p>Only the tags in flight are kept (outstanding, and ready until their flush), and a flush
+ * touches only the tags it acks, wherever tags start: amqp-client's automatic recovery goes on
+ * counting them on a recovered channel instead of restarting at 1.
  *
  * <p>Two modes, an explicit state machine:
  * <ul>
@@ -26,9 +35,9 @@ import java.util.concurrent.TimeUnit;
  *       {@code interval}. Ten ticks in a row that each saw fewer than {@code window / 8} tasks end go
  *       back to NARROW.
  * </ul>
- * Delivery tags grow by one per delivery on a channel, so a ring of states indexed by tag holds
- * what is outstanding; a new channel (after a reconnect) starts it over. Guarded by {@code lock},
- * the same lock under which rejects and requeues are sent, so a multiple ack never overtakes them.
+ * A new channel (after a reconnect) starts over with a new generation: tags of an older one are
+ * not acked (the broker redelivers them). Guarded by {@code lock} (but for registering a
+ * delivery), under which rejects and requeues are sent too, so a multiple ack never overtakes them.
  */
 final class Acks {
     /** Writes one ack on the channel. */
@@ -36,11 +45,13 @@ final class Acks {
         void ack(long tag, boolean multiple) throws IOException;
     }
 
+    /** A reject or a requeue of one delivery, written on the channel. */
+    interface Settlement {
+        void send() throws IOException;
+    }
+
     private enum Mode { NARROW, WIDE }
 
-    private static final byte OUTSTANDING = 0;
-    private static final byte READY = 1;
-    private static final byte SETTLED = 2;
     /** Ticks in a row with few tasks ended before WIDE narrows: a stall of the machine is not the end of a burst. */
     private static final int SLOW_TICKS_TO_NARROW = 10;
 
@@ -52,13 +63,14 @@ final class Acks {
     private final Runnable onModeChange;
 
     /** The channel's generation: tags of an older one are ignored. */
-    private long generation;
-    private byte[] states = new byte[256];
-    /** The oldest tag not yet acked or settled; every tag below it is done. */
-    private long head = 1;
-    /** The highest tag marked. */
-    private long last;
-    private int ready;
+    private volatile long generation;
+    /**
+     * Delivered, and neither ready nor settled. Deliveries are added without the lock, so that the
+     * consumer never waits behind a flush; removed under it.
+     */
+    private final NavigableSet<Long> outstanding = new ConcurrentSkipListSet<>();
+    /** Ready, and not acked yet. */
+    private final NavigableSet<Long> ready = new TreeSet<>();
     private Mode mode = Mode.NARROW;
     private long periodStart = System.nanoTime();
     private int endedInPeriod;
@@ -86,28 +98,37 @@ final class Acks {
         }
     }
 
+    /** {@code tag} was delivered: outstanding until it is ready or settled. Returns the generation it belongs to. */
+    long delivered(long tag) {
+        long current = generation;
+        outstanding.add(tag);
+        if (generation != current) {
+            outstanding.remove(tag); // a reconnect began meanwhile: the tag is of the channel gone, and must not block the next
+        }
+        return current;
+    }
+
     /**
      * The task of {@code tag} (delivered on channel generation {@code deliveredIn}) has ended and
      * its outcome is confirmed: acks it, now or with the next flush. False when it is from a
-     * channel gone since: the broker redelivers it.
+     * channel gone since (the broker redelivers it) or not outstanding.
      */
     boolean ready(long tag, long deliveredIn) {
         boolean changed;
         synchronized (lock) {
-            if (deliveredIn != generation) {
+            if (deliveredIn != generation || !outstanding.remove(tag)) {
                 return false;
             }
-            mark(tag, READY);
-            ready++;
+            ready.add(tag);
             endedInPeriod++;
             if (mode == Mode.NARROW) {
                 flush(true);
                 changed = maybeWiden();
             } else {
-                if (ready >= window / 2) {
+                if (ready.size() >= window / 2) {
                     flush(false);
                 }
-                if (ready >= window / 2) {
+                if (ready.size() >= window / 2) {
                     flush(true); // the run is blocked by a task still outstanding: ack the others one by one
                 }
                 changed = false;
@@ -119,10 +140,19 @@ final class Acks {
         return true;
     }
 
-    /** {@code tag} was rejected or requeued on the channel (under the lock): it needs no ack. */
-    void settled(long tag) {
+    /**
+     * Sends the reject or requeue of {@code tag} (delivered on generation {@code deliveredIn})
+     * under the lock, so no multiple ack covers the tag before it; the tag then needs no ack.
+     * False when it is from a channel gone since: nothing is sent.
+     */
+    boolean settle(long tag, long deliveredIn, Settlement settlement) throws IOException {
         synchronized (lock) {
-            mark(tag, SETTLED);
+            if (deliveredIn != generation) {
+                return false;
+            }
+            settlement.send();
+            outstanding.remove(tag);
+            return true;
         }
     }
 
@@ -131,10 +161,8 @@ final class Acks {
         boolean changed;
         synchronized (lock) {
             generation = next;
-            states = new byte[256];
-            head = 1;
-            last = 0;
-            ready = 0;
+            outstanding.clear();
+            ready.clear();
             changed = narrow();
         }
         if (changed) {
@@ -149,60 +177,30 @@ final class Acks {
         }
     }
 
-    private void mark(long tag, byte state) {
-        if (tag < head) {
-            return;
+    /** How many tags are kept: those in flight. */
+    int trackedTags() {
+        synchronized (lock) {
+            return outstanding.size() + ready.size();
         }
-        if (tag - head >= states.length) {
-            grow(tag - head + 1);
-        }
-        states[index(tag)] = state;
-        last = Math.max(last, tag);
     }
 
-    private void grow(long needed) {
-        int capacity = states.length;
-        while (capacity < needed) {
-            capacity *= 2;
-        }
-        byte[] grown = new byte[capacity];
-        for (long tag = head; tag <= last; tag++) {
-            grown[(int) (tag & (capacity - 1))] = states[index(tag)];
-        }
-        states = grown;
-    }
-
-    private int index(long tag) {
-        return (int) (tag & (states.length - 1));
-    }
-
-    /** Acks the run from {@code head} with one multiple ack; with {@code singles}, the ready tags past it too. */
+    /** Acks the ready tags below the oldest outstanding one with one multiple ack; with {@code singles}, those above it one by one. */
     private void flush(boolean singles) {
-        long runEnd = 0;
-        while (head <= last && states[index(head)] != OUTSTANDING) {
-            if (states[index(head)] == READY) {
-                runEnd = head;
-                ready--;
-            }
-            states[index(head)] = OUTSTANDING;
-            head++;
-        }
+        NavigableSet<Long> run = outstanding.isEmpty() ? ready : ready.headSet(outstanding.first(), false);
         try {
-            if (runEnd > 0) {
-                channel.ack(runEnd, true);
+            if (!run.isEmpty()) {
+                channel.ack(run.last(), true);
+                run.clear();
             }
-            if (singles && ready > 0) {
-                for (long tag = head + 1; tag <= last; tag++) {
-                    if (states[index(tag)] == READY) {
-                        channel.ack(tag, false);
-                        states[index(tag)] = SETTLED;
-                        ready--;
-                    }
+            if (singles) {
+                while (!ready.isEmpty()) {
+                    channel.ack(ready.first(), false);
+                    ready.pollFirst();
                 }
             }
         } catch (IOException | RuntimeException e) {
             // the channel is closing: what was not acked is redelivered after the reconnect
-            ready = 0;
+            ready.clear();
         }
     }
 

@@ -10,6 +10,14 @@ import com.rabbitmq.client.Envelope;
 import com.rabbitmq.client.Recoverable;
 import com.rabbitmq.client.RecoveryListener;
 import com.rabbitmq.client.ShutdownSignalException;
+import com.rabbitmq.client.impl.DefaultExceptionHandler;
+import com.rabbitmq.client.impl.recovery.AutorecoveringChannel;
+import com.rabbitmq.client.impl.recovery.RecordedBinding;
+import com.rabbitmq.client.impl.recovery.RecordedConsumer;
+import com.rabbitmq.client.impl.recovery.RecordedEntity;
+import com.rabbitmq.client.impl.recovery.RecordedExchange;
+import com.rabbitmq.client.impl.recovery.RecordedQueue;
+import com.rabbitmq.client.impl.recovery.TopologyRecoveryFilter;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -35,7 +43,9 @@ import org.slf4j.LoggerFactory;
  * The worker's side of the broker: one connection that reconnects by itself, a channel that
  * consumes the task queues (acks and qos go through it), and a {@link Publisher} for results and
  * task messages, with confirms. After a reconnect, deliveries from before it can no longer be
- * acked; the broker redelivers them.
+ * acked; the broker redelivers them. Each consumed queue is declared on a channel of its own that
+ * stays open while it is consumed, so that the reconnect declares it again before consuming it;
+ * what was declared on a channel closed since is not replayed (see {@link #connectionFactory}).
  */
 final class BrokerConsumer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(BrokerConsumer.class);
@@ -53,6 +63,8 @@ final class BrokerConsumer implements AutoCloseable {
     private final Handler handler;
     private final Duration maxBackoff;
     private final Map<String, CeleryQueue> queues = new LinkedHashMap<>();
+    /** The channel each consumed queue was declared on, open while it is consumed; guarded by {@code taskLock}. */
+    private final Map<String, Channel> declaredOn = new LinkedHashMap<>();
     private final AtomicLong generation = new AtomicLong();
     private final Object taskLock = new Object();
     private Connection connection;
@@ -76,7 +88,7 @@ final class BrokerConsumer implements AutoCloseable {
 
     /** Connects, retrying with backoff until it works; false when {@code cancel} opened first. */
     boolean connect(CountDownLatch cancel) throws InterruptedException {
-        ConnectionFactory factory = broker.connectionFactory(maxBackoff.toMillis());
+        ConnectionFactory factory = connectionFactory(broker, maxBackoff.toMillis());
         long delay = 250;
         for (int attempt = 1; ; attempt++) {
             try {
@@ -103,6 +115,7 @@ final class BrokerConsumer implements AutoCloseable {
         ((Recoverable) connection).addRecoveryListener(new RecoveryListener() {
             @Override
             public void handleRecovery(Recoverable recoverable) {
+                declaredTargets.clear(); // a broker that lost its queues gets them declared again
                 log.info("reconnected to broker {}; consuming {} again", broker, queueNames());
             }
 
@@ -124,68 +137,92 @@ final class BrokerConsumer implements AutoCloseable {
         handler.onConnectionLost();
     }
 
-    long generation() {
-        return generation.get();
-    }
-
     /** Declares {@code queue} as Celery does and starts consuming it (no-op when already consumed). */
     boolean consume(CeleryQueue queue) throws IOException {
-        synchronized (taskLock) {
-            if (queues.containsKey(queue.name())) {
-                return false;
-            }
+        if (isConsumed(queue.name())) {
+            return false;
         }
-        declare(queue); // on a channel of its own, outside the lock: declares of several queues may overlap
-        synchronized (taskLock) {
-            if (queues.containsKey(queue.name())) {
-                return false;
-            }
-            taskChannel.basicConsume(queue.name(), false, consumerTag(queue.name()), new DefaultConsumer(taskChannel) {
-                @Override
-                public void handleDelivery(String tag, Envelope envelope, AMQP.BasicProperties props, byte[] body) {
-                    deliver(envelope, props, body);
+        Channel declaration = declare(queue); // outside the lock: declares of several queues may overlap
+        boolean consumed = false;
+        try {
+            synchronized (taskLock) {
+                if (queues.containsKey(queue.name())) {
+                    return false;
                 }
-
-                @Override
-                public void handleCancel(String tag) {
-                    log.warn("broker cancelled consumer of queue {} (queue deleted?)", queue.name());
-                    synchronized (taskLock) {
-                        queues.remove(queue.name());
+                taskChannel.basicConsume(queue.name(), false, consumerTag(queue.name()), new DefaultConsumer(taskChannel) {
+                    @Override
+                    public void handleDelivery(String tag, Envelope envelope, AMQP.BasicProperties props, byte[] body) {
+                        deliver(envelope, props, body);
                     }
-                }
-            });
-            queues.put(queue.name(), queue);
-            return true;
+
+                    @Override
+                    public void handleCancel(String tag) {
+                        log.warn("broker cancelled consumer of queue {} (queue deleted?)", queue.name());
+                        synchronized (taskLock) {
+                            forget(queue.name());
+                        }
+                        // the client keeps a consumer the broker cancelled, and would consume the queue again after a reconnect
+                        if (taskChannel instanceof AutorecoveringChannel recovering) {
+                            recovering.deleteRecordedConsumer(tag);
+                        }
+                    }
+                });
+                queues.put(queue.name(), queue);
+                declaredOn.put(queue.name(), declaration);
+                consumed = true;
+                return true;
+            }
+        } finally {
+            if (!consumed) {
+                close(declaration);
+            }
         }
     }
 
     /**
-     * Declares on a channel of its own: a declaration the broker refuses (say, an exchange that
-     * exists with another type) closes that channel, never the one that consumes.
+     * Declares on a channel of its own, returned open: a declaration the broker refuses (say, an
+     * exchange that exists with another type) closes that channel, never the one that consumes.
      */
-    private void declare(CeleryQueue queue) throws IOException {
+    private Channel declare(CeleryQueue queue) throws IOException {
         Channel channel = connection.createChannel();
         try {
             queue.declare(channel);
-        } catch (IOException e) {
-            throw new IOException("broker refused to declare queue " + queue.name() + ": " + reason(e), e);
-        } finally {
-            if (channel.isOpen()) {
-                try {
-                    channel.close();
-                } catch (TimeoutException | IOException e) {
-                    log.debug("closing declare channel: {}", e.getMessage());
-                }
-            }
+            return channel;
+        } catch (IOException | RuntimeException e) {
+            close(channel);
+            throw refused(queue, e);
+        }
+    }
+
+    private static IOException refused(CeleryQueue queue, Exception e) {
+        return new IOException("broker refused to declare queue " + queue.name() + ": " + reason(e), e);
+    }
+
+    /** Aborts rather than closes: that also forgets a channel the broker closed, which a reconnect would open again. */
+    private static void close(Channel channel) {
+        try {
+            channel.abort();
+        } catch (IOException | RuntimeException e) {
+            log.debug("closing a declaration channel: {}", e.getMessage());
+        }
+    }
+
+    /** No longer consumed (under {@code taskLock}): what it was declared on closes, so a reconnect does not declare it again. */
+    private void forget(String queue) {
+        queues.remove(queue);
+        Channel declaration = declaredOn.remove(queue);
+        if (declaration != null) {
+            close(declaration);
         }
     }
 
     /** Stops consuming {@code queue}; false when it was not consumed. */
     boolean cancel(String queue) throws IOException {
         synchronized (taskLock) {
-            if (queues.remove(queue) == null) {
+            if (!queues.containsKey(queue)) {
                 return false;
             }
+            forget(queue);
             try {
                 taskChannel.basicCancel(consumerTag(queue));
             } catch (AlreadyClosedException e) {
@@ -203,6 +240,12 @@ final class BrokerConsumer implements AutoCloseable {
             } catch (IOException | AlreadyClosedException e) {
                 log.debug("cancel of {} failed: {}", queue, e.getMessage());
             }
+        }
+    }
+
+    private boolean isConsumed(String queue) {
+        synchronized (taskLock) {
+            return queues.containsKey(queue);
         }
     }
 
@@ -226,7 +269,9 @@ final class BrokerConsumer implements AutoCloseable {
             prefetch = count;
             try {
                 taskChannel.basicQos(count, true);
-            } catch (IOException | AlreadyClosedException e) {
+            } catch (AlreadyClosedException e) {
+                log.debug("prefetch {} is set once the broker is back: {}", count, reason(e)); // the client applies it on recovery
+            } catch (IOException e) {
                 log.warn("could not set prefetch to {}: {}", count, reason(e));
             }
         }
@@ -242,15 +287,16 @@ final class BrokerConsumer implements AutoCloseable {
     }
 
     private void deliver(Envelope envelope, AMQP.BasicProperties props, byte[] body) {
+        long deliveredIn = acks.delivered(envelope.getDeliveryTag());
         TaskMessage message;
         try {
             message = TaskMessage.decode(props, body);
         } catch (InvalidMessageException e) {
             log.error("rejected a message from {}: {}", envelope.getRoutingKey(), e.getMessage());
-            reject(envelope.getDeliveryTag(), generation.get());
+            reject(envelope.getDeliveryTag(), deliveredIn);
             return;
         }
-        handler.onTask(new Request(message, envelope, generation.get(), props.getPriority()));
+        handler.onTask(new Request(message, envelope, deliveredIn, props.getPriority()));
     }
 
     /**
@@ -271,30 +317,19 @@ final class BrokerConsumer implements AutoCloseable {
 
     /** Gives a delivery back to its queue (nack with requeue), to be delivered again. */
     void requeue(Request request) {
-        synchronized (taskLock) {
-            if (request.channelGeneration != generation.get()) {
-                return;
-            }
-            try {
-                taskChannel.basicNack(request.envelope.getDeliveryTag(), false, true);
-                acks.settled(request.envelope.getDeliveryTag());
-            } catch (IOException | AlreadyClosedException e) {
-                log.debug("requeue of {} lost with the connection: {}", request.id(), reason(e));
-            }
-        }
+        long tag = request.envelope.getDeliveryTag();
+        settle(tag, request.channelGeneration, "requeue of " + request.id(), () -> taskChannel.basicNack(tag, false, true));
     }
 
     private void reject(long deliveryTag, long deliveredIn) {
-        synchronized (taskLock) {
-            if (deliveredIn != generation.get()) {
-                return;
-            }
-            try {
-                taskChannel.basicReject(deliveryTag, false);
-                acks.settled(deliveryTag);
-            } catch (IOException | AlreadyClosedException e) {
-                log.debug("reject lost with the connection: {}", reason(e));
-            }
+        settle(deliveryTag, deliveredIn, "reject", () -> taskChannel.basicReject(deliveryTag, false));
+    }
+
+    private void settle(long tag, long deliveredIn, String what, Acks.Settlement settlement) {
+        try {
+            acks.settle(tag, deliveredIn, settlement);
+        } catch (IOException | AlreadyClosedException e) {
+            log.debug("{} lost with the connection: {}", what, reason(e));
         }
     }
 
@@ -308,7 +343,7 @@ final class BrokerConsumer implements AutoCloseable {
         TaskMessage.Encoded encoded = message.encode();
         if (declaredTargets.add(target.name())) {
             try {
-                declare(target);
+                declareTarget(target);
             } catch (IOException | AlreadyClosedException e) {
                 declaredTargets.remove(target.name());
                 confirmation.failed("could not send task " + message.id() + " to " + target.name() + ": " + reason(e));
@@ -319,6 +354,27 @@ final class BrokerConsumer implements AutoCloseable {
         // a publish that fails may have met a queue or exchange deleted since: declare it again next time
         publisher.publish(exchange, exchange.isEmpty() ? target.name() : target.routingKey(), encoded.properties(),
                 encoded.body(), confirmation.onFailure(() -> declaredTargets.remove(target.name())));
+    }
+
+    /**
+     * Declares where a task is sent: a queue it consumes on the channel it was declared on (the
+     * one a reconnect declares it again on; a declaration on another channel would move it to a
+     * channel closed since, and the reconnect would skip it), any other on a channel of its own.
+     */
+    private void declareTarget(CeleryQueue target) throws IOException {
+        Channel consumedOn;
+        synchronized (taskLock) {
+            consumedOn = declaredOn.get(target.name());
+        }
+        if (consumedOn == null || !consumedOn.isOpen()) {
+            close(declare(target));
+            return;
+        }
+        try {
+            target.declare(consumedOn);
+        } catch (IOException | RuntimeException e) {
+            throw refused(target, e);
+        }
     }
 
     /** The consumed queue a delivery came from (to send a retry back to it). */
@@ -338,7 +394,59 @@ final class BrokerConsumer implements AutoCloseable {
     /** A second connection for what must not wait behind tasks: events and remote control. */
     Connection openSideConnection(String name) throws IOException, TimeoutException {
         Connection prepared = Prepared.sideConnection(broker, maxBackoff.toMillis()).orElse(null);
-        return prepared != null ? prepared : broker.connectionFactory(maxBackoff.toMillis()).newConnection(name);
+        return prepared != null ? prepared : connectionFactory(broker, maxBackoff.toMillis()).newConnection(name);
+    }
+
+    /**
+     * The factory of the worker's connections: {@link BrokerUrl#connectionFactory}, whose automatic
+     * recovery declares again only what was declared on channels still open (a channel closed since
+     * can declare nothing: the client would log an ERROR and a stack trace for each of its queues,
+     * exchanges and bindings), and whose lost connection the worker tells once itself (the
+     * client's own reports of the reset socket and of each failed reconnect attempt go to DEBUG).
+     */
+    static ConnectionFactory connectionFactory(BrokerUrl broker, long maxBackoffMs) {
+        ConnectionFactory factory = broker.connectionFactory(maxBackoffMs);
+        factory.setTopologyRecoveryFilter(new TopologyRecoveryFilter() {
+            @Override
+            public boolean filterExchange(RecordedExchange exchange) {
+                return onOpenChannel(exchange);
+            }
+
+            @Override
+            public boolean filterQueue(RecordedQueue queue) {
+                return onOpenChannel(queue);
+            }
+
+            @Override
+            public boolean filterBinding(RecordedBinding binding) {
+                return onOpenChannel(binding);
+            }
+
+            @Override
+            public boolean filterConsumer(RecordedConsumer consumer) {
+                return onOpenChannel(consumer);
+            }
+
+            private boolean onOpenChannel(RecordedEntity entity) {
+                return entity.getChannel().isOpen();
+            }
+        });
+        factory.setExceptionHandler(new DefaultExceptionHandler() {
+            @Override
+            public void handleUnexpectedConnectionDriverException(Connection connection, Throwable exception) {
+                if (exception instanceof IOException) {
+                    log.debug("connection {} lost: {}", connection.getClientProvidedName(), reason(exception));
+                } else {
+                    super.handleUnexpectedConnectionDriverException(connection, exception);
+                }
+            }
+
+            @Override
+            public void handleConnectionRecoveryException(Connection connection, Throwable exception) {
+                log.debug("reconnect attempt failed: {}", reason(exception));
+            }
+        });
+        return factory;
     }
 
     String brokerDisplay() {

@@ -56,7 +56,7 @@ final class Prepared {
             BrokerUrl broker = BrokerUrl.parse(brokerUrl);
             // links a record's equals (a claim compares brokers with it), which costs tens of ms the first time
             broker.equals(BrokerUrl.parse(brokerUrl));
-            ConnectionFactory factory = broker.connectionFactory(MAX_RECONNECT_DELAY.toMillis());
+            ConnectionFactory factory = BrokerConsumer.connectionFactory(broker, MAX_RECONNECT_DELAY.toMillis());
             factory.setConnectionTimeout((int) CONNECT_TIMEOUT.toMillis());
             tasksConnection = new Ready(broker, MAX_RECONNECT_DELAY.toMillis(), factory.newConnection(name));
             sideConnection = new Ready(broker, MAX_RECONNECT_DELAY.toMillis(), factory.newConnection(name + " (events, control)"));

@@ -9,6 +9,7 @@ import com.rabbitmq.client.ShutdownListener;
 import com.rabbitmq.client.ShutdownSignalException;
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -139,8 +140,9 @@ final class Publisher {
         if (session != null && session.isUsable()) {
             return session;
         }
-        if (session != null && session.channel.isOpen()) {
-            // a channel the client reopened after a reconnect: its sequence numbers started over
+        if (session != null) {
+            // let go of it: one the client reopened after a reconnect numbers its publishes from 1
+            // again, and one the broker closed would be reopened by the client's next reconnect
             try {
                 session.channel.abort();
             } catch (IOException | RuntimeException e) {
@@ -174,12 +176,16 @@ final class Publisher {
     /**
      * One channel and what is still unconfirmed on it, by publish sequence number. The broker
      * sends a mandatory message's return before its ack, both on the connection's thread, so a
-     * return marks the publish and the ack then reports it as unroutable.
+     * return marks the publish and the ack then reports it as unroutable. A return names no
+     * sequence number: it is the oldest mandatory publish in flight with its routing key and
+     * correlation id (two deliveries of one task answer with the same ones), as the broker
+     * handles a channel's publishes in order.
      */
     private final class Session implements ConfirmListener, ReturnListener, ShutdownListener {
         final Channel channel;
         final ConcurrentNavigableMap<Long, Confirmation> unconfirmed = new ConcurrentSkipListMap<>();
-        private final Map<String, Long> mandatory = new ConcurrentHashMap<>();
+        /** Mandatory publishes in flight: sequence number to routing key and correlation id. */
+        private final ConcurrentNavigableMap<Long, String> mandatory = new ConcurrentSkipListMap<>();
         private final Map<Long, String> returned = new ConcurrentHashMap<>();
         private volatile boolean closed;
 
@@ -192,15 +198,18 @@ final class Publisher {
         }
 
         void expectReturn(long seq, String routingKey, String correlationId) {
-            mandatory.put(routingKey + "\0" + correlationId, seq);
+            mandatory.put(seq, routingKey + "\0" + correlationId);
         }
 
         @Override
         public void handleReturn(int replyCode, String replyText, String exchange, String routingKey,
                                  AMQP.BasicProperties properties, byte[] body) {
-            Long seq = mandatory.remove(routingKey + "\0" + properties.getCorrelationId());
-            if (seq != null) {
-                returned.put(seq, replyText + " (" + replyCode + ") for '" + routingKey + "'");
+            String key = routingKey + "\0" + properties.getCorrelationId();
+            for (Map.Entry<Long, String> each : mandatory.entrySet()) {
+                if (each.getValue().equals(key) && mandatory.remove(each.getKey(), key)) {
+                    returned.put(each.getKey(), replyText + " (" + replyCode + ") for '" + routingKey + "'");
+                    return;
+                }
             }
         }
 
@@ -220,17 +229,16 @@ final class Publisher {
          */
         private void settle(long seq, boolean multiple, boolean acked) {
             List<Long> seqs = new ArrayList<>(multiple ? unconfirmed.headMap(seq, true).keySet() : List.of(seq));
-            Map<Long, String> unroutable = new java.util.HashMap<>();
+            Map<Long, String> unroutable = new HashMap<>();
             for (Long each : seqs) {
                 String why = returned.remove(each);
-                if (why == null && !acked && mandatory.containsValue(each)) {
+                if (mandatory.remove(each) != null && why == null && !acked) {
                     why = "the broker refused it (nack): no queue took it";
                 }
                 if (why != null) {
                     unroutable.put(each, why);
                 }
             }
-            mandatory.values().removeAll(seqs);
             dispatch(() -> {
                 for (Long each : seqs) {
                     Confirmation confirmation = unconfirmed.remove(each);
@@ -253,8 +261,8 @@ final class Publisher {
         public void shutdownCompleted(ShutdownSignalException cause) {
             closed = true;
             String reason = BrokerConsumer.reason(cause);
-            if (!cause.isInitiatedByApplication()) {
-                log.warn("publishing channel closed: {}", reason);
+            if (!cause.isInitiatedByApplication() && !cause.isHardError()) {
+                log.warn("publishing channel closed: {}", reason); // a lost connection is told by the consumer
             }
             dispatch(() -> {
                 List<Confirmation> lost = new ArrayList<>();

@@ -9,13 +9,15 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 /** The coalesced acks, against a channel that records what it is told, as the broker would read it. */
 class AcksTest {
-    /** What went out: "N+" for a multiple ack up to N, "N" for a single one. */
+    /** What went out: "N+" for a multiple ack up to N, "N" for a single one, "nack N" for a requeue. */
     private final List<String> sent = new ArrayList<>();
     private final AtomicInteger modeChanges = new AtomicInteger();
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
@@ -26,47 +28,62 @@ class AcksTest {
     }
 
     private Acks acks(int window, Duration interval) {
-        Object lock = new Object();
-        return new Acks(lock, (tag, multiple) -> {
-            synchronized (sent) {
-                sent.add(tag + (multiple ? "+" : ""));
-            }
-        }, window, interval, timer, modeChanges::incrementAndGet);
+        return new Acks(sent, (tag, multiple) -> sent.add(tag + (multiple ? "+" : "")), window, interval, timer,
+                modeChanges::incrementAndGet);
     }
 
-    /** The tags the broker counts as acked after {@code sent}, up to {@code highest}. */
-    private List<Long> ackedTags(long highest) {
+    /** Registers the deliveries {@code from..to} (generation 0), in tag order as a channel delivers them. */
+    private static void deliver(Acks acks, long from, long to) {
+        for (long tag = from; tag <= to; tag++) {
+            acks.delivered(tag);
+        }
+    }
+
+    /** The tags the broker counts as acked after {@code sent}, among {@code from..to}. */
+    private List<Long> ackedTags(long from, long to) {
         List<Long> acked = new ArrayList<>();
-        synchronized (sent) {
+        for (long tag = from; tag <= to; tag++) {
             for (String each : sent) {
-                if (each.endsWith("+")) {
-                    long upTo = Long.parseLong(each.substring(0, each.length() - 1));
-                    for (long tag = 1; tag <= upTo; tag++) if (!acked.contains(tag)) acked.add(tag);
-                } else {
-                    acked.add(Long.parseLong(each));
+                boolean multiple = each.endsWith("+");
+                if (each.startsWith("nack")) {
+                    continue;
+                }
+                long upTo = Long.parseLong(multiple ? each.substring(0, each.length() - 1) : each);
+                if (upTo == tag || multiple && upTo > tag) {
+                    acked.add(tag);
+                    break;
                 }
             }
         }
-        acked.removeIf(tag -> tag > highest);
-        acked.sort(Long::compare);
         return acked;
+    }
+
+    /** Ends WIDE-mode warm-up: two tasks ended within the interval widen a window of 16. */
+    private void widen(Acks acks, long first) {
+        deliver(acks, first, first + 1);
+        acks.ready(first, 0);
+        acks.ready(first + 1, 0);
+        assertEquals(16, acks.extraPrefetch(), "window / 8 = 2 tasks ended within the interval: wide");
+        sent.clear();
     }
 
     @Test
     void narrowAcksEachReadyTagAtOnceAndNeverCoversAnOutstandingOne() {
         Acks acks = acks(0, Duration.ofHours(1));
+        deliver(acks, 1, 3);
         acks.ready(2, 0);
         assertEquals(List.of("2"), sent, "tag 1 is outstanding: 2 goes alone");
         acks.ready(3, 0);
         acks.ready(1, 0);
-        assertEquals(List.of(1L, 2L, 3L), ackedTags(10));
-        assertEquals("1+", sent.get(sent.size() - 1), "tag 1 ends the run 1..3 (2 and 3 were acked already)");
+        assertEquals(List.of(1L, 2L, 3L), ackedTags(1, 10));
+        assertEquals("1+", sent.get(sent.size() - 1), "tag 1 ends the run (2 and 3 were acked already)");
         assertEquals(0, acks.extraPrefetch(), "a window of 0 never widens");
     }
 
     @Test
     void fastTasksWidenTheWindowAndOneMultipleAckCoversHalfOfIt() {
         Acks acks = acks(16, Duration.ofHours(1));
+        deliver(acks, 1, 10);
         acks.ready(1, 0);
         assertEquals(0, acks.extraPrefetch(), "one task ended: still narrow");
         acks.ready(2, 0);
@@ -80,47 +97,128 @@ class AcksTest {
     }
 
     @Test
-    void aSlowTaskIsNeverAckedWhileTheOnesAfterItAre() {
+    void tagsThatStartAnywhereCoalesce() {
         Acks acks = acks(16, Duration.ofHours(1));
-        for (long tag = 1; tag <= 8; tag++) {
+        widen(acks, 20_001);
+        deliver(acks, 20_003, 20_010);
+        for (long tag = 20_003; tag <= 20_010; tag++) {
             acks.ready(tag, 0);
         }
-        // tag 9 runs long; 10..40 end
-        for (long tag = 10; tag <= 40; tag++) {
-            acks.ready(tag, 0);
+        assertEquals(List.of("20010+"), sent, "tags of a recovered channel go on from the last one: still one multiple ack");
+        assertEquals(0, acks.trackedTags(), "nothing in flight, nothing kept");
+    }
+
+    @Test
+    void aHeldTagIsNeverCoveredAndTheOthersAreStillAcked() {
+        Acks acks = acks(16, Duration.ofHours(1));
+        widen(acks, 1);
+        deliver(acks, 3, 40); // tag 9 is held (an ETA a day away): never ready
+        for (long tag = 3; tag <= 40; tag++) {
+            if (tag != 9) {
+                acks.ready(tag, 0);
+            }
         }
-        assertFalse(ackedTags(40).contains(9L), "the running task's tag must stay unacked: " + sent);
-        assertTrue(ackedTags(40).size() >= 8, "the others are acked one by one once half the window waits: " + sent);
+        assertFalse(ackedTags(1, 40).contains(9L), "the held task's tag must stay unacked: " + sent);
+        assertEquals("8+", sent.get(0), "the run below the held tag goes as one multiple ack: " + sent);
         acks.flushAll();
         List<Long> expected = new ArrayList<>();
-        for (long tag = 1; tag <= 40; tag++) if (tag != 9) expected.add(tag);
-        assertEquals(expected, ackedTags(40));
+        for (long tag = 3; tag <= 40; tag++) if (tag != 9) expected.add(tag);
+        assertEquals(expected, ackedTags(3, 40));
+        assertEquals(1, acks.trackedTags(), "only the held tag is kept");
+        sent.clear();
+        deliver(acks, 41, 47);
         acks.ready(9, 0);
-        acks.flushAll();
-        assertEquals(40, ackedTags(40).size());
-    }
-
-    @Test
-    void settledTagsAreSkippedAndTagsOfAnOldChannelIgnored() {
-        Acks acks = acks(0, Duration.ofHours(1));
-        acks.settled(1);
-        acks.ready(2, 0);
-        assertEquals(List.of("2+"), sent, "1 was rejected: the run 1..2 is acked by one multiple ack");
-        acks.reset(1);
-        assertFalse(acks.ready(3, 0), "a delivery of the channel before the reconnect is not acked");
-        assertTrue(acks.ready(1, 1));
-        assertEquals(List.of("2+", "1+"), sent);
-    }
-
-    @Test
-    void theRingGrowsPastItsFirstSize() {
-        Acks acks = acks(4096, Duration.ofHours(1));
-        for (long tag = 2; tag <= 1000; tag++) {
+        for (long tag = 41; tag <= 47; tag++) {
             acks.ready(tag, 0);
         }
-        assertFalse(ackedTags(1000).contains(1L));
-        acks.ready(1, 0);
+        assertEquals(List.of("47+"), sent, "once the held tag is ready, the run past it is one multiple ack again");
+    }
+
+    @Test
+    @Timeout(value = 30, unit = TimeUnit.SECONDS)
+    void aMillionDeliveriesPastOneHeldTagKeepOnlyWhatIsInFlight() {
+        long held = 1;
+        AtomicInteger covering = new AtomicInteger();
+        AtomicInteger acked = new AtomicInteger();
+        Acks acks = new Acks(new Object(), (tag, multiple) -> {
+            acked.incrementAndGet();
+            if (multiple && tag >= held) covering.incrementAndGet();
+        }, 128, Duration.ofHours(1), timer, () -> { });
+        acks.delivered(held);
+        int maxTracked = 0;
+        int inFlight = 144; // Celery's prefetch at -c 4 plus the window
+        for (long tag = 2; tag <= 1_000_001; tag++) {
+            acks.delivered(tag);
+            if (tag - inFlight >= 2) {
+                acks.ready(tag - inFlight, 0);
+            }
+            maxTracked = Math.max(maxTracked, acks.trackedTags());
+        }
+        assertEquals(0, covering.get(), "no multiple ack covered the held tag");
+        assertTrue(acked.get() >= 1_000_000 - inFlight - 64, "the others were acked: " + acked.get());
+        assertTrue(maxTracked <= inFlight + 1 + 64, "kept at most what is in flight, and a half window ready: " + maxTracked);
+    }
+
+    @Test
+    void aReconnectStartsOverAndTheRecoveredChannelCoalesces() {
+        Acks acks = acks(16, Duration.ofHours(1));
+        widen(acks, 1);
+        deliver(acks, 3, 10);
+        acks.ready(3, 0);
+        acks.reset(1);
+        assertEquals(0, acks.trackedTags(), "the old channel's tags are dropped");
+        assertEquals(0, acks.extraPrefetch(), "a new channel starts narrow");
+        assertFalse(acks.ready(4, 0), "a delivery of the channel before the reconnect is not acked");
+        sent.clear();
+        // the recovered channel's tags go on after the old channel's highest
+        long first = 11;
+        for (long tag = first; tag <= first + 9; tag++) {
+            assertEquals(1, acks.delivered(tag));
+        }
+        assertTrue(acks.ready(first, 1));
+        assertTrue(acks.ready(first + 1, 1));
+        assertEquals(16, acks.extraPrefetch(), "wide again");
+        sent.clear();
+        for (long tag = first + 2; tag <= first + 9; tag++) {
+            acks.ready(tag, 1);
+        }
+        assertEquals(List.of((first + 9) + "+"), sent, "one multiple ack on the recovered channel");
+    }
+
+    @Test
+    void aRequeueIsNeverOvertakenByAMultipleAck() throws Exception {
+        Acks acks = acks(16, Duration.ofHours(1));
+        widen(acks, 1);
+        deliver(acks, 3, 20);
+        // tag 5's result could not be published: it will be requeued a little later
+        for (long tag = 3; tag <= 20; tag++) {
+            if (tag != 5) acks.ready(tag, 0);
+        }
         acks.flushAll();
-        assertEquals(1000, ackedTags(1000).size());
+        assertFalse(ackedTags(1, 20).contains(5L), "not acked before its requeue: " + sent);
+        assertTrue(acks.settle(5, 0, () -> sent.add("nack 5")));
+        deliver(acks, 21, 28);
+        for (long tag = 21; tag <= 28; tag++) {
+            acks.ready(tag, 0);
+        }
+        int nack = sent.indexOf("nack 5");
+        assertEquals(List.of("nack 5", "28+"), sent.subList(nack, sent.size()),
+                "the requeued tag no longer blocks the run, and the multiple ack comes after its nack");
+        assertFalse(acks.settle(6, 7, () -> sent.add("nack 6")), "a delivery of another channel is not settled");
+        assertEquals(0, acks.trackedTags());
+    }
+
+    @Test
+    void rejectedTagsAreSkippedAndTagsOfAnOldChannelIgnored() throws Exception {
+        Acks acks = acks(0, Duration.ofHours(1));
+        deliver(acks, 1, 2);
+        acks.settle(1, 0, () -> sent.add("reject 1"));
+        acks.ready(2, 0);
+        assertEquals(List.of("reject 1", "2+"), sent, "1 was rejected: 2 is acked by a multiple ack");
+        acks.reset(1);
+        assertFalse(acks.ready(3, 0), "a delivery of the channel before the reconnect is not acked");
+        assertEquals(1, acks.delivered(3));
+        assertTrue(acks.ready(3, 1));
+        assertEquals(List.of("reject 1", "2+", "3+"), sent);
     }
 }
