@@ -153,7 +153,7 @@ final class Spares implements AutoCloseable {
                 }
                 idle.get(key).add(spare);
             }
-            spare.onExit().thenAccept(this::exitedIdle);
+            ProcessExits.of(spare).thenAccept(this::exitedIdle);
             log.debug("spare worker pid {} started", spare.pid());
         }
     }

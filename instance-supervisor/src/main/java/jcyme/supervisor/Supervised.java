@@ -36,7 +36,7 @@ final class Supervised {
 
     private final String name;
     private final SupervisorSettings settings;
-    private final WorkerLauncher launcher;
+    private final Launcher launcher;
     private final ScheduledExecutorService executor;
     private final Supervisor.Listener listener;
     private InstanceSpec spec;
@@ -56,7 +56,7 @@ final class Supervised {
     /** The setup command running before a spawn, if any. */
     private SetupRun setup;
 
-    Supervised(InstanceSpec spec, SupervisorSettings settings, WorkerLauncher launcher, ScheduledExecutorService executor,
+    Supervised(InstanceSpec spec, SupervisorSettings settings, Launcher launcher, ScheduledExecutorService executor,
                Supervisor.Listener listener) {
         this.name = spec.name();
         this.spec = spec;
@@ -162,15 +162,24 @@ final class Supervised {
         process = child.toHandle();
         ownChild = true;
         startedAt = null;
-        exited = child.onExit().thenAccept(p -> {
-            if (p.exitValue() == ALREADY_RUNNING && adoptInstead(current)) {
-                return;
-            }
-            Supervisor.Exit exit = Supervisor.Exit.of(desired.app(), p.pid(), p.exitValue());
-            onExit(current, exit, "exit code " + p.exitValue() + (exit.signal() == null ? "" : " (" + exit.signal() + ")"));
-        });
+        exited = watchChild(child, desired.app(), current, true);
         Instant deadline = Instant.now().plus(settings.startTimeout());
         schedule(() -> awaitReady(current, deadline), settings.readyPoll().toMillis());
+    }
+
+    /**
+     * Reports the child's exit (on a thread of {@link ProcessExits}, never the common pool).
+     *
+     * @param adoptIfRunning  an exit because another copy holds the instance's lock adopts that copy
+     */
+    private CompletableFuture<Void> watchChild(Process child, String app, long current, boolean adoptIfRunning) {
+        return ProcessExits.of(child).thenAccept(p -> {
+            if (adoptIfRunning && p.exitValue() == ALREADY_RUNNING && adoptInstead(current)) {
+                return;
+            }
+            Supervisor.Exit exit = Supervisor.Exit.of(app, p.pid(), p.exitValue());
+            onExit(current, exit, "exit code " + p.exitValue() + (exit.signal() == null ? "" : " (" + exit.signal() + ")"));
+        });
     }
 
     /** Polls until the worker answers ping; an answer counts only from the worker we started (it holds the lock). */
@@ -237,7 +246,7 @@ final class Supervised {
         older.ifPresent(p -> {
             log.info("instance {}: pid {} was left from an unfinished recycle; draining it", name, p.pid());
             InstanceSpec olderSpec = spec.inSlot(1 - slot);
-            Thread drainer = new Thread(() -> drain(p, p.onExit(), olderSpec.socket()), "drain-" + name);
+            Thread drainer = new Thread(() -> drain(p, ProcessExits.of(p), olderSpec.socket()), "drain-" + name);
             drainer.setDaemon(true);
             drainer.start();
         });
@@ -475,10 +484,7 @@ final class Supervised {
             process = child.toHandle();
             ownChild = true;
             startedAt = Instant.now();
-            exited = child.onExit().thenAccept(p -> {
-                Supervisor.Exit exit = Supervisor.Exit.of(next.app(), p.pid(), p.exitValue());
-                onExit(current, exit, "exit code " + p.exitValue() + (exit.signal() == null ? "" : " (" + exit.signal() + ")"));
-            });
+            exited = watchChild(child, next.app(), current, false);
         }
         log.info("instance {}: recycle: pid {} answered ping; draining pid {}", name, child.pid(), old.pid());
         launcher.refillSpares(next);

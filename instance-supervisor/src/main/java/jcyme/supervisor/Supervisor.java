@@ -65,7 +65,7 @@ public final class Supervisor implements AutoCloseable {
     }
 
     private final SupervisorSettings settings;
-    private final WorkerLauncher launcher;
+    private final Launcher launcher;
     private final Listener listener;
     private final Map<String, Supervised> instances = new ConcurrentHashMap<>();
     /** Starts hold it shared; {@link #close} takes it alone, so nothing starts once it returns. */
@@ -78,6 +78,10 @@ public final class Supervisor implements AutoCloseable {
     });
 
     public Supervisor(SupervisorSettings settings, WorkerLauncher launcher, Listener listener) {
+        this(settings, (Launcher) launcher, listener);
+    }
+
+    Supervisor(SupervisorSettings settings, Launcher launcher, Listener listener) {
         this.settings = settings;
         this.launcher = launcher;
         this.listener = listener;
@@ -235,7 +239,7 @@ public final class Supervisor implements AutoCloseable {
                 ProcessHandle.of(pid).ifPresent(p -> {
                     p.destroy();
                     try {
-                        p.onExit().get(settings.warmStopWait().toMillis(), TimeUnit.MILLISECONDS);
+                        ProcessExits.of(p).get(settings.warmStopWait().toMillis(), TimeUnit.MILLISECONDS);
                     } catch (Exception e) {
                         p.destroyForcibly();
                     }

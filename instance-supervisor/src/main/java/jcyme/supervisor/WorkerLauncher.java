@@ -28,7 +28,7 @@ import org.zeroturnaround.exec.StartedProcess;
  * line that {@code ps} shows every user; the instance directory, where the control socket lives, is
  * made 0700 from the first moment.
  */
-public final class WorkerLauncher {
+public final class WorkerLauncher implements Launcher {
     /** Where a worker finds its broker URL (the worker's {@code -b} wins when given). */
     public static final String BROKER_ENV = "JCYME_BROKER_URL";
     private static final Logger log = LoggerFactory.getLogger(WorkerLauncher.class);
@@ -142,6 +142,7 @@ public final class WorkerLauncher {
      * with a setup command: its workers start in the directory the setup prepared); returns its
      * process (a child of this JVM until this JVM dies).
      */
+    @Override
     public Process start(InstanceSpec spec) throws IOException {
         privateDirectory(spec.dir());
         writeConfig(spec);
@@ -165,6 +166,7 @@ public final class WorkerLauncher {
      * worker of it is ready, not as it starts: a JVM starting beside it would take the CPU it
      * needs to get there.
      */
+    @Override
     public void refillSpares(InstanceSpec spec) {
         Spares pool = spares;
         if (pool != null && !spec.hasSetup()) {
@@ -173,6 +175,7 @@ public final class WorkerLauncher {
     }
 
     /** Keeps only the spare workers the given instances could use. */
+    @Override
     public void retainSpares(java.util.Collection<InstanceSpec> live) {
         Spares pool = spares;
         if (pool != null) {
@@ -187,6 +190,7 @@ public final class WorkerLauncher {
     }
 
     /** Stops the spare workers; none are made from now on. */
+    @Override
     public void closeSpares() {
         Spares pool = spares;
         if (pool != null) {
