@@ -53,6 +53,8 @@ final class Supervised {
     private Instant retryAt;
     private String lastError;
     private ScheduledFuture<?> pending;
+    /** Why this supervisor killed the watched process, told with its exit; null when it did not. */
+    private String killedBecause;
     /** The setup command running before a spawn, if any. */
     private SetupRun setup;
 
@@ -112,6 +114,7 @@ final class Supervised {
             cancelPending();
             current = ++watch;
             process = null;
+            killedBecause = null;
             transition(InstanceState.STARTING, "generation " + desired.generation());
             if (!desired.hasSetup()) {
                 return current;
@@ -202,8 +205,8 @@ final class Supervised {
                 return;
             }
             if (Instant.now().isAfter(deadline)) {
-                lastError = "did not answer ping within " + settings.startTimeout().toSeconds() + " s";
-                log.warn("instance {}: {}; killing it", name, lastError);
+                killedBecause = "did not answer ping within " + settings.startTimeout().toSeconds() + " s";
+                log.warn("instance {}: {}; killing it", name, killedBecause);
                 process.destroyForcibly();
                 return;
             }
@@ -312,10 +315,12 @@ final class Supervised {
     // ---- exits --------------------------------------------------------------------------------
 
     /** @param exit how it ended, or null when this JVM cannot know (not its child, or found dead) */
-    private synchronized void onExit(long current, Supervisor.Exit exit, String how) {
+    private synchronized void onExit(long current, Supervisor.Exit exit, String ended) {
         if (current != watch || !state.isUp()) {
             return;
         }
+        String how = killedBecause == null ? ended : killedBecause + ", killed: " + ended;
+        killedBecause = null;
         cancelPending();
         listener.exited(name, exit != null ? exit : Supervisor.Exit.unknown(spec.app(), process.pid()));
         if (state == InstanceState.STOPPING) {
