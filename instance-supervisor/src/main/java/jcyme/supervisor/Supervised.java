@@ -548,7 +548,8 @@ final class Supervised {
 
     /**
      * Brings the running worker's live configuration, autoscale bounds and consumed queues to {@code wanted}, and
-     * tells what it has used (tasks processed, resident memory) from the same look at its stats.
+     * tells what it has used and asks for (tasks processed, resident memory, stuck threads, a recycle) from the same look at
+     * its stats.
      */
     Supervisor.Usage applyLive(InstanceSpec wanted, Function<String, Map<String, Object>> queueBinding) throws IOException {
         InstanceSpec desired = wanted.inSlot(spec().slot());
@@ -565,11 +566,7 @@ final class Supervised {
         } catch (IOException e) {
             log.debug("instance {}: live settings not applied now: {}", name, e.getMessage());
         }
-        long tasks = 0;
-        for (JsonNode count : stats.path("total")) {
-            tasks += count.asLong();
-        }
-        return new Supervisor.Usage(worker.pid(), tasks, rssKib(worker.pid()));
+        return Supervisor.Usage.of(worker.pid(), stats, rssKib(worker.pid()));
     }
 
     private void applyLive(InstanceSpec desired, JsonNode stats, Function<String, Map<String, Object>> queueBinding)

@@ -170,8 +170,26 @@ public final class Supervisor implements AutoCloseable {
     /** What a recycle did: the worker drained and the one that replaced it. */
     public record Recycled(long oldPid, long newPid) {}
 
-    /** A running worker's tasks processed ({@code stats.total} summed) and resident memory (VmRSS) in KiB. */
-    public record Usage(long pid, long tasks, long rssKib) {}
+    /**
+     * What a running worker has used and asks for, from one look at its {@code stats}.
+     *
+     * @param tasks             tasks processed ({@code total} summed)
+     * @param rssKib            resident memory (VmRSS) in KiB
+     * @param stuckThreads      pool threads given up on (past a hard time limit, or terminated) that still run ({@code stuck_threads})
+     * @param recycleRequested  why the worker asks to be replaced ({@code recycle_requested}: too many stuck threads, a
+     *                          {@code pool_restart}), or null when it does not
+     */
+    public record Usage(long pid, long tasks, long rssKib, int stuckThreads, String recycleRequested) {
+        /** The usage a worker's {@code stats} answer tells, with its pid and resident memory. */
+        public static Usage of(long pid, JsonNode stats, long rssKib) {
+            long tasks = 0;
+            for (JsonNode count : stats.path("total")) {
+                tasks += count.asLong();
+            }
+            JsonNode recycle = stats.path("recycle_requested");
+            return new Usage(pid, tasks, rssKib, stats.path("stuck_threads").asInt(0), recycle.isTextual() ? recycle.asText() : null);
+        }
+    }
 
     /**
      * Replaces the RUNNING worker: its replacement consumes before it drains (see {@code Supervised.recycle});
