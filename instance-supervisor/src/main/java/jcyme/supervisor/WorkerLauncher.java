@@ -59,12 +59,16 @@ public final class WorkerLauncher implements Launcher {
 
     /**
      * Starts instances from spare workers from now on: {@code perKey} JVMs kept ready per app
-     * configuration (JVM options and environment), working in {@code workDir} and writing to {@code logFile}
+     * configuration (JVM options and environment), working in a scratch directory of their own in
+     * {@code dataDir} ({@value #SPARES_DIR}, no instance's name) and writing to {@code logFile}
      * until claimed; 0 turns them off.
      */
-    public void useSpares(Path workDir, Path logFile, int perKey) {
-        spares = new Spares(java, this::classpathOptions, workDir, logFile, perKey);
+    public void useSpares(Path dataDir, Path logFile, int perKey) {
+        spares = new Spares(java, this::classpathOptions, dataDir.resolve(SPARES_DIR), logFile, perKey);
     }
+
+    /** The spares' working directory in the data directory: an instance's name cannot start with a dot. */
+    static final String SPARES_DIR = ".spares";
 
     /** The JVM options and main class of a worker (without java and its arguments). */
     public List<String> jvm(List<String> appOptions) {
@@ -153,6 +157,7 @@ public final class WorkerLauncher implements Launcher {
         Map<String, Object> claim = new java.util.LinkedHashMap<>();
         claim.put("title", List.of(spec.marker(), spec.generationMarker()));
         claim.put("broker", spec.broker());
+        claim.put("dir", spec.dir().toString());
         claim.put("log", spec.logfile().toString());
         claim.put("args", arguments(spec));
         Optional<Process> spare = pool.claim(spec, JSON.writeValueAsString(claim));
