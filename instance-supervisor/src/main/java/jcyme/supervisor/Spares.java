@@ -154,11 +154,12 @@ final class Spares implements AutoCloseable {
                 return;
             }
             synchronized (this) {
-                if (closed) {
+                Deque<Process> ready = idle.get(key);
+                if (closed || ready == null) {
                     spare.destroyForcibly();
                     return;
                 }
-                idle.get(key).add(spare);
+                ready.add(spare);
             }
             ProcessExits.of(spare).thenAccept(this::exitedIdle);
             log.debug("spare worker pid {} started", spare.pid());
@@ -203,7 +204,7 @@ final class Spares implements AutoCloseable {
         }
     }
 
-    /** Stops the idle spares of configurations no instance in {@code live} uses. */
+    /** Stops the idle spares of configurations no instance in {@code live} uses (and one being made for them). */
     void retain(Collection<InstanceSpec> live) {
         Set<Key> used = live.stream().map(Key::of).collect(Collectors.toSet());
         List<Process> unused = new ArrayList<>();
