@@ -11,8 +11,8 @@ import java.util.Map;
  * @param generation  which start of the instance this is: a restart asked for is a new generation
  * @param setupCmd    a shell command run in {@code dir} before each start of the worker (null or blank: none)
  * @param slot        which of the directory's two sets of process files the worker uses: 0 is {@code worker.pid},
- *                    {@code worker.lock}, {@code worker.sock}, {@code worker.statedb}; 1 is {@code worker-1.*}. A recycle
- *                    starts the replacement in the other slot, so both run side by side for a moment
+ *                    {@code worker.lock}, {@code worker.sock}; 1 is {@code worker-1.*}. A recycle starts the replacement
+ *                    in the other slot, so both run side by side for a moment (the statedb is the instance's, shared)
  * @param configId    the id of the app's live configuration the worker should hold (null: none, the worker's empty default)
  * @param config      that configuration, a JSON object
  */
@@ -127,8 +127,12 @@ public record InstanceSpec(
         return dir.resolve("worker.log");
     }
 
+    /**
+     * The instance's {@code worker.statedb}, one for both slots: a replacement loads the revokes its
+     * predecessor took, and both write revokes to it while they overlap.
+     */
     public Path statedb() {
-        return dir.resolve(STEMS[slot] + ".statedb");
+        return dir.resolve("worker.statedb");
     }
 
     /** Where the worker finds its live configuration at start. */

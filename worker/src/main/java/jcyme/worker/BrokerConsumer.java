@@ -250,7 +250,7 @@ final class BrokerConsumer implements AutoCloseable {
             reject(envelope.getDeliveryTag(), generation.get());
             return;
         }
-        handler.onTask(new Request(message, envelope, generation.get()));
+        handler.onTask(new Request(message, envelope, generation.get(), props.getPriority()));
     }
 
     /**

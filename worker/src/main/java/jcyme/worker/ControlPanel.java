@@ -38,6 +38,11 @@ final class ControlPanel {
                 .register("autoscale", args -> autoscale(worker, args))
                 .register("pool_grow", args -> resizePool(worker, "pool_grow", intArg(args, "n", 1)))
                 .register("pool_shrink", args -> resizePool(worker, "pool_shrink", -intArg(args, "n", 1)))
+                .register("pool_restart", args -> {
+                    // a JVM cannot reload its classes in place: a fresh worker replaces this one (a rolling recycle)
+                    worker.requestRecycle("pool_restart");
+                    return ok("reload started");
+                })
                 .register("revoke", args -> revoke(worker, args))
                 .register("terminate", args -> revoke(worker, ((ObjectNode) args.deepCopy()).put("terminate", true)))
                 .register("rate_limit", args -> rateLimit(worker, args))
@@ -70,19 +75,29 @@ final class ControlPanel {
         return list;
     }
 
-    /** The settings that differ from Celery's defaults, under Celery's names. */
     /** Without arguments the live configuration in use; with {@code config_id} (and {@code config}) a new one to apply. */
     private static ObjectNode config(Worker worker, JsonNode args) {
+        LiveConfig live = worker.liveConfig();
         if (!args.has("config_id")) {
-            LiveConfig.Version current = worker.liveConfig().current();
+            LiveConfig.Version current = live.current();
             ObjectNode reply = JSON.objectNode().put("config_id", current.id());
             reply.set("config", current.config());
+            LiveConfig.Refused refused = live.refused();
+            if (refused != null) {
+                reply.putObject("refused").put("config_id", refused.id()).put("error", refused.error());
+            }
             return reply;
         }
         LiveConfig.Version next = LiveConfig.parse(args);
-        return JSON.objectNode().put("changed", worker.liveConfig().submit(next)).put("config_id", next.id());
+        ObjectNode reply = JSON.objectNode().put("changed", live.submit(next)).put("config_id", next.id());
+        LiveConfig.Refused refused = live.refused();
+        if (refused != null && refused.id().equals(next.id())) {
+            reply.put("applied", false).put("error", refused.error()); // asked for again: it stays refused
+        }
+        return reply;
     }
 
+    /** The settings that differ from Celery's defaults, under Celery's names. */
     private static ObjectNode conf(Worker worker) {
         WorkerConfig config = worker.config();
         ObjectNode conf = JSON.objectNode();

@@ -59,6 +59,8 @@ final class Events implements TaskEvents {
     private final IntSupplier active;
     private final LongSupplier processed;
     private final AtomicBoolean taskEvents;
+    /** How long a stop waits for a heartbeat or flush under way. */
+    static final Duration STOP_WAIT = Duration.ofSeconds(5);
     private final Object lock = new Object();
     private final ScheduledExecutorService heart = Executors.newSingleThreadScheduledExecutor(task -> {
         Thread thread = new Thread(task, "heartbeat");
@@ -97,9 +99,20 @@ final class Events implements TaskEvents {
         }
     }
 
-    /** Stops the heartbeat, sends the task events still buffered and says worker-offline. */
+    /**
+     * Stops the heartbeat, sends the task events still buffered and says worker-offline. A flush
+     * already under way on the heartbeat thread ends first: the events it took are not lost to the
+     * connection closing under it.
+     */
     void stop() {
-        heart.shutdownNow();
+        heart.shutdown();
+        try {
+            if (!heart.awaitTermination(STOP_WAIT.toMillis(), TimeUnit.MILLISECONDS)) {
+                log.warn("a heartbeat or event flush still under way after {} s", STOP_WAIT.toSeconds());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         flush();
         send("worker-offline", workerFields(true));
     }

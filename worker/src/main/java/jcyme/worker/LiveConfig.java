@@ -19,7 +19,9 @@ import org.slf4j.LoggerFactory;
  * The app's live configuration in this worker: the one tasks read, and the {@link ConfigAware}
  * hooks called when it changes. A change waits for running calls of hooked task classes to end
  * (they hold the read lock) and runs the hooks under the write lock, so calls never see a
- * half-applied configuration; changes themselves are serialized by the same lock.
+ * half-applied configuration; changes themselves are serialized by the same lock. A configuration
+ * that a hook's {@code birth} throws on is not applied: the hooks get the one in use back, and it
+ * is {@linkplain #refused() refused} with the hook's error.
  */
 final class LiveConfig {
     private static final Logger log = LoggerFactory.getLogger(LiveConfig.class);
@@ -30,6 +32,9 @@ final class LiveConfig {
             config = config == null || config.isNull() ? Json.MAPPER.createObjectNode() : config.deepCopy();
         }
     }
+
+    /** A configuration not applied, and why. */
+    record Refused(String id, String error) {}
 
     /** How long a stopping worker waits for running hooked calls before it calls {@code death} anyway. */
     static final java.time.Duration STOP_WAIT = java.time.Duration.ofSeconds(10);
@@ -43,6 +48,7 @@ final class LiveConfig {
     private String target;
     private final ReadWriteLock lock = new ReentrantReadWriteLock(true);
     private volatile Version current;
+    private volatile Refused refused;
     private boolean born;
 
     LiveConfig(Map<String, Task> tasks, Version initial) {
@@ -77,6 +83,11 @@ final class LiveConfig {
         return current;
     }
 
+    /** The last configuration a hook could not take (while no later one was applied), or null. */
+    Refused refused() {
+        return refused;
+    }
+
     /** Calls {@code birth} with the initial configuration. */
     void start() {
         lock.writeLock().lock();
@@ -109,12 +120,18 @@ final class LiveConfig {
             }
             if (born) {
                 death();
+                List<String> errors = birth(next);
+                if (!errors.isEmpty()) {
+                    refused = new Refused(next.id(), String.join("; ", errors));
+                    log.warn("config {} not applied, {} stays: {}", next.id(), current.id(), refused.error());
+                    death();
+                    birth(current);
+                    return false;
+                }
             }
             log.info("config {} -> {}", current.id(), next.id());
             current = next;
-            if (born) {
-                birth(next);
-            }
+            refused = null;
             return true;
         } finally {
             lock.writeLock().unlock();
@@ -161,14 +178,19 @@ final class LiveConfig {
         Object run(Version config) throws Exception;
     }
 
-    private void birth(Version version) {
+    /** Gives every hooked task {@code version}; returns what the ones that failed threw. */
+    private List<String> birth(Version version) {
+        List<String> errors = new java.util.ArrayList<>();
         for (ConfigAware task : hooked) {
             try {
                 task.birth(version.id(), version.config().deepCopy());
             } catch (Exception e) {
-                log.warn("{}.birth({}) failed: {}", task.getClass().getName(), version.id(), e.toString());
+                String error = task.getClass().getName() + ".birth(" + version.id() + ") failed: " + e;
+                log.warn(error);
+                errors.add(error);
             }
         }
+        return errors;
     }
 
     private void death() {

@@ -14,22 +14,45 @@ import jcyme.tasks.TaskMessage;
  * deliveries with the same task id are two requests). {@link #finish()} succeeds exactly once, so
  * a result is reported once even when a time limit, a terminate and the task itself race to end
  * it; {@link #interrupt()} reaches its thread only while it runs this task, never the next one.
+ * A run ended by the worker (hard limit, terminate) while its thread keeps running is
+ * {@linkplain #abandon() abandoned}, and {@linkplain #markStuck() stuck} if it still runs a while later.
  */
 final class Request {
     final TaskMessage message;
     final Envelope envelope;
     /** Which broker channel delivered it; after a reconnect older deliveries can no longer be acked. */
     final long channelGeneration;
+    /** The message's AMQP priority, or null when it has none. */
+    final Integer priority;
     private final AtomicBoolean finished = new AtomicBoolean();
     private volatile Instant timeStart;
+    private volatile boolean acknowledged;
     /** The thread running the task, while it runs it; guarded by {@code this}. */
     private Thread thread;
+    /** Guarded by {@code this}. */
+    private boolean abandoned;
+    private boolean stuck;
     private volatile boolean softLimitReached;
 
+    /** How a task's run ended for the thread that ran it. */
+    enum RunEnd {
+        /** as usual */
+        RETURNED,
+        /** after the worker had given up on it, within the grace its interrupt has */
+        ABANDONED,
+        /** after the worker had given up on it and counted its thread stuck */
+        STUCK
+    }
+
     Request(TaskMessage message, Envelope envelope, long channelGeneration) {
+        this(message, envelope, channelGeneration, null);
+    }
+
+    Request(TaskMessage message, Envelope envelope, long channelGeneration, Integer priority) {
         this.message = message;
         this.envelope = envelope;
         this.channelGeneration = channelGeneration;
+        this.priority = priority;
     }
 
     String id() {
@@ -54,8 +77,33 @@ final class Request {
     }
 
     /** The task's run is over: from now on {@link #interrupt()} leaves its thread alone. */
-    synchronized void ended() {
+    synchronized RunEnd ended() {
         thread = null;
+        return stuck ? RunEnd.STUCK : abandoned ? RunEnd.ABANDONED : RunEnd.RETURNED;
+    }
+
+    /** The worker gives up on the run (its outcome is already out): interrupts its thread; false if it is not running. */
+    synchronized boolean abandon() {
+        if (thread == null || abandoned) {
+            return false;
+        }
+        abandoned = true;
+        thread.interrupt();
+        return true;
+    }
+
+    /** Counts the abandoned run's thread as stuck; false if it has returned meanwhile. */
+    synchronized boolean markStuck() {
+        if (thread == null) {
+            return false;
+        }
+        stuck = true;
+        return true;
+    }
+
+    /** The broker has been told to acknowledge the message. */
+    void acknowledged() {
+        acknowledged = true;
     }
 
     Instant timeStart() {
@@ -100,11 +148,11 @@ final class Request {
             info.put("time_start", CeleryTime.unixSeconds(start));
             info.put("worker_pid", pid);
         }
-        info.put("acknowledged", false);
+        info.put("acknowledged", acknowledged);
         ObjectNode delivery = info.putObject("delivery_info");
         delivery.put("exchange", envelope.getExchange());
         delivery.put("routing_key", envelope.getRoutingKey());
-        delivery.put("priority", 0);
+        delivery.put("priority", priority);
         delivery.put("redelivered", envelope.isRedeliver());
         return info;
     }

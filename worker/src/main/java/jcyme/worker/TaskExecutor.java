@@ -43,6 +43,11 @@ final class TaskExecutor {
      * broker restart) is offered again, once a second, before it is given up as undeliverable.
      */
     static final long REPLY_QUEUE_PATIENCE_MS = 120_000;
+    /**
+     * How long a task's thread has, once the worker gave up on the task (hard time limit,
+     * terminate) and interrupted it, to return before it is counted stuck.
+     */
+    static final Duration STUCK_AFTER = Duration.ofSeconds(1);
 
     /** Hooks into the rest of the worker. */
     interface Listener {
@@ -51,6 +56,9 @@ final class TaskExecutor {
 
         /** The number of ETA tasks held changed: prefetch must follow. */
         void onHeldChanged();
+
+        /** One more thread is stuck in a task the worker gave up on; {@code stuckThreads} are now. */
+        void onStuck(int stuckThreads);
     }
 
     private final Map<String, Task> tasks;
@@ -63,6 +71,7 @@ final class TaskExecutor {
     private final Map<Request, Held> held = new ConcurrentHashMap<>();
     private final Map<String, RateLimit> rateLimits = new ConcurrentHashMap<>();
     private final Map<String, TimeLimits> timeLimits = new ConcurrentHashMap<>();
+    private final AtomicInteger stuck = new AtomicInteger();
     private TaskPool pool;
     private Listener listener;
     private volatile TaskEvents events = TaskEvents.NONE;
@@ -168,6 +177,7 @@ final class TaskExecutor {
             return;
         }
         listener.onHeldChanged();
+        state.readRevokes(); // a revoke the other slot's worker took meanwhile
         if (!revokedOrExpired(entry.request())) {
             reserve(entry.request());
         }
@@ -206,6 +216,7 @@ final class TaskExecutor {
         long started = System.nanoTime();
         Object value = null;
         Throwable error = null;
+        Request.RunEnd end;
         try {
             Path workDir = workDirs.acquire(request.id());
             try {
@@ -217,9 +228,12 @@ final class TaskExecutor {
         } catch (Throwable thrown) {
             error = thrown;
         } finally {
-            request.ended();
+            end = request.ended();
             limits.forEach(limit -> limit.cancel(false));
             Thread.interrupted(); // an interrupt meant for this task, come after it stopped listening
+        }
+        if (end != Request.RunEnd.RETURNED) {
+            returnedAfterGivenUp(request, end, System.nanoTime() - started);
         }
         if (request.finish()) {
             long nanos = System.nanoTime() - started;
@@ -345,7 +359,7 @@ final class TaskExecutor {
         events.failed(request, error, null);
         state.taskFailed();
         complete(request, TaskResult.failure(request.id(), TaskState.FAILURE, error, null));
-        request.interrupt();
+        giveUp(request);
     }
 
     /** Revoke with terminate: ends each running delivery of task {@code id} as REVOKED and interrupts it; false if none ran. */
@@ -356,11 +370,56 @@ final class TaskExecutor {
                 log.warn("terminating task {}[{}]", request.name(), id);
                 events.revoked(request, true, false);
                 complete(request, TaskResult.failure(id, TaskState.REVOKED, RemoteError.revoked("terminated"), null));
-                request.interrupt();
+                giveUp(request);
                 terminated = true;
             }
         }
         return terminated;
+    }
+
+    /**
+     * After a hard limit or a terminate has reported the task's outcome: interrupts its thread and,
+     * while that thread has not returned, runs the pool with a fresh one in its place (Celery's
+     * prefork replaces the child it kills). A thread still in the task {@link #STUCK_AFTER} later
+     * is counted stuck; only killing the JVM ends it.
+     */
+    private void giveUp(Request request) {
+        pool.abandon(); // before the thread can return and reclaim its place
+        if (!request.abandon()) {
+            pool.reclaim(); // it had returned already
+            return;
+        }
+        active.remove(request);
+        listener.onDemandChanged();
+        try {
+            timer.schedule(() -> countIfStuck(request), STUCK_AFTER.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (RejectedExecutionException stopping) {
+            countIfStuck(request);
+        }
+    }
+
+    private void countIfStuck(Request request) {
+        if (request.markStuck()) {
+            int now = stuck.incrementAndGet();
+            log.warn("task {}[{}] ignores its interrupt: its thread is stuck in it ({} stuck thread(s))",
+                    request.name(), request.id(), now);
+            listener.onStuck(now);
+        }
+    }
+
+    /** The thread of a task given up on has returned: it publishes and acks nothing, and the extra thread goes. */
+    private void returnedAfterGivenUp(Request request, Request.RunEnd end, long nanos) {
+        pool.reclaim();
+        if (end == Request.RunEnd.STUCK) {
+            int left = stuck.decrementAndGet();
+            log.info("the stuck thread of task {}[{}] returned after {}s ({} stuck thread(s) left)", request.name(),
+                    request.id(), String.format("%.1f", nanos / 1e9), left);
+        }
+    }
+
+    /** Threads still in a task after its hard limit or a terminate, past {@link #STUCK_AFTER}. */
+    int stuckThreads() {
+        return stuck.get();
     }
 
     /** Publishes the result (unless none is wanted) and acknowledges the message once it is confirmed. */
@@ -481,8 +540,8 @@ final class TaskExecutor {
             if (pending.decrementAndGet() == 0 && !failed.get()) {
                 if (reject) {
                     broker.reject(request);
-                } else {
-                    broker.ack(request);
+                } else if (broker.ack(request)) {
+                    request.acknowledged();
                 }
             }
         }

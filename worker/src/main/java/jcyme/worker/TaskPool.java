@@ -14,15 +14,23 @@ import java.util.function.Predicate;
 /**
  * The threads that run tasks: a pool whose size changes at runtime. Requests wait in order in its
  * queue (they are "reserved") until a thread is free. Shrinking never interrupts a running task:
- * surplus threads leave once they are idle.
+ * surplus threads leave once they are idle. A thread given up on (its task past its hard limit or
+ * terminated, but not returning) is {@linkplain #abandon() abandoned}: the pool gets a thread more
+ * for as long as it stays away, so the pool's size in running tasks stays what was asked for.
  */
 final class TaskPool {
     private final LinkedBlockingQueue<Runnable> waiting = new LinkedBlockingQueue<>();
     private final ThreadPoolExecutor executor;
     private final Consumer<Request> runner;
+    /** The size asked for (autoscaler, pool_grow/shrink); the executor has {@link #abandoned} more. */
+    private int size;
+    private int abandoned;
+    /** Jobs on a thread now, abandoned ones included. */
+    private int running;
 
     TaskPool(int size, Consumer<Request> runner) {
         this.runner = runner;
+        this.size = size;
         this.executor = new ThreadPoolExecutor(size, Math.max(size, 1), 1, TimeUnit.SECONDS, waiting, threads());
         executor.prestartAllCoreThreads();
     }
@@ -48,19 +56,60 @@ final class TaskPool {
 
     /** The number of threads the pool runs tasks on (its target size). */
     synchronized int size() {
-        return executor.getCorePoolSize();
+        return size;
     }
 
     synchronized void resize(int size) {
-        if (size == executor.getCorePoolSize()) {
+        this.size = size;
+        applySize();
+    }
+
+    /** A thread is running a task the worker gave up on: a fresh one takes its place now. */
+    synchronized void abandon() {
+        abandoned++;
+        applySize();
+        notifyAll();
+    }
+
+    /** An abandoned thread came back: the extra thread goes once it is idle. */
+    synchronized void reclaim() {
+        abandoned--;
+        applySize();
+    }
+
+    /** Takes no more requests. */
+    void shutdown() {
+        executor.shutdown();
+    }
+
+    /**
+     * Takes no more requests and waits up to {@code millis} until every task the pool still runs
+     * has ended, abandoned threads aside (they may never return); false if some still run.
+     */
+    synchronized boolean drain(long millis) throws InterruptedException {
+        executor.shutdown();
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
+        while (running - abandoned > 0 || !waiting.isEmpty()) {
+            long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
+            if (left <= 0) {
+                return false;
+            }
+            wait(left);
+        }
+        return true;
+    }
+
+    private void applySize() {
+        int threads = size + abandoned;
+        if (threads == executor.getCorePoolSize()) {
             return;
         }
-        if (size > executor.getMaximumPoolSize()) {
-            executor.setMaximumPoolSize(size);
-            executor.setCorePoolSize(size);
+        if (threads > executor.getMaximumPoolSize()) {
+            executor.setMaximumPoolSize(threads);
+            executor.setCorePoolSize(threads);
         } else {
-            executor.setCorePoolSize(size);
-            executor.setMaximumPoolSize(Math.max(size, 1));
+            executor.setCorePoolSize(threads);
+            executor.setMaximumPoolSize(Math.max(threads, 1));
         }
         executor.prestartAllCoreThreads();
     }
@@ -90,17 +139,9 @@ final class TaskPool {
         return removed;
     }
 
-    /** Thread names of the pool, as the {@code processes} of Celery's pool stats. */
+    /** Threads alive in the pool, abandoned ones included (Celery's {@code threads} of its thread pool's stats). */
     int liveThreads() {
         return executor.getPoolSize();
-    }
-
-    void shutdown() {
-        executor.shutdown();
-    }
-
-    boolean awaitTermination(long millis) throws InterruptedException {
-        return executor.awaitTermination(millis, TimeUnit.MILLISECONDS);
     }
 
     private final class Job implements Runnable {
@@ -112,7 +153,17 @@ final class TaskPool {
 
         @Override
         public void run() {
-            runner.accept(request);
+            synchronized (TaskPool.this) {
+                running++;
+            }
+            try {
+                runner.accept(request);
+            } finally {
+                synchronized (TaskPool.this) {
+                    running--;
+                    TaskPool.this.notifyAll();
+                }
+            }
         }
     }
 }

@@ -26,7 +26,8 @@ import org.slf4j.LoggerFactory;
  * first asks for it and kept after it. Before a task starts, if the free space of the root's filesystem is
  * under {@code scrubBelowPercent}, the least recently modified directories of tasks not running
  * are removed, oldest first, until it is not (or none are left). Free space is looked at no more
- * often than {@code checkInterval}.
+ * often than {@code checkInterval}. A directory that cannot be deleted is passed over (and said so
+ * once): scrubbing is housekeeping, it never fails the task about to start.
  */
 final class WorkDirs {
     private static final Logger log = LoggerFactory.getLogger(WorkDirs.class);
@@ -69,6 +70,8 @@ final class WorkDirs {
     private final FreeSpace freeSpace;
     /** Task ids running now, with how many deliveries of each. */
     private final Map<String, Integer> inUse = new HashMap<>();
+    /** Directories a scrub could not delete, told once each. */
+    private final java.util.Set<Path> undeletable = new java.util.HashSet<>();
     private long nextCheck = System.nanoTime();
 
     WorkDirs(Path root, double scrubBelowPercent, Duration checkInterval, FreeSpace freeSpace) {
@@ -101,13 +104,13 @@ final class WorkDirs {
      * space). The task creates it when it first asks for it ({@code TaskCall.workDir()}): a mkdir
      * per task was the largest cost of a fast task's run.
      */
-    synchronized Path acquire(String taskId) throws IOException {
+    synchronized Path acquire(String taskId) {
         String name = dirName(taskId);
         try {
             inUse.merge(name, 1, Integer::sum);
             scrubIfDue();
             return root.resolve(name);
-        } catch (IOException | RuntimeException e) {
+        } catch (RuntimeException e) {
             release(taskId);
             throw e;
         }
@@ -118,13 +121,19 @@ final class WorkDirs {
         inUse.computeIfPresent(dirName(taskId), (name, count) -> count > 1 ? count - 1 : null);
     }
 
-    private void scrubIfDue() throws IOException {
+    private void scrubIfDue() {
         long now = System.nanoTime();
         if (now - nextCheck < 0) {
             return;
         }
         nextCheck = now + checkIntervalNanos;
-        Scrub scrub = scrub();
+        Scrub scrub;
+        try {
+            scrub = scrub();
+        } catch (IOException e) {
+            log.warn("cannot scrub the work directories in {}: {}", root, e.toString());
+            return;
+        }
         if (scrub.directories() > 0) {
             log.info("scrubbed {} work directories ({} bytes) in {}: free {}% before, {}% after (threshold {}%)",
                     scrub.directories(), scrub.bytes(), root, percent(scrub.freeBefore()), percent(scrub.freeAfter()),
@@ -146,7 +155,15 @@ final class WorkDirs {
             if (free >= scrubBelowPercent) {
                 break;
             }
-            bytes += delete(dir);
+            try {
+                bytes += delete(dir);
+            } catch (IOException e) {
+                if (undeletable.add(dir)) {
+                    log.warn("cannot delete work directory {}, passing over it: {}", dir, e.toString());
+                }
+                continue;
+            }
+            undeletable.remove(dir);
             count++;
             removed.add(dir);
             free = freeSpace.percent();

@@ -1,7 +1,6 @@
 package jcyme.worker;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.rabbitmq.client.Connection;
@@ -32,7 +31,9 @@ import org.slf4j.LoggerFactory;
  * events (with the heartbeat), pidbox (remote control over the broker), housekeeping. The control
  * socket comes right after the consumer, so a stop reaches a worker still starting. Once every step
  * is up the worker writes its pid file and only then answers {@code ping}: a supervisor takes the
- * first answer to mean "started", and whoever reads {@code worker.pid} finds every step up.
+ * first answer to mean "started", and whoever reads {@code worker.pid} finds every step up. A warm
+ * stop first stops consuming and drains the pool, so the events and results of the tasks that
+ * finish meanwhile still go out before the rest stops and the connection closes.
  */
 public final class Worker {
     private static final Logger log = LoggerFactory.getLogger(Worker.class);
@@ -48,6 +49,9 @@ public final class Worker {
         void run(boolean warm) throws Exception;
     }
 
+    /** The steps a warm stop stops first, in this order: no new task, then every running one ended. */
+    private static final List<String> WARM_STOP_FIRST = List.of("consumer", "pool");
+
     private final WorkerConfig config;
     private final long pid = ProcessHandle.current().pid();
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(task -> {
@@ -55,6 +59,9 @@ public final class Worker {
         thread.setDaemon(true);
         return thread;
     });
+    /** How often the statedb is read for revokes the other slot's worker took during a recycle. */
+    static final Duration STATEDB_READ_INTERVAL = Duration.ofSeconds(1);
+
     private final ControlCommands commands = new ControlCommands();
     private final List<Step> steps = new ArrayList<>();
     private final List<Step> started = new ArrayList<>();
@@ -63,6 +70,10 @@ public final class Worker {
     private final CountDownLatch stopRequested = new CountDownLatch(1);
     private final AtomicBoolean stopping = new AtomicBoolean();
     private volatile boolean ready;
+    /** The connect timeout the broker connections are opened with, in seconds. */
+    private final double connectTimeoutSeconds;
+    /** Why this worker asks its branch to replace it, or null (stats' {@code recycle_requested}). */
+    private volatile String recycleRequested;
     private final TaskExecutor executor;
     private final BrokerConsumer broker;
     private final LiveConfig liveConfig;
@@ -83,6 +94,7 @@ public final class Worker {
     /** A worker whose tasks start with {@code initialConfig} as the app's live configuration. */
     Worker(WorkerConfig config, Map<String, Task> tasks, LiveConfig.Version initialConfig) {
         this.config = config;
+        this.connectTimeoutSeconds = config.broker().connectionFactory(config.maxReconnectDelay().toMillis()).getConnectionTimeout() / 1000.0;
         this.liveConfig = new LiveConfig(tasks, initialConfig);
         this.broker = new BrokerConsumer(config.broker(), config.nodename(), config.maxReconnectDelay(), config.batching(),
                 timer, this::updatePrefetch, new BrokerConsumer.Handler() {
@@ -172,7 +184,16 @@ public final class Worker {
         }
         log.info("{} shutdown: {}", warm ? "warm" : "cold",
                 warm ? "finishing " + executor.activeCount() + " running task(s)" : "abandoning running tasks");
-        for (Step step : started) {
+        List<Step> order = new ArrayList<>(started);
+        if (warm) {
+            List<Step> first = new ArrayList<>();
+            for (String name : WARM_STOP_FIRST) {
+                order.stream().filter(step -> step.name().equals(name)).findFirst().ifPresent(first::add);
+            }
+            order.removeAll(first);
+            order.addAll(0, first);
+        }
+        for (Step step : order) {
             try {
                 step.stop().run(warm);
             } catch (Exception e) {
@@ -242,13 +263,22 @@ public final class Worker {
             public void onHeldChanged() {
                 updatePrefetch();
             }
+
+            @Override
+            public void onStuck(int stuckThreads) {
+                int threshold = config.recycleWhenStuck();
+                if (threshold > 0 && stuckThreads >= threshold) {
+                    requestRecycle(stuckThreads + " stuck threads >= " + threshold);
+                }
+            }
         });
         updatePrefetch();
     }
 
     private void stopPool(boolean warm) throws InterruptedException {
-        pool.shutdown();
-        if (warm && !pool.awaitTermination(config.shutdownTimeout().toMillis())) {
+        if (!warm) {
+            pool.shutdown();
+        } else if (!pool.drain(config.shutdownTimeout().toMillis())) {
             log.warn("{} task(s) still running after {} s; leaving them unacked", executor.activeCount(),
                     config.shutdownTimeout().toSeconds());
         }
@@ -345,6 +375,10 @@ public final class Worker {
             housekeeping.add(timer.scheduleWithFixedDelay(autoscaler::maybeScale, 1, 1, TimeUnit.SECONDS));
         }
         housekeeping.add(timer.scheduleWithFixedDelay(state::saveClock, 5, 5, TimeUnit.SECONDS));
+        if (statedb != null) {
+            long every = STATEDB_READ_INTERVAL.toMillis();
+            housekeeping.add(timer.scheduleWithFixedDelay(state::readRevokes, every, every, TimeUnit.MILLISECONDS));
+        }
     }
 
     private void stopHousekeeping() {
@@ -411,6 +445,20 @@ public final class Worker {
         return liveConfig;
     }
 
+    /**
+     * Asks the branch to replace this worker (a rolling recycle): stats carry {@code reason} as
+     * {@code recycle_requested} from now on. The first reason stays.
+     */
+    void requestRecycle(String reason) {
+        synchronized (this) {
+            if (recycleRequested != null) {
+                return;
+            }
+            recycleRequested = reason;
+        }
+        log.info("asking to be recycled: {}", reason);
+    }
+
     /** Celery's {@code stats} reply. */
     ObjectNode stats() {
         JsonNodeFactory json = JsonNodeFactory.instance;
@@ -426,11 +474,6 @@ public final class Worker {
         poolInfo.put("implementation", "jcyme.worker:ThreadPool");
         poolInfo.put("max-concurrency", pool.size());
         poolInfo.put("threads", pool.liveThreads());
-        ArrayNode processes = poolInfo.putArray("processes");
-        for (int i = 0; i < pool.size(); i++) {
-            processes.add(pid);
-        }
-        poolInfo.put("max-tasks-per-child", "N/A");
         poolInfo.putArray("timeouts")
                 .add(seconds(config.softTimeLimit()))
                 .add(seconds(config.hardTimeLimit()));
@@ -441,6 +484,8 @@ public final class Worker {
         stats.set("broker", brokerInfo);
         stats.put("prefetch_count", broker.prefetch());
         stats.put("config_id", liveConfig.current().id());
+        stats.put("stuck_threads", executor.stuckThreads()); // jcyme's own: threads still in a task given up on
+        stats.put("recycle_requested", recycleRequested);  // and why this worker wants replacing, or null
         ObjectNode consumer = stats.putObject("consumer");
         consumer.put("prefetch_count", broker.prefetch());
         consumer.set("broker", brokerInfo.deepCopy());
@@ -458,11 +503,13 @@ public final class Worker {
         info.put("insist", false);
         info.put("ssl", url.scheme().equals("amqps"));
         info.put("transport", "amqp");
-        info.put("connect_timeout", 5);
+        info.put("connect_timeout", connectTimeoutSeconds);
         info.putObject("transport_options");
         info.put("login_method", "PLAIN");
         info.putNull("uri_prefix");
-        info.put("heartbeat", 20.0);
+        if (sideConnection != null) {
+            info.put("heartbeat", (double) sideConnection.getHeartbeat()); // as agreed with the broker
+        }
         info.put("failover_strategy", "round-robin");
         info.putArray("alternates");
         return info;

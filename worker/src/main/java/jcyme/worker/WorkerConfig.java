@@ -16,6 +16,8 @@ import jcyme.tasks.BrokerUrl;
  * @param heartbeatInterval how often worker-heartbeat goes out (Celery's {@code freq}, 2 s)
  * @param workDirs         where each task's own work directory goes, and when old ones are scrubbed
  * @param batching         how acks and task events are gathered into fewer broker frames
+ * @param recycleWhenStuck ask to be recycled once this many threads are stuck in tasks given up on
+ *                         (hard time limit, terminate); 0: never
  */
 public record WorkerConfig(
         BrokerUrl broker,
@@ -38,7 +40,8 @@ public record WorkerConfig(
         boolean taskEvents,
         Duration heartbeatInterval,
         WorkDirs.Settings workDirs,
-        Batching batching) {
+        Batching batching,
+        int recycleWhenStuck) {
 
     /**
      * How the worker saves broker frames on fast tasks.
@@ -72,6 +75,9 @@ public record WorkerConfig(
             new AutoscalePolicy(minConcurrency, maxConcurrency, keepalive);
         } else if (minConcurrency != maxConcurrency || maxConcurrency < 1) {
             throw new IllegalArgumentException("concurrency must be at least 1, got " + maxConcurrency);
+        }
+        if (recycleWhenStuck < 0) {
+            throw new IllegalArgumentException("--recycle-when-stuck must be 0 or more, got " + recycleWhenStuck);
         }
         if (prefetchMultiplier < 0) {
             throw new IllegalArgumentException("prefetch multiplier must be 0 or more, got " + prefetchMultiplier);

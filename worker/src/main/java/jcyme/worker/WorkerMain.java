@@ -77,6 +77,10 @@ public final class WorkerMain implements Callable<Integer> {
     @Option(names = "--soft-time-limit", paramLabel = "SECONDS", description = "Default soft time limit per task (interrupts it).")
     Double softTimeLimit;
 
+    @Option(names = "--recycle-when-stuck", paramLabel = "N",
+            description = "Ask the branch for a recycle once N threads are stuck in tasks past their hard limit or terminated; 0: never (default: ${DEFAULT-VALUE}).")
+    int recycleWhenStuck = 1;
+
     @Option(names = "--autoscale-keepalive", paramLabel = "SECONDS",
             description = "Idle time before the pool shrinks (default: $AUTOSCALE_KEEPALIVE or ${DEFAULT-VALUE}).")
     double keepalive = envDouble("AUTOSCALE_KEEPALIVE", 30);
@@ -287,7 +291,7 @@ public final class WorkerMain implements Callable<Integer> {
                 prefetchMultiplier, pidfile, statedb, controlSocket, classpath, seconds(softTimeLimit),
                 seconds(timeLimit), seconds(keepalive), seconds(shutdownTimeout), seconds(maxReconnectDelay), taskEvents,
                 seconds(heartbeatInterval), new WorkDirs.Settings(workDir(workDir, pidfile, statedb), scrubBelow, seconds(scrubCheckInterval)),
-                new WorkerConfig.Batching(ackWindow, seconds(ackInterval), seconds(eventInterval)));
+                new WorkerConfig.Batching(ackWindow, seconds(ackInterval), seconds(eventInterval)), recycleWhenStuck);
     }
 
     /** {@code --work-dir} when given, else {@code work/} in the instance directory (the pid file's, else the state db's), else {@code ./work}. */

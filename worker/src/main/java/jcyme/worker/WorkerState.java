@@ -13,7 +13,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * What a worker remembers: the revoked ids and logical clock (both kept in the statedb across
- * restarts, when there is one) and the counters its stats report.
+ * restarts, when there is one) and the counters its stats report. The statedb is the instance's:
+ * during a recycle the other worker writes the revokes it takes there, and {@link #readRevokes()}
+ * brings them in.
  */
 final class WorkerState {
     private static final Logger log = LoggerFactory.getLogger(WorkerState.class);
@@ -28,6 +30,8 @@ final class WorkerState {
     private final AtomicLong failed = new AtomicLong();
     private final Instant startedAt = Instant.now();
     private volatile long savedClock = -1;
+    /** How far the statedb's revokes have been read. */
+    private long revokesReadThrough;
 
     private WorkerState(StateDb db) {
         this.db = db;
@@ -37,9 +41,7 @@ final class WorkerState {
     static WorkerState restore(StateDb db) throws SQLException {
         WorkerState state = new WorkerState(db);
         if (db != null) {
-            for (Map.Entry<String, Instant> entry : db.revoked().entrySet()) {
-                state.revoked.add(entry.getKey(), entry.getValue());
-            }
+            state.addRevokes(db.revokedSince(0));
             long clock = db.clock();
             state.clock.adjust(clock);
             state.savedClock = clock;
@@ -67,6 +69,23 @@ final class WorkerState {
                 log.error("could not persist revoke of {}: {}", id, e.getMessage());
             }
         }
+    }
+
+    /** Takes in the revokes written to the statedb since the last look, by this worker or the other slot's. */
+    void readRevokes() {
+        if (db == null) {
+            return;
+        }
+        try {
+            addRevokes(db.revokedSince(revokesReadThrough));
+        } catch (SQLException e) {
+            log.warn("could not read revokes from the statedb: {}", e.getMessage());
+        }
+    }
+
+    private synchronized void addRevokes(StateDb.Revokes revokes) {
+        revokes.ids().forEach(revoked::add);
+        revokesReadThrough = Math.max(revokesReadThrough, revokes.through());
     }
 
     List<String> revokedIds() {

@@ -1,5 +1,6 @@
 package jcyme.worker;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -53,5 +54,38 @@ class RequestTest {
         first.interrupt(); // a hard limit or terminate of the first task, late
         assertFalse(Thread.interrupted(), "the next task on the same thread was interrupted");
         next.ended();
+    }
+
+    @Test
+    void aRunGivenUpOnEndsAbandonedOrStuckAndOnlyARunningOneCanBe() {
+        Request returned = request("a");
+        returned.started(Thread.currentThread());
+        assertEquals(Request.RunEnd.RETURNED, returned.ended());
+        assertFalse(returned.abandon(), "nothing to give up on: its thread has returned");
+
+        Request abandoned = request("b");
+        abandoned.started(Thread.currentThread());
+        assertTrue(abandoned.abandon());
+        assertTrue(Thread.interrupted(), "giving up interrupts the thread");
+        assertFalse(abandoned.abandon(), "once");
+        assertEquals(Request.RunEnd.ABANDONED, abandoned.ended());
+        assertFalse(abandoned.markStuck(), "returned within the grace: not stuck");
+
+        Request stuck = request("c");
+        stuck.started(Thread.currentThread());
+        stuck.abandon();
+        Thread.interrupted();
+        assertTrue(stuck.markStuck());
+        assertEquals(Request.RunEnd.STUCK, stuck.ended());
+    }
+
+    @Test
+    void taskInfoShowsTheAckAndTheMessagePriority() {
+        Request request = new Request(request("a").message, new Envelope(1, false, "", "q"), 0, 9);
+        assertFalse(request.info(false, "n@h", 1).path("acknowledged").asBoolean());
+        request.acknowledged();
+        assertTrue(request.info(false, "n@h", 1).path("acknowledged").asBoolean());
+        assertEquals(9, request.info(false, "n@h", 1).at("/delivery_info/priority").asInt());
+        assertTrue(request("b").info(false, "n@h", 1).at("/delivery_info/priority").isNull(), "none given: null, as Celery");
     }
 }

@@ -111,6 +111,51 @@ class WorkDirsTest {
     }
 
     @Test
+    void aDirectoryThatCannotBeDeletedIsPassedOverAndFailsNoTask() throws Exception {
+        Path stuck = oldDir("a", 300, 1);
+        Path next = oldDir("b", 300, 2);
+        long[] capacity = {1000}; // 600 bytes used: 40% free
+        WorkDirs dirs = new WorkDirs(root, 50, Duration.ZERO, disk(capacity));
+        try (Undeletable pinned = Undeletable.pin(stuck.resolve("out"))) {
+            for (int i = 0; i < 3; i++) {
+                dirs.release(dirs.acquire("t" + i).getFileName().toString()); // one scrub per task: none fails it
+            }
+            assertTrue(Files.exists(stuck.resolve("out")));
+            assertFalse(Files.exists(next), "the next oldest went in its place");
+            assertEquals(List.of(stuck), dirs.oldestFirst(), "still there, still a candidate once it can go");
+        }
+    }
+
+    /** A file made undeletable: its directory read-only, or, for root, the file immutable ({@code chattr +i}). */
+    private record Undeletable(Path file) implements AutoCloseable {
+        static Undeletable pin(Path file) throws Exception {
+            boolean root = "root".equals(System.getProperty("user.name"));
+            if (root) {
+                org.junit.jupiter.api.Assumptions.assumeTrue(run("chattr", "+i", file.toString()),
+                        "SKIPPED: chattr +i is not available here, so root cannot be kept from deleting a file");
+            } else {
+                Files.setPosixFilePermissions(file.getParent(), java.nio.file.attribute.PosixFilePermissions.fromString("r-x------"));
+            }
+            return new Undeletable(file);
+        }
+
+        @Override
+        public void close() throws Exception {
+            run("chattr", "-i", file.toString());
+            Files.setPosixFilePermissions(file.getParent(), java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
+        }
+
+        private static boolean run(String... command) throws Exception {
+            try {
+                return new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                        .start().waitFor() == 0;
+            } catch (java.io.IOException notInstalled) {
+                return false;
+            }
+        }
+    }
+
+    @Test
     void settingsOutOfRangeAreRefused() {
         assertThrows(IllegalArgumentException.class, () -> new WorkDirs.Settings(root, 101, Duration.ZERO));
         assertThrows(IllegalArgumentException.class, () -> new WorkDirs.Settings(root, -1, Duration.ZERO));
