@@ -162,4 +162,30 @@ class RecycleTest {
         assertEquals(previous, instance.path("pid").asLong(), "the instance shows the newest worker");
         assertEquals(List.of(previous), BranchProcess.processesWith(marker), "every drained worker is gone");
     }
+
+    /**
+     * A worker that asks to be replaced ({@code pool_restart} sets its {@code stats}'
+     * {@code recycle_requested}) is recycled, rolling, with its reason as the event's cause; the
+     * branch's /metrics shows each running instance's stuck threads.
+     */
+    @Test
+    void aPoolRestartRecyclesTheWorkerWithItsReasonAsTheCause() throws Exception {
+        branch = new BranchProcess(tmp.resolve("instances"), "--broker", TestBroker.rabbitmq().url(), "--sup-interval", "1",
+                "--spare-workers", "0").start();
+        assertEquals(201, branch.call("PUT", "/" + app, "{}").status());
+        assertEquals(201, branch.call("POST", "/" + app + "/instances/w1?queues=" + queue).status());
+        long old = branch.awaitState(app, "w1", "RUNNING").path("pid").asLong();
+        String series = "jcyme_instance_stuck_threads{app=\"" + app + "\",name=\"w1\"} 0";
+        Wait.until(Duration.ofSeconds(30), series, () -> branch.call("GET", "/metrics").text().contains(series));
+
+        JsonNode answer = ControlClient.call(tmp.resolve("instances").resolve("w1").resolve("worker.sock"), "pool_restart", Map.of());
+        assertTrue(answer.toString().contains("reload started"), answer.toString());
+        Wait.until(Duration.ofSeconds(60), "the recycle", () -> !recycles().isEmpty(), branch::log);
+        JsonNode recycle = recycles().get(0);
+        assertEquals("pool_restart", recycle.path("cause").asText(), recycle.toString());
+        assertEquals(old, recycle.path("old_pid").asLong());
+        assertEquals(recycle.path("new_pid").asLong(), branch.awaitState(app, "w1", "RUNNING").path("pid").asLong());
+        assertTrue(ProcessHandle.of(old).map(p -> !p.isAlive()).orElse(true), "the old worker drained before the event");
+        assertEquals(1, recycles().size(), "the replacement does not ask again");
+    }
 }
