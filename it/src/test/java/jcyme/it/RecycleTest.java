@@ -188,4 +188,34 @@ class RecycleTest {
         assertTrue(ProcessHandle.of(old).map(p -> !p.isAlive()).orElse(true), "the old worker drained before the event");
         assertEquals(1, recycles().size(), "the replacement does not ask again");
     }
+
+    /**
+     * A task past its hard limit that ignores the interrupt (naive recursion never looks) leaves its
+     * thread stuck: the branch records {@code instance.stuck} and recycles the worker at its request.
+     */
+    @Test
+    void aWorkerWithAStuckThreadIsRecordedAndRecycled() throws Exception {
+        branch = new BranchProcess(tmp.resolve("instances"), "--broker", TestBroker.rabbitmq().url(), "--sup-interval", "1",
+                "--spare-workers", "0").start();
+        assertEquals(201, branch.call("PUT", "/" + app, "{\"arguments\": \"--time-limit 0.5\"}").status());
+        assertEquals(201, branch.call("POST", "/" + app + "/instances/w1?queues=" + queue).status());
+        long old = branch.awaitState(app, "w1", "RUNNING").path("pid").asLong();
+
+        assertEquals(202, branch.call("POST", "/" + app + "/tasks/tasks.fib", "{\"args\": [60], \"queue\": \"" + queue + "\"}").status());
+        Wait.until(Duration.ofSeconds(60), "the recycle", () -> !recycles().isEmpty(), branch::log);
+        JsonNode recycle = recycles().get(0);
+        assertEquals("1 stuck threads >= 1", recycle.path("cause").asText(), recycle.toString());
+        assertEquals(old, recycle.path("old_pid").asLong());
+        List<JsonNode> stuck = new ArrayList<>();
+        branch.json("GET", "/events?since=0&limit=10000").path("events").forEach(e -> {
+            if (e.path("kind").asText().equals("instance.stuck")) {
+                stuck.add(e);
+            }
+        });
+        assertEquals(1, stuck.size(), stuck.toString());
+        assertEquals(old, stuck.get(0).path("pid").asLong(), stuck.toString());
+        assertEquals(1, stuck.get(0).path("stuck_threads").asInt(), stuck.toString());
+        assertEquals("w1", stuck.get(0).path("instance").asText(), stuck.toString());
+        assertTrue(ProcessHandle.of(old).map(p -> !p.isAlive()).orElse(true), "the stuck thread died with its worker");
+    }
 }
