@@ -46,13 +46,26 @@ class RecycleTest {
     }
 
     private List<JsonNode> recycles() {
+        return events("instance.recycle");
+    }
+
+    private List<JsonNode> events(String kind) {
         List<JsonNode> found = new ArrayList<>();
         branch.json("GET", "/events?since=0&limit=10000").path("events").forEach(e -> {
-            if (e.path("kind").asText().equals("instance.recycle")) {
+            if (e.path("kind").asText().equals(kind)) {
                 found.add(e);
             }
         });
         return found;
+    }
+
+    /** A branch without spares whose app (made with {@code appBody}) has one instance, w1, RUNNING; its pid. */
+    private long oneRunningInstance(String appBody) throws Exception {
+        branch = new BranchProcess(tmp.resolve("instances"), "--broker", TestBroker.rabbitmq().url(), "--sup-interval", "1",
+                "--spare-workers", "0").start();
+        assertEquals(201, branch.call("PUT", "/" + app, appBody).status());
+        assertEquals(201, branch.call("POST", "/" + app + "/instances/w1?queues=" + queue).status());
+        return branch.awaitState(app, "w1", "RUNNING").path("pid").asLong();
     }
 
     @Test
@@ -170,11 +183,7 @@ class RecycleTest {
      */
     @Test
     void aPoolRestartRecyclesTheWorkerWithItsReasonAsTheCause() throws Exception {
-        branch = new BranchProcess(tmp.resolve("instances"), "--broker", TestBroker.rabbitmq().url(), "--sup-interval", "1",
-                "--spare-workers", "0").start();
-        assertEquals(201, branch.call("PUT", "/" + app, "{}").status());
-        assertEquals(201, branch.call("POST", "/" + app + "/instances/w1?queues=" + queue).status());
-        long old = branch.awaitState(app, "w1", "RUNNING").path("pid").asLong();
+        long old = oneRunningInstance("{}");
         String series = "jcyme_instance_stuck_threads{app=\"" + app + "\",name=\"w1\"} 0";
         Wait.until(Duration.ofSeconds(30), series, () -> branch.call("GET", "/metrics").text().contains(series));
 
@@ -195,23 +204,14 @@ class RecycleTest {
      */
     @Test
     void aWorkerWithAStuckThreadIsRecordedAndRecycled() throws Exception {
-        branch = new BranchProcess(tmp.resolve("instances"), "--broker", TestBroker.rabbitmq().url(), "--sup-interval", "1",
-                "--spare-workers", "0").start();
-        assertEquals(201, branch.call("PUT", "/" + app, "{\"arguments\": \"--time-limit 0.5\"}").status());
-        assertEquals(201, branch.call("POST", "/" + app + "/instances/w1?queues=" + queue).status());
-        long old = branch.awaitState(app, "w1", "RUNNING").path("pid").asLong();
+        long old = oneRunningInstance("{\"arguments\": \"--time-limit 0.5\"}");
 
         assertEquals(202, branch.call("POST", "/" + app + "/tasks/tasks.fib", "{\"args\": [60], \"queue\": \"" + queue + "\"}").status());
         Wait.until(Duration.ofSeconds(60), "the recycle", () -> !recycles().isEmpty(), branch::log);
         JsonNode recycle = recycles().get(0);
         assertEquals("1 stuck threads >= 1", recycle.path("cause").asText(), recycle.toString());
         assertEquals(old, recycle.path("old_pid").asLong());
-        List<JsonNode> stuck = new ArrayList<>();
-        branch.json("GET", "/events?since=0&limit=10000").path("events").forEach(e -> {
-            if (e.path("kind").asText().equals("instance.stuck")) {
-                stuck.add(e);
-            }
-        });
+        List<JsonNode> stuck = events("instance.stuck");
         assertEquals(1, stuck.size(), stuck.toString());
         assertEquals(old, stuck.get(0).path("pid").asLong(), stuck.toString());
         assertEquals(1, stuck.get(0).path("stuck_threads").asInt(), stuck.toString());
