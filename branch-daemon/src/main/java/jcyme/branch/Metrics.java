@@ -109,6 +109,8 @@ public final class Metrics implements AutoCloseable {
         GaugeSnapshot.Builder pool = gauge("jcyme_instance_pool_threads", "Threads in the worker's pool now");
         GaugeSnapshot.Builder poolMin = gauge("jcyme_instance_pool_min_threads", "The worker's autoscale minimum");
         GaugeSnapshot.Builder poolMax = gauge("jcyme_instance_pool_max_threads", "The worker's autoscale maximum");
+        GaugeSnapshot.Builder stuck = gauge("jcyme_instance_stuck_threads",
+                "Pool threads the worker gave up on (past a hard time limit, or terminated) that still run");
         List<Instance> all = instances.all();
         Map<Instance, CompletableFuture<Optional<JsonNode>>> stats = new LinkedHashMap<>();
         for (Instance instance : all) {
@@ -145,8 +147,11 @@ public final class Metrics implements AutoCloseable {
                 poolMin.dataPoint(point(scaler.path("min").asDouble(), labels));
                 poolMax.dataPoint(point(scaler.path("max").asDouble(), labels));
             });
+            answer.map(s -> s.path("stuck_threads")).filter(JsonNode::isNumber)
+                    .ifPresent(count -> stuck.dataPoint(point(count.asDouble(), labels)));
         }
-        snapshots.addAll(List.of(state.build(), restarts.build(), rss.build(), pool.build(), poolMin.build(), poolMax.build()));
+        snapshots.addAll(List.of(state.build(), restarts.build(), rss.build(), pool.build(), poolMin.build(), poolMax.build(),
+                stuck.build()));
     }
 
     /**

@@ -39,6 +39,8 @@ final class Reconciler implements AutoCloseable {
     private final EventLog events;
     private final Duration settleTimeout;
     private final Map<String, Lane> lanes = new HashMap<>();
+    /** Instances whose worker had stuck threads at the last look (passes over one instance never overlap). */
+    private final Map<String, Stuck> stuck = new java.util.concurrent.ConcurrentHashMap<>();
     private final ExecutorService passes = Executors.newCachedThreadPool(DaemonThreads.named("reconcile"));
     private final ScheduledExecutorService sweep = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("reconcile-sweep"));
     private volatile boolean closed;
@@ -197,25 +199,57 @@ final class Reconciler implements AutoCloseable {
     }
 
     /**
-     * Replaces a RUNNING worker past its recycle thresholds (the instance's own, else its app's):
+     * Replaces a RUNNING worker that asks for it (its stuck threads passed its limit, or a
+     * {@code pool_restart}), or past its recycle thresholds (the instance's own, else its app's):
      * tasks processed, or resident memory. The replacement consumes before the old one drains.
+     * A rise in the worker's stuck threads is recorded first ({@code instance.stuck}).
      */
     private void recycleIfDue(InstanceRecord record, Supervisor.Usage usage) {
+        noteStuck(record, usage);
         jcyme.api.App app = store.app(record.app()).orElse(null);
         Long afterTasks = record.recycleAfterTasks() != null ? record.recycleAfterTasks() : app == null ? null : app.recycleAfterTasks();
         Long aboveRss = record.recycleAboveRssKib() != null ? record.recycleAboveRssKib() : app == null ? null : app.recycleAboveRssKib();
-        if (afterTasks == null && aboveRss == null || closed) {
-            return;
-        }
-        String cause = afterTasks != null && usage.tasks() >= afterTasks ? "tasks " + usage.tasks() + " >= " + afterTasks
-                : aboveRss != null && usage.rssKib() >= aboveRss ? "rss " + usage.rssKib() + " KiB >= " + aboveRss + " KiB"
-                : null;
-        if (cause == null) {
+        String cause = recycleCause(usage, afterTasks, aboveRss);
+        if (cause == null || closed) {
             return;
         }
         log.info("instance {}: recycling pid {}: {}", record.name(), usage.pid(), cause);
         supervisor.recycle(specOf(record)).ifPresent(done -> events.record("instance.recycle", BranchEvent.fields(
                 "app", record.app(), "instance", record.name(), "cause", cause, "old_pid", done.oldPid(), "new_pid", done.newPid())));
+    }
+
+    /** Why a worker with this usage is to be recycled: its own request first, then the thresholds; null when it is not. */
+    static String recycleCause(Supervisor.Usage usage, Long afterTasks, Long aboveRssKib) {
+        if (usage.recycleRequested() != null) {
+            return usage.recycleRequested();
+        }
+        if (afterTasks != null && usage.tasks() >= afterTasks) {
+            return "tasks " + usage.tasks() + " >= " + afterTasks;
+        }
+        if (aboveRssKib != null && usage.rssKib() >= aboveRssKib) {
+            return "rss " + usage.rssKib() + " KiB >= " + aboveRssKib + " KiB";
+        }
+        return null;
+    }
+
+    /** Records {@code instance.stuck} when the worker's stuck threads rose since the last look (a new worker starts at none). */
+    private void noteStuck(InstanceRecord record, Supervisor.Usage usage) {
+        Stuck now = new Stuck(usage.pid(), usage.stuckThreads());
+        Stuck before = now.count() > 0 ? stuck.put(record.name(), now) : stuck.remove(record.name());
+        if (now.roseSince(before)) {
+            log.warn("instance {}: pid {} has {} stuck thread(s)", record.name(), usage.pid(), now.count());
+            events.record("instance.stuck", BranchEvent.fields(
+                    "app", record.app(), "instance", record.name(), "pid", usage.pid(), "stuck_threads", now.count()));
+        }
+    }
+
+    /** A worker's stuck threads at the last look. */
+    record Stuck(long pid, int count) {
+        /** True if this look shows more stuck threads than {@code before} (of the same worker; none for another or none seen). */
+        boolean roseSince(Stuck before) {
+            int earlier = before != null && before.pid() == pid ? before.count() : 0;
+            return count > earlier;
+        }
     }
 
     private void start(InstanceRecord record) {
@@ -227,6 +261,7 @@ final class Reconciler implements AutoCloseable {
     /** A tombstone (or a record already gone): stop the worker, remove its directory, then the record. */
     private void remove(String name, InstanceRecord record) {
         supervisor.forget(name);
+        stuck.remove(name);
         if (record != null) {
             Supervisor.deleteTree(specOf.apply(record).dir());
             store.purgeInstance(name);

@@ -31,7 +31,8 @@ import org.slf4j.LoggerFactory;
  * then the claim travel over it (so the broker URL never
  * shows on a command line), and its end of input tells an unclaimed spare that its branch is gone.
  * That is why spares are started with a plain {@link ProcessBuilder}, which keeps that pipe, while
- * workers go through zt-exec. Their output, until claimed, is appended to one log file.
+ * workers go through zt-exec. Until claimed, they work in a scratch directory of their own and
+ * their output is appended to one log file; a claimed spare moves into its instance's directory and log.
  */
 final class Spares implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Spares.class);
@@ -39,6 +40,12 @@ final class Spares implements AutoCloseable {
     static final String PLACEHOLDER = "-Djcyme.spare=";
     /** The placeholder's width: room for the instance marker (two names of up to 128 characters) and the generation marker. */
     private static final int TITLE_ROOM = 360;
+    /**
+     * What a claimed spare needs to move Java's view of its working directory into the instance's
+     * (the JDK keeps {@code user.dir} from its start in {@code java.io} and {@code sun.nio.fs}).
+     */
+    private static final List<String> OPENS = List.of("--add-opens=java.base/java.io=ALL-UNNAMED",
+            "--add-opens=java.base/sun.nio.fs=ALL-UNNAMED");
     /** A spare's exit code when it cannot take an instance's name here; spares are then given up. */
     private static final int EXIT_UNSUPPORTED = 4;
 
@@ -82,7 +89,7 @@ final class Spares implements AutoCloseable {
 
     /**
      * @param jvm      a worker's JVM options for an app's options, ending in the class path (no main class)
-     * @param workDir  the spares' working directory
+     * @param workDir  the spares' working directory until claimed (made 0700 when missing)
      * @param logFile  where spares write until they are claimed
      * @param perKey   spares kept per launch configuration; 0 turns them off
      */
@@ -147,19 +154,22 @@ final class Spares implements AutoCloseable {
                 return;
             }
             synchronized (this) {
-                if (closed) {
+                Deque<Process> ready = idle.get(key);
+                if (closed || ready == null) {
                     spare.destroyForcibly();
                     return;
                 }
-                idle.get(key).add(spare);
+                ready.add(spare);
             }
-            spare.onExit().thenAccept(this::exitedIdle);
+            ProcessExits.of(spare).thenAccept(this::exitedIdle);
             log.debug("spare worker pid {} started", spare.pid());
         }
     }
 
     private Process spawn(Key key) throws IOException {
+        WorkerLauncher.privateDirectory(workDir);
         List<String> command = new ArrayList<>(List.of("setsid", java.toString(), PLACEHOLDER + ".".repeat(TITLE_ROOM)));
+        command.addAll(OPENS);
         command.addAll(jvm.apply(key.jvmOptions()));
         command.add(MAIN);
         String script = "exec " + WorkerLauncher.shellWords(command) + " >>" + WorkerLauncher.quote(logFile.toString()) + " 2>&1";
@@ -194,7 +204,7 @@ final class Spares implements AutoCloseable {
         }
     }
 
-    /** Stops the idle spares of configurations no instance in {@code live} uses. */
+    /** Stops the idle spares of configurations no instance in {@code live} uses (and one being made for them). */
     void retain(Collection<InstanceSpec> live) {
         Set<Key> used = live.stream().map(Key::of).collect(Collectors.toSet());
         List<Process> unused = new ArrayList<>();

@@ -36,7 +36,7 @@ final class Supervised {
 
     private final String name;
     private final SupervisorSettings settings;
-    private final WorkerLauncher launcher;
+    private final Launcher launcher;
     private final ScheduledExecutorService executor;
     private final Supervisor.Listener listener;
     private InstanceSpec spec;
@@ -53,10 +53,12 @@ final class Supervised {
     private Instant retryAt;
     private String lastError;
     private ScheduledFuture<?> pending;
+    /** Why this supervisor killed the watched process, told with its exit; null when it did not. */
+    private String killedBecause;
     /** The setup command running before a spawn, if any. */
     private SetupRun setup;
 
-    Supervised(InstanceSpec spec, SupervisorSettings settings, WorkerLauncher launcher, ScheduledExecutorService executor,
+    Supervised(InstanceSpec spec, SupervisorSettings settings, Launcher launcher, ScheduledExecutorService executor,
                Supervisor.Listener listener) {
         this.name = spec.name();
         this.spec = spec;
@@ -112,6 +114,7 @@ final class Supervised {
             cancelPending();
             current = ++watch;
             process = null;
+            killedBecause = null;
             transition(InstanceState.STARTING, "generation " + desired.generation());
             if (!desired.hasSetup()) {
                 return current;
@@ -162,15 +165,24 @@ final class Supervised {
         process = child.toHandle();
         ownChild = true;
         startedAt = null;
-        exited = child.onExit().thenAccept(p -> {
-            if (p.exitValue() == ALREADY_RUNNING && adoptInstead(current)) {
-                return;
-            }
-            Supervisor.Exit exit = Supervisor.Exit.of(desired.app(), p.pid(), p.exitValue());
-            onExit(current, exit, "exit code " + p.exitValue() + (exit.signal() == null ? "" : " (" + exit.signal() + ")"));
-        });
+        exited = watchChild(child, desired.app(), current, true);
         Instant deadline = Instant.now().plus(settings.startTimeout());
         schedule(() -> awaitReady(current, deadline), settings.readyPoll().toMillis());
+    }
+
+    /**
+     * Reports the child's exit (on a thread of {@link ProcessExits}, never the common pool).
+     *
+     * @param adoptIfRunning  an exit because another copy holds the instance's lock adopts that copy
+     */
+    private CompletableFuture<Void> watchChild(Process child, String app, long current, boolean adoptIfRunning) {
+        return ProcessExits.of(child).thenAccept(p -> {
+            if (adoptIfRunning && p.exitValue() == ALREADY_RUNNING && adoptInstead(current)) {
+                return;
+            }
+            Supervisor.Exit exit = Supervisor.Exit.of(app, p.pid(), p.exitValue());
+            onExit(current, exit, "exit code " + p.exitValue() + (exit.signal() == null ? "" : " (" + exit.signal() + ")"));
+        });
     }
 
     /** Polls until the worker answers ping; an answer counts only from the worker we started (it holds the lock). */
@@ -193,8 +205,8 @@ final class Supervised {
                 return;
             }
             if (Instant.now().isAfter(deadline)) {
-                lastError = "did not answer ping within " + settings.startTimeout().toSeconds() + " s";
-                log.warn("instance {}: {}; killing it", name, lastError);
+                killedBecause = "did not answer ping within " + settings.startTimeout().toSeconds() + " s";
+                log.warn("instance {}: {}; killing it", name, killedBecause);
                 process.destroyForcibly();
                 return;
             }
@@ -237,7 +249,7 @@ final class Supervised {
         older.ifPresent(p -> {
             log.info("instance {}: pid {} was left from an unfinished recycle; draining it", name, p.pid());
             InstanceSpec olderSpec = spec.inSlot(1 - slot);
-            Thread drainer = new Thread(() -> drain(p, p.onExit(), olderSpec.socket()), "drain-" + name);
+            Thread drainer = new Thread(() -> drain(p, ProcessExits.of(p), olderSpec.socket()), "drain-" + name);
             drainer.setDaemon(true);
             drainer.start();
         });
@@ -303,10 +315,12 @@ final class Supervised {
     // ---- exits --------------------------------------------------------------------------------
 
     /** @param exit how it ended, or null when this JVM cannot know (not its child, or found dead) */
-    private synchronized void onExit(long current, Supervisor.Exit exit, String how) {
+    private synchronized void onExit(long current, Supervisor.Exit exit, String ended) {
         if (current != watch || !state.isUp()) {
             return;
         }
+        String how = killedBecause == null ? ended : killedBecause + ", killed: " + ended;
+        killedBecause = null;
         cancelPending();
         listener.exited(name, exit != null ? exit : Supervisor.Exit.unknown(spec.app(), process.pid()));
         if (state == InstanceState.STOPPING) {
@@ -475,10 +489,7 @@ final class Supervised {
             process = child.toHandle();
             ownChild = true;
             startedAt = Instant.now();
-            exited = child.onExit().thenAccept(p -> {
-                Supervisor.Exit exit = Supervisor.Exit.of(next.app(), p.pid(), p.exitValue());
-                onExit(current, exit, "exit code " + p.exitValue() + (exit.signal() == null ? "" : " (" + exit.signal() + ")"));
-            });
+            exited = watchChild(child, next.app(), current, false);
         }
         log.info("instance {}: recycle: pid {} answered ping; draining pid {}", name, child.pid(), old.pid());
         launcher.refillSpares(next);
@@ -537,7 +548,8 @@ final class Supervised {
 
     /**
      * Brings the running worker's live configuration, autoscale bounds and consumed queues to {@code wanted}, and
-     * tells what it has used (tasks processed, resident memory) from the same look at its stats.
+     * tells what it has used and asks for (tasks processed, resident memory, stuck threads, a recycle) from the same look at
+     * its stats.
      */
     Supervisor.Usage applyLive(InstanceSpec wanted, Function<String, Map<String, Object>> queueBinding) throws IOException {
         InstanceSpec desired = wanted.inSlot(spec().slot());
@@ -554,11 +566,7 @@ final class Supervised {
         } catch (IOException e) {
             log.debug("instance {}: live settings not applied now: {}", name, e.getMessage());
         }
-        long tasks = 0;
-        for (JsonNode count : stats.path("total")) {
-            tasks += count.asLong();
-        }
-        return new Supervisor.Usage(worker.pid(), tasks, rssKib(worker.pid()));
+        return Supervisor.Usage.of(worker.pid(), stats, rssKib(worker.pid()));
     }
 
     private void applyLive(InstanceSpec desired, JsonNode stats, Function<String, Map<String, Object>> queueBinding)

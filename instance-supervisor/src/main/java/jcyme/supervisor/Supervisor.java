@@ -65,7 +65,7 @@ public final class Supervisor implements AutoCloseable {
     }
 
     private final SupervisorSettings settings;
-    private final WorkerLauncher launcher;
+    private final Launcher launcher;
     private final Listener listener;
     private final Map<String, Supervised> instances = new ConcurrentHashMap<>();
     /** Starts hold it shared; {@link #close} takes it alone, so nothing starts once it returns. */
@@ -78,6 +78,10 @@ public final class Supervisor implements AutoCloseable {
     });
 
     public Supervisor(SupervisorSettings settings, WorkerLauncher launcher, Listener listener) {
+        this(settings, (Launcher) launcher, listener);
+    }
+
+    Supervisor(SupervisorSettings settings, Launcher launcher, Listener listener) {
         this.settings = settings;
         this.launcher = launcher;
         this.listener = listener;
@@ -166,8 +170,26 @@ public final class Supervisor implements AutoCloseable {
     /** What a recycle did: the worker drained and the one that replaced it. */
     public record Recycled(long oldPid, long newPid) {}
 
-    /** A running worker's tasks processed ({@code stats.total} summed) and resident memory (VmRSS) in KiB. */
-    public record Usage(long pid, long tasks, long rssKib) {}
+    /**
+     * What a running worker has used and asks for, from one look at its {@code stats}.
+     *
+     * @param tasks             tasks processed ({@code total} summed)
+     * @param rssKib            resident memory (VmRSS) in KiB
+     * @param stuckThreads      pool threads given up on (past a hard time limit, or terminated) that still run ({@code stuck_threads})
+     * @param recycleRequested  why the worker asks to be replaced ({@code recycle_requested}: too many stuck threads, a
+     *                          {@code pool_restart}), or null when it does not
+     */
+    public record Usage(long pid, long tasks, long rssKib, int stuckThreads, String recycleRequested) {
+        /** The usage a worker's {@code stats} answer tells, with its pid and resident memory. */
+        public static Usage of(long pid, JsonNode stats, long rssKib) {
+            long tasks = 0;
+            for (JsonNode count : stats.path("total")) {
+                tasks += count.asLong();
+            }
+            JsonNode recycle = stats.path("recycle_requested");
+            return new Usage(pid, tasks, rssKib, stats.path("stuck_threads").asInt(0), recycle.isTextual() ? recycle.asText() : null);
+        }
+    }
 
     /**
      * Replaces the RUNNING worker: its replacement consumes before it drains (see {@code Supervised.recycle});
@@ -235,7 +257,7 @@ public final class Supervisor implements AutoCloseable {
                 ProcessHandle.of(pid).ifPresent(p -> {
                     p.destroy();
                     try {
-                        p.onExit().get(settings.warmStopWait().toMillis(), TimeUnit.MILLISECONDS);
+                        ProcessExits.of(p).get(settings.warmStopWait().toMillis(), TimeUnit.MILLISECONDS);
                     } catch (Exception e) {
                         p.destroyForcibly();
                     }

@@ -28,7 +28,7 @@ import org.zeroturnaround.exec.StartedProcess;
  * line that {@code ps} shows every user; the instance directory, where the control socket lives, is
  * made 0700 from the first moment.
  */
-public final class WorkerLauncher {
+public final class WorkerLauncher implements Launcher {
     /** Where a worker finds its broker URL (the worker's {@code -b} wins when given). */
     public static final String BROKER_ENV = "JCYME_BROKER_URL";
     private static final Logger log = LoggerFactory.getLogger(WorkerLauncher.class);
@@ -59,12 +59,16 @@ public final class WorkerLauncher {
 
     /**
      * Starts instances from spare workers from now on: {@code perKey} JVMs kept ready per app
-     * configuration (JVM options and environment), working in {@code workDir} and writing to {@code logFile}
+     * configuration (JVM options and environment), working in a scratch directory of their own in
+     * {@code dataDir} ({@value #SPARES_DIR}, no instance's name) and writing to {@code logFile}
      * until claimed; 0 turns them off.
      */
-    public void useSpares(Path workDir, Path logFile, int perKey) {
-        spares = new Spares(java, this::classpathOptions, workDir, logFile, perKey);
+    public void useSpares(Path dataDir, Path logFile, int perKey) {
+        spares = new Spares(java, this::classpathOptions, dataDir.resolve(SPARES_DIR), logFile, perKey);
     }
+
+    /** The spares' working directory in the data directory: an instance's name cannot start with a dot. */
+    static final String SPARES_DIR = ".spares";
 
     /** The JVM options and main class of a worker (without java and its arguments). */
     public List<String> jvm(List<String> appOptions) {
@@ -142,6 +146,7 @@ public final class WorkerLauncher {
      * with a setup command: its workers start in the directory the setup prepared); returns its
      * process (a child of this JVM until this JVM dies).
      */
+    @Override
     public Process start(InstanceSpec spec) throws IOException {
         privateDirectory(spec.dir());
         writeConfig(spec);
@@ -152,6 +157,7 @@ public final class WorkerLauncher {
         Map<String, Object> claim = new java.util.LinkedHashMap<>();
         claim.put("title", List.of(spec.marker(), spec.generationMarker()));
         claim.put("broker", spec.broker());
+        claim.put("dir", spec.dir().toString());
         claim.put("log", spec.logfile().toString());
         claim.put("args", arguments(spec));
         Optional<Process> spare = pool.claim(spec, JSON.writeValueAsString(claim));
@@ -165,6 +171,7 @@ public final class WorkerLauncher {
      * worker of it is ready, not as it starts: a JVM starting beside it would take the CPU it
      * needs to get there.
      */
+    @Override
     public void refillSpares(InstanceSpec spec) {
         Spares pool = spares;
         if (pool != null && !spec.hasSetup()) {
@@ -173,6 +180,7 @@ public final class WorkerLauncher {
     }
 
     /** Keeps only the spare workers the given instances could use. */
+    @Override
     public void retainSpares(java.util.Collection<InstanceSpec> live) {
         Spares pool = spares;
         if (pool != null) {
@@ -187,6 +195,7 @@ public final class WorkerLauncher {
     }
 
     /** Stops the spare workers; none are made from now on. */
+    @Override
     public void closeSpares() {
         Spares pool = spares;
         if (pool != null) {

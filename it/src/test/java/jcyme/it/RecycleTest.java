@@ -46,13 +46,26 @@ class RecycleTest {
     }
 
     private List<JsonNode> recycles() {
+        return events("instance.recycle");
+    }
+
+    private List<JsonNode> events(String kind) {
         List<JsonNode> found = new ArrayList<>();
         branch.json("GET", "/events?since=0&limit=10000").path("events").forEach(e -> {
-            if (e.path("kind").asText().equals("instance.recycle")) {
+            if (e.path("kind").asText().equals(kind)) {
                 found.add(e);
             }
         });
         return found;
+    }
+
+    /** A branch without spares whose app (made with {@code appBody}) has one instance, w1, RUNNING; its pid. */
+    private long oneRunningInstance(String appBody) throws Exception {
+        branch = new BranchProcess(tmp.resolve("instances"), "--broker", TestBroker.rabbitmq().url(), "--sup-interval", "1",
+                "--spare-workers", "0").start();
+        assertEquals(201, branch.call("PUT", "/" + app, appBody).status());
+        assertEquals(201, branch.call("POST", "/" + app + "/instances/w1?queues=" + queue).status());
+        return branch.awaitState(app, "w1", "RUNNING").path("pid").asLong();
     }
 
     @Test
@@ -161,5 +174,48 @@ class RecycleTest {
         assertEquals("RUNNING", instance.path("state").asText());
         assertEquals(previous, instance.path("pid").asLong(), "the instance shows the newest worker");
         assertEquals(List.of(previous), BranchProcess.processesWith(marker), "every drained worker is gone");
+    }
+
+    /**
+     * A worker that asks to be replaced ({@code pool_restart} sets its {@code stats}'
+     * {@code recycle_requested}) is recycled, rolling, with its reason as the event's cause; the
+     * branch's /metrics shows each running instance's stuck threads.
+     */
+    @Test
+    void aPoolRestartRecyclesTheWorkerWithItsReasonAsTheCause() throws Exception {
+        long old = oneRunningInstance("{}");
+        String series = "jcyme_instance_stuck_threads{app=\"" + app + "\",name=\"w1\"} 0";
+        Wait.until(Duration.ofSeconds(30), series, () -> branch.call("GET", "/metrics").text().contains(series));
+
+        JsonNode answer = ControlClient.call(tmp.resolve("instances").resolve("w1").resolve("worker.sock"), "pool_restart", Map.of());
+        assertTrue(answer.toString().contains("reload started"), answer.toString());
+        Wait.until(Duration.ofSeconds(60), "the recycle", () -> !recycles().isEmpty(), branch::log);
+        JsonNode recycle = recycles().get(0);
+        assertEquals("pool_restart", recycle.path("cause").asText(), recycle.toString());
+        assertEquals(old, recycle.path("old_pid").asLong());
+        assertEquals(recycle.path("new_pid").asLong(), branch.awaitState(app, "w1", "RUNNING").path("pid").asLong());
+        assertTrue(ProcessHandle.of(old).map(p -> !p.isAlive()).orElse(true), "the old worker drained before the event");
+        assertEquals(1, recycles().size(), "the replacement does not ask again");
+    }
+
+    /**
+     * A task past its hard limit that ignores the interrupt (naive recursion never looks) leaves its
+     * thread stuck: the branch records {@code instance.stuck} and recycles the worker at its request.
+     */
+    @Test
+    void aWorkerWithAStuckThreadIsRecordedAndRecycled() throws Exception {
+        long old = oneRunningInstance("{\"arguments\": \"--time-limit 0.5\"}");
+
+        assertEquals(202, branch.call("POST", "/" + app + "/tasks/tasks.fib", "{\"args\": [60], \"queue\": \"" + queue + "\"}").status());
+        Wait.until(Duration.ofSeconds(60), "the recycle", () -> !recycles().isEmpty(), branch::log);
+        JsonNode recycle = recycles().get(0);
+        assertEquals("1 stuck threads >= 1", recycle.path("cause").asText(), recycle.toString());
+        assertEquals(old, recycle.path("old_pid").asLong());
+        List<JsonNode> stuck = events("instance.stuck");
+        assertEquals(1, stuck.size(), stuck.toString());
+        assertEquals(old, stuck.get(0).path("pid").asLong(), stuck.toString());
+        assertEquals(1, stuck.get(0).path("stuck_threads").asInt(), stuck.toString());
+        assertEquals("w1", stuck.get(0).path("instance").asText(), stuck.toString());
+        assertTrue(ProcessHandle.of(old).map(p -> !p.isAlive()).orElse(true), "the stuck thread died with its worker");
     }
 }

@@ -89,6 +89,43 @@ class SpareWorkerTest {
         Wait.until(Duration.ofSeconds(30), "no spare for a deleted app", () -> spares().isEmpty(), branch::log);
     }
 
+    /**
+     * A claimed spare is what a cold worker would be: it works in the instance's directory (the
+     * kernel's view and Java's), and what the JVM itself prints (a {@code kill -3} thread dump, a
+     * crash report) lands in the instance's log and directory, not in the spares' log and scratch directory.
+     */
+    @Test
+    void aClaimedSpareWorksAndWritesInItsInstancesDirectory() throws Exception {
+        Path data = tmp.resolve("instances");
+        branch = new BranchProcess(data, "--broker", TestBroker.rabbitmq().url(), "--no-cluster").start();
+        assertEquals(201, branch.call("PUT", "/" + app).status());
+        assertEquals(201, branch.call("POST", "/" + app + "/instances/w1?queues=q1").status());
+        branch.awaitState(app, "w1", "RUNNING");
+        Wait.until(Duration.ofSeconds(30), "a spare worker", () -> spares().size() == 1, branch::log);
+        long spare = spares().get(0);
+        Path scratch = workingDirectory(spare);
+        assertFalse(scratch.equals(data.toRealPath()), "a spare works in a scratch directory, not the data directory");
+
+        assertEquals(201, branch.call("POST", "/" + app + "/instances/w2?queues=q2").status());
+        assertEquals(spare, branch.awaitState(app, "w2", "RUNNING").path("pid").asLong(), "w2 took over the spare");
+        Path dir = data.resolve("w2").toRealPath();
+        assertEquals(dir, workingDirectory(spare));
+        Process jcmd = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(),
+                Long.toString(spare), "VM.system_properties").redirectErrorStream(true).start();
+        String properties = new String(jcmd.getInputStream().readAllBytes());
+        assertTrue(jcmd.waitFor(60, TimeUnit.SECONDS));
+        assertTrue(properties.contains("user.dir=" + dir + "\n"), properties);
+
+        assertEquals(0, new ProcessBuilder("kill", "-3", Long.toString(spare)).start().waitFor());
+        Path log = dir.resolve("worker.log");
+        Wait.until(Duration.ofSeconds(30), "a thread dump in w2's worker.log", () -> read(log).contains("Full thread dump"));
+        assertFalse(read(data.resolve("spares.log")).contains("Full thread dump"), "nothing of w2's in the spares' log");
+    }
+
+    private static Path workingDirectory(long pid) throws IOException {
+        return Path.of("/proc", Long.toString(pid), "cwd").toRealPath();
+    }
+
     @Test
     void aBrokenClassArchiveNeverStopsAWorker() throws Exception {
         Path garbage = Files.write(tmp.resolve("broken.jsa"), "not an archive".repeat(100).getBytes());

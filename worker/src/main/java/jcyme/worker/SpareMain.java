@@ -3,9 +3,7 @@ package jcyme.worker;
 import ch.qos.logback.classic.Level;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.BufferedReader;
-import java.io.FileOutputStream;
 import java.io.InputStreamReader;
-import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -21,15 +19,16 @@ import jcyme.tasks.Json;
  * it loads and initialises what every worker needs (command-line model, logging, JSON, SQLite's
  * native library, the AMQP client), loads the app's tasks and connects to its broker (see
  * {@link Prepared}), then waits for a second line naming the instance it is to become. Claimed, it
- * takes the instance's name on its command line (see {@link ProcessTitle}), sends its output to
- * the instance's log and runs as {@code WorkerMain} with the given arguments: from there on it is
+ * takes the instance's name on its command line (see {@link ProcessTitle}), moves into the
+ * instance's directory and log (its working directory and file descriptors 1 and 2, see
+ * {@link ProcessHome}) and runs as {@code WorkerMain} with the given arguments: from there on it is
  * that instance's worker, and nothing tells it from one started cold.
  *
  * <p>Its stdin is a pipe from the branch and its lifeline: end of input before a claim means the
  * branch is gone, and the spare exits, so an unclaimed spare never outlives its branch.
  *
  * <p>The preparation: {@code {"broker": url, "classpath": [entries]}}; the claim:
- * {@code {"title": [words], "broker": url, "log": path, "args": [worker options]}}.
+ * {@code {"title": [words], "broker": url, "dir": path, "log": path, "args": [worker options]}}.
  */
 public final class SpareMain {
     /** The command-line word a spare starts with; its length bounds the instance words that replace it. */
@@ -65,9 +64,7 @@ public final class SpareMain {
         List<String> title = new ArrayList<>();
         claim.path("title").forEach(word -> title.add(word.asText()));
         ProcessTitle.replace(PLACEHOLDER, title.toArray(String[]::new));
-        PrintStream log = new PrintStream(new FileOutputStream(claim.path("log").asText(), true), true, StandardCharsets.UTF_8);
-        System.setOut(log);
-        System.setErr(log);
+        ProcessHome.move(Path.of(claim.path("dir").asText()), Path.of(claim.path("log").asText()));
         WorkerMain.claimedBroker = claim.path("broker").asText(null);
         List<String> workerArgs = new ArrayList<>();
         claim.path("args").forEach(word -> workerArgs.add(word.asText()));
@@ -83,6 +80,7 @@ public final class SpareMain {
             s.execute("CREATE TABLE warm (id TEXT PRIMARY KEY, at REAL)");
         }
         new com.rabbitmq.client.ConnectionFactory();
+        ProcessHome.load();
         rehearse();
     }
 
