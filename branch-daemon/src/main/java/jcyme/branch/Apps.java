@@ -59,13 +59,32 @@ public final class Apps {
 
     /** The app as stored (with its broker's password): for this branch's own use, never for an answer. */
     App stored(String name) {
-        return store.app(name).orElseThrow(() -> BranchException.notFound("no app named '" + name + "'"));
+        return store.app(name).orElseThrow(() -> noSuchApp(name));
+    }
+
+    static BranchException noSuchApp(String name) {
+        return BranchException.notFound("no app named '" + name + "'");
     }
 
     /** Creates the app, or updates the fields given; unknown fields are an error. */
     public Saved<App> put(String name, Map<String, Object> fields) {
         Checks.name("app", name);
-        App existing = store.app(name).orElse(null);
+        for (String field : fields.keySet()) {
+            if (!FIELDS.contains(field)) {
+                throw BranchException.invalid("unknown app field '" + field + "' (known: " + String.join(", ", FIELDS) + ")");
+            }
+        }
+        Store.AppChange change = store.changeApp(name, existing -> merged(name, existing, fields), member::nextClock, branchId);
+        boolean created = change.before() == null;
+        member.replicate(name);
+        log.info("app {} {}", name, created ? "created" : "updated");
+        events.record(created ? "app.created" : "app.updated", BranchEvent.fields("app", name, "origin", branchId));
+        perBranch.converge(name);
+        return new Saved<>(masked(change.after()), created);
+    }
+
+    /** The app with the fields given over the existing app's (or the defaults of a new one), checked. */
+    private App merged(String name, App existing, Map<String, Object> fields) {
         Map<String, Object> merged = new LinkedHashMap<>();
         if (existing != null) {
             merged.putAll(Json.MAPPER.convertValue(existing, Map.class));
@@ -73,12 +92,7 @@ public final class Apps {
             merged.put("min_concurrency", DEFAULT_MIN);
             merged.put("max_concurrency", DEFAULT_MAX);
         }
-        for (Map.Entry<String, Object> field : fields.entrySet()) {
-            if (!FIELDS.contains(field.getKey())) {
-                throw BranchException.invalid("unknown app field '" + field.getKey() + "' (known: " + String.join(", ", FIELDS) + ")");
-            }
-            merged.put(field.getKey(), field.getValue());
-        }
+        merged.putAll(fields);
         merged.put("name", name);
         if (merged.get("broker") instanceof String broker && !broker.isEmpty()) {
             merged.put("broker", Checks.unmasked(broker, existing == null ? null : existing.broker()));
@@ -93,12 +107,7 @@ public final class Apps {
         }
         validate(app);
         checkArguments(app.arguments());
-        store.putApp(app, member.nextClock(), branchId);
-        member.replicate(name);
-        log.info("app {} {}", name, existing == null ? "created" : "updated");
-        events.record(existing == null ? "app.created" : "app.updated", BranchEvent.fields("app", name, "origin", branchId));
-        perBranch.converge(name);
-        return new Saved<>(masked(app), existing == null);
+        return app;
     }
 
     /**
@@ -148,16 +157,21 @@ public final class Apps {
      * branch, whose reconcilers hand it to their running instances; the id it holds already changes nothing.
      */
     public ConfigPush putConfig(String name, String configId, Map<String, Object> config) {
-        App app = stored(name);
         if (configId == null || configId.isBlank() || configId.length() > MAX_CONFIG_ID || configId.chars().anyMatch(Character::isISOControl)) {
+            stored(name);
             throw BranchException.invalid("config_id must be a non-empty string of at most " + MAX_CONFIG_ID + " characters");
         }
-        if (configId.equals(app.liveConfigId())) {
+        Store.AppChange change = store.changeApp(name, app -> {
+            if (app == null) {
+                throw noSuchApp(name);
+            }
+            return configId.equals(app.liveConfigId()) ? app : app.withConfig(configId, config == null ? Map.of() : config);
+        }, member::nextClock, branchId);
+        if (!change.changed()) {
             return new ConfigPush(false, configId);
         }
-        store.putApp(app.withConfig(configId, config == null ? Map.of() : config), member.nextClock(), branchId);
         member.replicate(name);
-        log.info("app {}: config {} -> {}", name, app.liveConfigId(), configId);
+        log.info("app {}: config {} -> {}", name, change.before().liveConfigId(), configId);
         events.record("app.config", BranchEvent.fields("app", name, "config_id", configId, "origin", branchId));
         reconciler.wakeAll();
         return new ConfigPush(true, configId);
@@ -178,9 +192,7 @@ public final class Apps {
 
     /** Deletes the app; its instances here become tombstones at once, and are stopped and removed before this returns. */
     public void delete(String name) {
-        stored(name);
-        List<String> instances = store.instances(name).stream().map(InstanceRecord::name).toList();
-        store.deleteApp(name, member.nextClock(), branchId);
+        List<String> instances = store.deleteApp(name, member::nextClock, branchId).orElseThrow(() -> noSuchApp(name));
         member.replicate(name);
         events.record("app.deleted", BranchEvent.fields("app", name, "origin", branchId));
         reconciler.settle(instances);

@@ -33,7 +33,7 @@ class CeleryEventFollowerTest {
     void eventsAreAttributedStreamedAndTaskEventsKept() throws Exception {
         try (Store store = Store.open(tmp.resolve("branch.db"));
              TaskHistory history = TaskHistory.openQuiet(tmp.resolve("tasks.db"), new TaskHistory.Settings(10, Duration.ofDays(1)))) {
-            store.putApp(new App("pycon", null, null, Map.of(), List.of(), List.of(), Map.of(), List.of(), 1, 4), 1, "b1");
+            StoreTest.put(store, new App("pycon", null, null, Map.of(), List.of(), List.of(), Map.of(), List.of(), 1, 4), 1, "b1");
             store.insertInstance(new InstanceRecord("w1", "pycon", List.of("celery"), 1, 4, true, null, null, Map.of(), 0, false, null, null));
             store.replacePlacements("b2", List.of(new Store.Placement("w9", "shop", "b2")));
             EventLog events = EventLog.open(tmp.resolve("events.db"), "b1", EventLog.Bounds.fromProperties());
