@@ -355,29 +355,16 @@ public final class Branch implements AutoCloseable {
     }
 
     /**
-     * Stops this branch's workers warm (running tasks finish), all at once, after reconciling has
-     * stopped: the stop that takes the instances along. Their records stay as they are, so the
-     * next start of the branch starts them again.
+     * Stops this branch's workers warm (running tasks finish), all at once, each after the pass
+     * under way on it (so none starts past the stop), then stops reconciling: the stop that takes the
+     * instances along. Their records stay as they are, so the next start of the branch starts them again.
      */
     public void stopInstances() {
+        int count = supervisor.names().size();
+        log.info("stopping {} instance(s) with the branch", count);
+        reconciler.stopAll();
         reconciler.close();
-        List<String> names = supervisor.names();
-        log.info("stopping {} instance(s) with the branch", names.size());
-        List<Thread> stops = new ArrayList<>();
-        for (String name : names) {
-            Thread stop = new Thread(() -> supervisor.stop(name), "branch-stop-" + name);
-            stop.start();
-            stops.add(stop);
-        }
-        for (Thread stop : stops) {
-            try {
-                stop.join();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
-            }
-        }
-        log.info("stopped {} instance(s) with the branch", names.size());
+        log.info("stopped {} instance(s) with the branch", count);
     }
 
     /** From now on nothing starts: no reconciling, no worker spawned. The first step of stopping. */
