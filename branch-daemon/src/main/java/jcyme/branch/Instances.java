@@ -41,7 +41,10 @@ public final class Instances {
             "events.db", "events.db-wal", "events.db-shm", "stop.request", Instances.SPARES_LOG);
     /** Where spare workers write until they are claimed. */
     static final String SPARES_LOG = "spares.log";
+    /** The longest path of a Unix socket (sun_path less its terminating NUL). */
     static final int MAX_SOCKET_PATH = 107;
+    /** The longest control socket an instance uses: slot 1's, which a recycle starts beside slot 0's {@code worker.sock}. */
+    private static final String LONGEST_SOCKET = "worker-1.sock";
 
     private final Store store;
     private final Apps apps;
@@ -78,6 +81,11 @@ public final class Instances {
         return view(record(app, name));
     }
 
+    /** True if every control socket of an instance of that name under the data directory has a path short enough. */
+    static boolean socketFits(Path dataDir, String name) {
+        return dataDir.resolve(name).resolve(LONGEST_SOCKET).toString().length() <= MAX_SOCKET_PATH;
+    }
+
     /** Creates an instance (named, or a UUID) and starts it. */
     public Instance create(String appName, String name, InstanceRequest request) {
         App app = apps.stored(appName);
@@ -86,7 +94,7 @@ public final class Instances {
         if (OWN_ENTRIES.contains(instanceName)) {
             throw BranchException.invalid("instance name '" + instanceName + "' is reserved");
         }
-        if (dataDir.resolve(instanceName).resolve("worker-1.sock").toString().length() > MAX_SOCKET_PATH) {
+        if (!socketFits(dataDir, instanceName)) {
             throw BranchException.invalid("instance name '" + instanceName + "' is too long for a control socket under "
                     + dataDir + " (use a shorter name or data directory)");
         }
