@@ -66,4 +66,31 @@ class CeleryEventFollowerTest {
             assertFalse(seen.get(3).fields().containsKey("instance"));
         }
     }
+
+    @Test
+    void theNodeNamesRememberedAreBounded() throws Exception {
+        try (Store store = Store.open(tmp.resolve("branch.db"));
+             TaskHistory history = TaskHistory.openQuiet(tmp.resolve("tasks.db"), new TaskHistory.Settings(10, Duration.ofDays(1)));
+             EventLog events = EventLog.open(tmp.resolve("events.db"), "b1", EventLog.Bounds.fromProperties());
+             CeleryEventFollower follower = new CeleryEventFollower(store, new Brokers(store, "amqp://guest:guest@127.0.0.1:1//"),
+                     events, history)) {
+            for (int i = 0; i < 3 * CeleryEventFollower.MAX_STRANGERS; i++) {
+                follower.handle(event("worker-heartbeat", "stranger-" + i + "@host"), List.of());
+            }
+            assertTrue(follower.remembered() <= CeleryEventFollower.MAX_STRANGERS, "strangers: " + follower.remembered());
+
+            StoreTest.put(store, new App("pycon", null, null, Map.of(), List.of(), List.of(), Map.of(), List.of(), 1, 4), 1, "b1");
+            for (int i = 0; i < 100; i++) {
+                store.insertInstance(StoreTest.instance("w" + i, "pycon", List.of("celery")));
+            }
+            follower.refresh();
+            assertEquals(100, follower.remembered(), "the instances, and no stranger any more");
+            for (int i = 0; i < 100; i++) {
+                store.updateInstance("w" + i, InstanceRecord::tombstone);
+                store.purgeInstance("w" + i);
+            }
+            follower.refresh();
+            assertEquals(0, follower.remembered(), "instances gone for good are forgotten");
+        }
+    }
 }
