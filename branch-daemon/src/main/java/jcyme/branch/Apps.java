@@ -33,9 +33,11 @@ public final class Apps {
     private final String branchId;
     private final PerBranch perBranch;
     private final WorkerArguments workerArguments;
+    private final Brokers brokers;
 
     Apps(Store store, ClusterMember member, Reconciler reconciler, EventLog events, String branchId, PerBranch perBranch,
-         WorkerArguments workerArguments) {
+         WorkerArguments workerArguments, Brokers brokers) {
+        this.brokers = brokers;
         this.perBranch = perBranch;
         this.workerArguments = workerArguments;
         this.store = store;
@@ -52,9 +54,9 @@ public final class Apps {
         return store.appNames();
     }
 
-    /** The app as API answers show it: its broker's password masked. */
+    /** The app as API answers show it: its effective broker (the branch's when it has none of its own), password masked. */
     public App get(String name) {
-        return masked(stored(name));
+        return shown(stored(name));
     }
 
     /** The app as stored (with its broker's password): for this branch's own use, never for an answer. */
@@ -80,7 +82,7 @@ public final class Apps {
         log.info("app {} {}", name, created ? "created" : "updated");
         events.record(created ? "app.created" : "app.updated", BranchEvent.fields("app", name, "origin", branchId));
         perBranch.converge(name);
-        return new Saved<>(masked(change.after()), created);
+        return new Saved<>(shown(change.after()), created);
     }
 
     /** The app with the fields given over the existing app's (or the defaults of a new one), checked. */
@@ -95,7 +97,10 @@ public final class Apps {
         merged.putAll(fields);
         merged.put("name", name);
         if (merged.get("broker") instanceof String broker && !broker.isEmpty()) {
-            merged.put("broker", Checks.unmasked(broker, existing == null ? null : existing.broker()));
+            boolean ownBroker = existing != null && existing.broker() != null && !existing.broker().isEmpty();
+            boolean defaultSentBack = existing != null && !ownBroker && broker.equals(Checks.masked(brokers.brokerOf(existing, null)));
+            // the branch's broker as shown, sent back: still none given, so that the app follows the branch's
+            merged.put("broker", defaultSentBack ? null : Checks.unmasked(broker, ownBroker ? existing.broker() : null));
         }
         App app;
         try {
@@ -180,12 +185,9 @@ public final class Apps {
     /** The longest config id accepted. */
     static final int MAX_CONFIG_ID = 200;
 
-    /** The app with its broker's password replaced by the mask. */
-    static App masked(App app) {
-        if (app.broker() == null || app.broker().isEmpty()) {
-            return app;
-        }
-        return new App(app.name(), Checks.masked(app.broker()), app.arguments(), app.extraConfig(), app.classpath(),
+    /** The app as shown: its effective broker, password replaced by the mask. */
+    private App shown(App app) {
+        return new App(app.name(), Checks.masked(brokers.brokerOf(app, null)), app.arguments(), app.extraConfig(), app.classpath(),
                 app.jvmOptions(), app.env(), app.defaultQueues(), app.minConcurrency(), app.maxConcurrency(), app.setupCmd(),
                 app.recycleAfterTasks(), app.recycleAboveRssKib(), app.perBranch(), app.configId(), app.config());
     }

@@ -92,7 +92,7 @@ public final class Branch implements AutoCloseable {
         this.reconciler = new Reconciler(store, supervisor, this::spec, brokers::binding, member::announceInstances, events, settle);
         wake[0] = reconciler;
         this.perBranch = new PerBranch(store, reconciler, events, config.id(), dataDir, member::announceInstances);
-        this.apps = new Apps(store, member, reconciler, events, config.id(), perBranch, config.workerArguments());
+        this.apps = new Apps(store, member, reconciler, events, config.id(), perBranch, config.workerArguments(), brokers);
         this.celeryEvents = new CeleryEventFollower(store, brokers, events, taskHistory);
         this.instances = new Instances(store, apps, brokers, supervisor, reconciler, member, events, config.id(), dataDir,
                 broker -> celeryEvents.awaitFollowing(broker, Duration.ofSeconds(2)));

@@ -260,13 +260,20 @@ public final class HttpApi implements AutoCloseable {
         if (config != null && !(config instanceof Map)) {
             throw BranchException.invalid("config must be a JSON object");
         }
-        Object id = params.get("config_id");
-        if (!(id instanceof String) && id != null) {
-            throw BranchException.invalid("config_id must be a string");
-        }
         @SuppressWarnings("unchecked")
         Map<String, Object> value = (Map<String, Object>) config;
-        ctx.json(branch.apps().putConfig(app(ctx), (String) id, value));
+        ctx.json(branch.apps().putConfig(app(ctx), configId(params.get("config_id")), value));
+    }
+
+    /** A config id as given: a string, or a whole number (MAUS's ids), whose digits are the id; null when none was given. */
+    private static String configId(Object id) {
+        if (id == null || id instanceof String) {
+            return (String) id;
+        }
+        if (id instanceof Integer || id instanceof Long || id instanceof java.math.BigInteger) {
+            return id.toString();
+        }
+        throw BranchException.invalid("config_id must be a string or a whole number");
     }
 
     /** Creates the instance here: {@code branch} and {@code placement} were used by the router to get here. */
