@@ -342,7 +342,7 @@ public final class Instances {
         App app = store.app(record.app()).orElse(null);
         return new Instance(record.name(), record.app(), branchId, record.queues(), record.min(), record.max(),
                 record.enabled(), BrokerUrl.parse(brokers.brokerOf(app, record.broker())).display(),
-                "threads", record.arguments(), record.extraConfig(),
+                null, record.arguments(), record.extraConfig(),
                 status == null ? InstanceState.STOPPED.name() : status.state().name(),
                 status == null ? null : status.pid(), status == null ? 0 : status.restarts(),
                 status == null || status.startedAt() == null ? null : status.startedAt().toString(),
