@@ -36,6 +36,15 @@ class LanesTest {
         }
     }
 
+    /** What a pass does to wait for the test: at most the test's wait. */
+    private static void awaitInPass(CountDownLatch latch) {
+        try {
+            latch.await(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     private static void await(List<CompletableFuture<Void>> wakes) throws Exception {
         CompletableFuture.allOf(wakes.toArray(CompletableFuture[]::new)).get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
     }
@@ -69,11 +78,7 @@ class LanesTest {
         CountDownLatch bothIn = new CountDownLatch(2);
         try (Lanes lanes = new Lanes("test", name -> {
             bothIn.countDown();
-            try {
-                bothIn.await(WAIT.toMillis(), TimeUnit.MILLISECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            awaitInPass(bothIn);
         }, WAIT)) {
             await(List.of(lanes.wake("a"), lanes.wake("b")));
             assertEquals(0, bothIn.getCount(), "the pass over a waited for the pass over b");
@@ -88,11 +93,7 @@ class LanesTest {
         try (Lanes lanes = new Lanes("test", name -> {
             passes.incrementAndGet();
             entered.countDown();
-            try {
-                release.await(WAIT.toMillis(), TimeUnit.MILLISECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            awaitInPass(release);
         }, WAIT)) {
             CompletableFuture<Void> first = lanes.wake("w1");
             assertTrue(entered.await(WAIT.toMillis(), TimeUnit.MILLISECONDS));
@@ -133,11 +134,7 @@ class LanesTest {
         Lanes lanes = new Lanes("test", name -> {
             passes.incrementAndGet();
             entered.countDown();
-            try {
-                release.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            awaitInPass(release);
         }, Duration.ofMillis(300));
         lanes.wake("stuck");
         assertTrue(entered.await(WAIT.toMillis(), TimeUnit.MILLISECONDS));
