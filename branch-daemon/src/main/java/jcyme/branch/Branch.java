@@ -61,6 +61,8 @@ public final class Branch implements AutoCloseable {
     private final CeleryEventFollower celeryEvents;
     private final Metrics metrics;
     private final Instant startedAt = Instant.now();
+    /** Set by {@link #stopInstances}: the branch stops with everything it runs, its embedded broker too. */
+    private volatile boolean stoppingEverything;
     private final ScheduledExecutorService housekeeping = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("branch-housekeeping"));
 
     private Branch(BranchConfig config, DataDirLock lock, Store store, EventLog events, TaskHistory taskHistory,
@@ -357,9 +359,11 @@ public final class Branch implements AutoCloseable {
     /**
      * Stops this branch's workers warm (running tasks finish), all at once, each after the pass
      * under way on it (so none starts past the stop), then stops reconciling: the stop that takes the
-     * instances along. Their records stay as they are, so the next start of the branch starts them again.
+     * instances along, and with them the embedded broker when {@link #close} comes. Their records stay
+     * as they are, so the next start of the branch starts them again.
      */
     public void stopInstances() {
+        stoppingEverything = true;
         int count = supervisor.names().size();
         log.info("stopping {} instance(s) with the branch", count);
         reconciler.stopAll();
@@ -375,7 +379,8 @@ public final class Branch implements AutoCloseable {
 
     /**
      * Stops serving: reconciling stops first, so nothing starts from here on; instances and the
-     * embedded broker keep running for the next start to adopt.
+     * embedded broker keep running for the next start to adopt (after {@link #stopInstances}, the
+     * embedded broker stops last).
      */
     @Override
     public void close() {
@@ -388,6 +393,9 @@ public final class Branch implements AutoCloseable {
         brokers.close();
         events.close();
         closeQuietly(store);
+        if (stoppingEverything && embeddedBroker != null) {
+            embeddedBroker.stop();
+        }
         lock.close();
     }
 
