@@ -109,18 +109,18 @@ public final class Instances {
             Checks.broker(request.broker());
         }
         apps.checkArguments(request.arguments());
-        int limit = Limits.maxInstances();
-        if (store.instances().size() >= limit) {
-            throw BranchException.invalid("this branch already runs its limit of " + limit + " instance(s) (--max-instances);"
-                    + " delete one or place the instance on another branch");
-        }
         InstanceRecord record = new InstanceRecord(instanceName, appName, queues, min, max, true, request.broker(),
                 request.arguments(), request.extraConfig(), 1, false, request.recycleAfterTasks(), request.recycleAboveRssKib());
         member.requireNameFree(instanceName);
-        if (!store.insertInstance(record)) {
-            boolean deleting = store.instanceRecord(instanceName).map(InstanceRecord::deleting).orElse(false);
-            throw BranchException.conflict("instance name '" + instanceName + "' is " + (deleting ? "being deleted; try again" : "taken"));
-        }
+        int limit = Limits.maxInstances();
+        store.insertInstance(record, limit).ifPresent(refusal -> {
+            throw switch (refusal) {
+                case LIMIT_REACHED -> BranchException.invalid("this branch already runs its limit of " + limit + " instance(s)"
+                        + " (--max-instances); delete one or place the instance on another branch");
+                case NAME_BEING_DELETED -> BranchException.conflict("instance name '" + instanceName + "' is being deleted; try again");
+                case NAME_TAKEN -> BranchException.conflict("instance name '" + instanceName + "' is taken");
+            };
+        });
         log.info("instance {} of app {} created (queues {}, autoscale {},{})", instanceName, appName, queues, max, min);
         events.record("instance.created", BranchEvent.fields("app", appName, "instance", instanceName));
         member.announceInstances();

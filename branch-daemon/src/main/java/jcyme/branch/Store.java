@@ -252,7 +252,26 @@ final class Store implements AutoCloseable {
 
     /** Adds the instance unless the name is taken (by a live record or a tombstone); false if it was. */
     synchronized boolean insertInstance(InstanceRecord instance) {
-        return update("INSERT OR IGNORE INTO instances VALUES (?, ?, ?)", instance.name(), instance.app(), json(instance)) == 1;
+        return insertInstance(instance, Integer.MAX_VALUE).isEmpty();
+    }
+
+    /** Why {@link #insertInstance(InstanceRecord, int)} added nothing. */
+    enum Refusal { NAME_TAKEN, NAME_BEING_DELETED, LIMIT_REACHED }
+
+    /**
+     * Adds the instance in one step unless its name is taken (by a live record or a tombstone) or
+     * {@code limit} live instances exist already; empty when it was added, else why not.
+     */
+    synchronized Optional<Refusal> insertInstance(InstanceRecord instance, int limit) {
+        Optional<InstanceRecord> existing = instanceRecord(instance.name());
+        if (existing.isPresent()) {
+            return Optional.of(existing.get().deleting() ? Refusal.NAME_BEING_DELETED : Refusal.NAME_TAKEN);
+        }
+        if (instances().size() >= limit) {
+            return Optional.of(Refusal.LIMIT_REACHED);
+        }
+        update("INSERT INTO instances VALUES (?, ?, ?)", instance.name(), instance.app(), json(instance));
+        return Optional.empty();
     }
 
     /**

@@ -167,4 +167,27 @@ class StoreTest {
             assertEquals(8, store.instance("w1").orElseThrow().queues().size(), "no bind lost to another");
         }
     }
+
+    @Test
+    void concurrentInsertsStopAtTheLimit() throws Exception {
+        try (Store store = Store.open(tmp.resolve("branch.db"))) {
+            put(store, app("pycon", 4), 1, "a");
+            java.util.concurrent.atomic.AtomicInteger refused = new java.util.concurrent.atomic.AtomicInteger();
+            List<Thread> threads = new java.util.ArrayList<>();
+            for (int i = 0; i < 8; i++) {
+                String name = "w" + i;
+                threads.add(startThread(() -> store.insertInstance(instance(name, "pycon", List.of()), 3)
+                        .ifPresent(why -> refused.incrementAndGet())));
+            }
+            for (Thread thread : threads) {
+                thread.join();
+            }
+            assertEquals(3, store.instances().size(), "no more than the limit");
+            assertEquals(5, refused.get());
+            String taken = store.instances().get(0).name();
+            assertEquals(Optional.of(Store.Refusal.NAME_TAKEN), store.insertInstance(instance(taken, "pycon", List.of()), 9));
+            store.updateInstance(taken, InstanceRecord::tombstone);
+            assertEquals(Optional.of(Store.Refusal.NAME_BEING_DELETED), store.insertInstance(instance(taken, "pycon", List.of()), 9));
+        }
+    }
 }
