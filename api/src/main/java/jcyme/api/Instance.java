@@ -8,6 +8,8 @@ import java.util.Map;
 /**
  * A worker instance of an app, with its supervised state.
  *
+ * @param pool       Cyme's pool type of the instance: null, the branch does not choose one (the worker's own
+ *                   {@code stats} show its pool as it is)
  * @param lastError  why its last start failed or its worker last ended badly (null: nothing to report)
  */
 @JsonIgnoreProperties(ignoreUnknown = true)

@@ -33,9 +33,11 @@ public final class Apps {
     private final String branchId;
     private final PerBranch perBranch;
     private final WorkerArguments workerArguments;
+    private final Brokers brokers;
 
     Apps(Store store, ClusterMember member, Reconciler reconciler, EventLog events, String branchId, PerBranch perBranch,
-         WorkerArguments workerArguments) {
+         WorkerArguments workerArguments, Brokers brokers) {
+        this.brokers = brokers;
         this.perBranch = perBranch;
         this.workerArguments = workerArguments;
         this.store = store;
@@ -52,20 +54,39 @@ public final class Apps {
         return store.appNames();
     }
 
-    /** The app as API answers show it: its broker's password masked. */
+    /** The app as API answers show it: its effective broker (the branch's when it has none of its own), password masked. */
     public App get(String name) {
-        return masked(stored(name));
+        return shown(stored(name));
     }
 
     /** The app as stored (with its broker's password): for this branch's own use, never for an answer. */
     App stored(String name) {
-        return store.app(name).orElseThrow(() -> BranchException.notFound("no app named '" + name + "'"));
+        return store.app(name).orElseThrow(() -> noSuchApp(name));
+    }
+
+    static BranchException noSuchApp(String name) {
+        return BranchException.notFound("no app named '" + name + "'");
     }
 
     /** Creates the app, or updates the fields given; unknown fields are an error. */
     public Saved<App> put(String name, Map<String, Object> fields) {
         Checks.name("app", name);
-        App existing = store.app(name).orElse(null);
+        for (String field : fields.keySet()) {
+            if (!FIELDS.contains(field)) {
+                throw BranchException.invalid("unknown app field '" + field + "' (known: " + String.join(", ", FIELDS) + ")");
+            }
+        }
+        Store.AppChange change = store.changeApp(name, existing -> merged(name, existing, fields), member::nextClock, branchId);
+        boolean created = change.before() == null;
+        member.replicate(name);
+        log.info("app {} {}", name, created ? "created" : "updated");
+        events.record(created ? "app.created" : "app.updated", BranchEvent.fields("app", name, "origin", branchId));
+        perBranch.converge(name);
+        return new Saved<>(shown(change.after()), created);
+    }
+
+    /** The app with the fields given over the existing app's (or the defaults of a new one), checked. */
+    private App merged(String name, App existing, Map<String, Object> fields) {
         Map<String, Object> merged = new LinkedHashMap<>();
         if (existing != null) {
             merged.putAll(Json.MAPPER.convertValue(existing, Map.class));
@@ -73,15 +94,13 @@ public final class Apps {
             merged.put("min_concurrency", DEFAULT_MIN);
             merged.put("max_concurrency", DEFAULT_MAX);
         }
-        for (Map.Entry<String, Object> field : fields.entrySet()) {
-            if (!FIELDS.contains(field.getKey())) {
-                throw BranchException.invalid("unknown app field '" + field.getKey() + "' (known: " + String.join(", ", FIELDS) + ")");
-            }
-            merged.put(field.getKey(), field.getValue());
-        }
+        merged.putAll(fields);
         merged.put("name", name);
         if (merged.get("broker") instanceof String broker && !broker.isEmpty()) {
-            merged.put("broker", Checks.unmasked(broker, existing == null ? null : existing.broker()));
+            boolean ownBroker = existing != null && existing.broker() != null && !existing.broker().isEmpty();
+            boolean defaultSentBack = existing != null && !ownBroker && broker.equals(Checks.masked(brokers.brokerOf(existing, null)));
+            // the branch's broker as shown, sent back: still none given, so that the app follows the branch's
+            merged.put("broker", defaultSentBack ? null : Checks.unmasked(broker, ownBroker ? existing.broker() : null));
         }
         App app;
         try {
@@ -93,12 +112,7 @@ public final class Apps {
         }
         validate(app);
         checkArguments(app.arguments());
-        store.putApp(app, member.nextClock(), branchId);
-        member.replicate(name);
-        log.info("app {} {}", name, existing == null ? "created" : "updated");
-        events.record(existing == null ? "app.created" : "app.updated", BranchEvent.fields("app", name, "origin", branchId));
-        perBranch.converge(name);
-        return new Saved<>(masked(app), existing == null);
+        return app;
     }
 
     /**
@@ -148,16 +162,21 @@ public final class Apps {
      * branch, whose reconcilers hand it to their running instances; the id it holds already changes nothing.
      */
     public ConfigPush putConfig(String name, String configId, Map<String, Object> config) {
-        App app = stored(name);
         if (configId == null || configId.isBlank() || configId.length() > MAX_CONFIG_ID || configId.chars().anyMatch(Character::isISOControl)) {
+            stored(name);
             throw BranchException.invalid("config_id must be a non-empty string of at most " + MAX_CONFIG_ID + " characters");
         }
-        if (configId.equals(app.liveConfigId())) {
+        Store.AppChange change = store.changeApp(name, app -> {
+            if (app == null) {
+                throw noSuchApp(name);
+            }
+            return configId.equals(app.liveConfigId()) ? app : app.withConfig(configId, config == null ? Map.of() : config);
+        }, member::nextClock, branchId);
+        if (!change.changed()) {
             return new ConfigPush(false, configId);
         }
-        store.putApp(app.withConfig(configId, config == null ? Map.of() : config), member.nextClock(), branchId);
         member.replicate(name);
-        log.info("app {}: config {} -> {}", name, app.liveConfigId(), configId);
+        log.info("app {}: config {} -> {}", name, change.before().liveConfigId(), configId);
         events.record("app.config", BranchEvent.fields("app", name, "config_id", configId, "origin", branchId));
         reconciler.wakeAll();
         return new ConfigPush(true, configId);
@@ -166,21 +185,16 @@ public final class Apps {
     /** The longest config id accepted. */
     static final int MAX_CONFIG_ID = 200;
 
-    /** The app with its broker's password replaced by the mask. */
-    static App masked(App app) {
-        if (app.broker() == null || app.broker().isEmpty()) {
-            return app;
-        }
-        return new App(app.name(), Checks.masked(app.broker()), app.arguments(), app.extraConfig(), app.classpath(),
+    /** The app as shown: its effective broker, password replaced by the mask. */
+    private App shown(App app) {
+        return new App(app.name(), Checks.masked(brokers.brokerOf(app, null)), app.arguments(), app.extraConfig(), app.classpath(),
                 app.jvmOptions(), app.env(), app.defaultQueues(), app.minConcurrency(), app.maxConcurrency(), app.setupCmd(),
                 app.recycleAfterTasks(), app.recycleAboveRssKib(), app.perBranch(), app.configId(), app.config());
     }
 
     /** Deletes the app; its instances here become tombstones at once, and are stopped and removed before this returns. */
     public void delete(String name) {
-        stored(name);
-        List<String> instances = store.instances(name).stream().map(InstanceRecord::name).toList();
-        store.deleteApp(name, member.nextClock(), branchId);
+        List<String> instances = store.deleteApp(name, member::nextClock, branchId).orElseThrow(() -> noSuchApp(name));
         member.replicate(name);
         events.record("app.deleted", BranchEvent.fields("app", name, "origin", branchId));
         reconciler.settle(instances);

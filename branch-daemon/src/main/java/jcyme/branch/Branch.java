@@ -61,6 +61,8 @@ public final class Branch implements AutoCloseable {
     private final CeleryEventFollower celeryEvents;
     private final Metrics metrics;
     private final Instant startedAt = Instant.now();
+    /** Set by {@link #stopInstances}: the branch stops with everything it runs, its embedded broker too. */
+    private volatile boolean stoppingEverything;
     private final ScheduledExecutorService housekeeping = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("branch-housekeeping"));
 
     private Branch(BranchConfig config, DataDirLock lock, Store store, EventLog events, TaskHistory taskHistory,
@@ -92,7 +94,7 @@ public final class Branch implements AutoCloseable {
         this.reconciler = new Reconciler(store, supervisor, this::spec, brokers::binding, member::announceInstances, events, settle);
         wake[0] = reconciler;
         this.perBranch = new PerBranch(store, reconciler, events, config.id(), dataDir, member::announceInstances);
-        this.apps = new Apps(store, member, reconciler, events, config.id(), perBranch, config.workerArguments());
+        this.apps = new Apps(store, member, reconciler, events, config.id(), perBranch, config.workerArguments(), brokers);
         this.celeryEvents = new CeleryEventFollower(store, brokers, events, taskHistory);
         this.instances = new Instances(store, apps, brokers, supervisor, reconciler, member, events, config.id(), dataDir,
                 broker -> celeryEvents.awaitFollowing(broker, Duration.ofSeconds(2)));
@@ -355,29 +357,18 @@ public final class Branch implements AutoCloseable {
     }
 
     /**
-     * Stops this branch's workers warm (running tasks finish), all at once, after reconciling has
-     * stopped: the stop that takes the instances along. Their records stay as they are, so the
-     * next start of the branch starts them again.
+     * Stops this branch's workers warm (running tasks finish), all at once, each after the pass
+     * under way on it (so none starts past the stop), then stops reconciling: the stop that takes the
+     * instances along, and with them the embedded broker when {@link #close} comes. Their records stay
+     * as they are, so the next start of the branch starts them again.
      */
     public void stopInstances() {
+        stoppingEverything = true;
+        int count = supervisor.names().size();
+        log.info("stopping {} instance(s) with the branch", count);
+        reconciler.stopAll();
         reconciler.close();
-        List<String> names = supervisor.names();
-        log.info("stopping {} instance(s) with the branch", names.size());
-        List<Thread> stops = new ArrayList<>();
-        for (String name : names) {
-            Thread stop = new Thread(() -> supervisor.stop(name), "branch-stop-" + name);
-            stop.start();
-            stops.add(stop);
-        }
-        for (Thread stop : stops) {
-            try {
-                stop.join();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
-            }
-        }
-        log.info("stopped {} instance(s) with the branch", names.size());
+        log.info("stopped {} instance(s) with the branch", count);
     }
 
     /** From now on nothing starts: no reconciling, no worker spawned. The first step of stopping. */
@@ -388,7 +379,8 @@ public final class Branch implements AutoCloseable {
 
     /**
      * Stops serving: reconciling stops first, so nothing starts from here on; instances and the
-     * embedded broker keep running for the next start to adopt.
+     * embedded broker keep running for the next start to adopt (after {@link #stopInstances}, the
+     * embedded broker stops last).
      */
     @Override
     public void close() {
@@ -401,6 +393,9 @@ public final class Branch implements AutoCloseable {
         brokers.close();
         events.close();
         closeQuietly(store);
+        if (stoppingEverything && embeddedBroker != null) {
+            embeddedBroker.stop();
+        }
         lock.close();
     }
 

@@ -8,6 +8,9 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -19,6 +22,8 @@ import org.slf4j.LoggerFactory;
 final class BrokerProcess {
     private static final Logger log = LoggerFactory.getLogger(BrokerProcess.class);
     private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
+    /** How long a stop waits for the broker to exit after SIGTERM before it kills it. */
+    static final Duration STOP_TIMEOUT = Duration.ofSeconds(30);
 
     private final Path java;
     private final Path libDir;
@@ -82,6 +87,26 @@ final class BrokerProcess {
             sleep(50);
         }
         log.info("embedded broker started (pid {}) on {}, data in {}", child.pid(), jcyme.tasks.BrokerUrl.mask(url()), dataDir);
+    }
+
+    /** Stops our broker (SIGTERM, SIGKILL after {@link #STOP_TIMEOUT}) and waits until it is gone; nothing if none runs. */
+    void stop() {
+        Optional<ProcessHandle> ours = running();
+        if (ours.isEmpty()) {
+            return;
+        }
+        ProcessHandle broker = ours.get();
+        broker.destroy();
+        try {
+            broker.onExit().get(STOP_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException | ExecutionException e) {
+            log.warn("embedded broker pid {}: no exit {} s after SIGTERM; SIGKILL", broker.pid(), STOP_TIMEOUT.toSeconds());
+            broker.destroyForcibly();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return;
+        }
+        log.info("embedded broker stopped (pid {})", broker.pid());
     }
 
     private Optional<ProcessHandle> running() {

@@ -59,9 +59,11 @@ final class CeleryEventFollower implements AutoCloseable {
     private final TaskHistory history;
     private final ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("celery-events"));
     private final Map<String, Follow> follows = new ConcurrentHashMap<>();
-    /** Instance name → app, for every instance of the cluster seen since the branch started. */
-    private final Map<String, String> owners = new ConcurrentHashMap<>();
-    /** Node names no instance has (a worker the cluster does not run), until the next refresh. */
+    /** The most node names of workers the cluster does not run that are remembered between refreshes. */
+    static final int MAX_STRANGERS = 1024;
+    /** Instance name → app, for every instance of the cluster as of the last refresh (and those found since). */
+    private volatile Map<String, String> owners = new ConcurrentHashMap<>();
+    /** Node names no instance has (a worker the cluster does not run), until the next refresh; at most {@link #MAX_STRANGERS}. */
     private final Set<String> strangers = ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
 
@@ -105,22 +107,24 @@ final class CeleryEventFollower implements AutoCloseable {
     }
 
     /** Follows the brokers in use now, stops following those no longer used, and learns new instances. */
-    private void refresh() {
+    void refresh() {
         try {
+            Map<String, String> current = new ConcurrentHashMap<>();
             Map<String, List<String>> appsByBroker = new HashMap<>();
             for (String name : store.appNames()) {
                 store.app(name).ifPresent(app ->
                         appsByBroker.computeIfAbsent(brokers.brokerOf(app, null), u -> new ArrayList<>()).add(name));
             }
             for (InstanceRecord record : store.instances()) {
-                owners.put(record.name(), record.app());
+                current.put(record.name(), record.app());
                 if (record.broker() != null && !record.broker().isEmpty()) {
                     App app = store.app(record.app()).orElse(null);
                     List<String> apps = appsByBroker.computeIfAbsent(brokers.brokerOf(app, record.broker()), u -> new ArrayList<>());
                     if (!apps.contains(record.app())) apps.add(record.app());
                 }
             }
-            store.placements().forEach(p -> owners.put(p.name(), p.app()));
+            store.placements().forEach(p -> current.put(p.name(), p.app()));
+            owners = current;
             strangers.clear();
             appsByBroker.forEach((url, apps) -> follows.computeIfAbsent(url, Follow::new).apps = List.copyOf(apps));
             for (String url : List.copyOf(follows.keySet())) {
@@ -170,8 +174,18 @@ final class CeleryEventFollower implements AutoCloseable {
         }
         Optional<String> found = store.instanceRecord(node).map(InstanceRecord::app)
                 .or(() -> store.placement(node).map(Store.Placement::app));
-        found.ifPresentOrElse(a -> owners.put(node, a), () -> strangers.add(node));
+        found.ifPresentOrElse(a -> owners.put(node, a), () -> {
+            if (strangers.size() >= MAX_STRANGERS) {
+                strangers.clear();
+            }
+            strangers.add(node);
+        });
         return found.orElse(null);
+    }
+
+    /** How many node names are remembered (instances and strangers). */
+    int remembered() {
+        return owners.size() + strangers.size();
     }
 
     @Override

@@ -41,7 +41,10 @@ public final class Instances {
             "events.db", "events.db-wal", "events.db-shm", "stop.request", Instances.SPARES_LOG);
     /** Where spare workers write until they are claimed. */
     static final String SPARES_LOG = "spares.log";
+    /** The longest path of a Unix socket (sun_path less its terminating NUL). */
     static final int MAX_SOCKET_PATH = 107;
+    /** The longest control socket an instance uses: slot 1's, which a recycle starts beside slot 0's {@code worker.sock}. */
+    private static final String LONGEST_SOCKET = "worker-1.sock";
 
     private final Store store;
     private final Apps apps;
@@ -78,6 +81,11 @@ public final class Instances {
         return view(record(app, name));
     }
 
+    /** True if every control socket of an instance of that name under the data directory has a path short enough. */
+    static boolean socketFits(Path dataDir, String name) {
+        return dataDir.resolve(name).resolve(LONGEST_SOCKET).toString().length() <= MAX_SOCKET_PATH;
+    }
+
     /** Creates an instance (named, or a UUID) and starts it. */
     public Instance create(String appName, String name, InstanceRequest request) {
         App app = apps.stored(appName);
@@ -86,7 +94,7 @@ public final class Instances {
         if (OWN_ENTRIES.contains(instanceName)) {
             throw BranchException.invalid("instance name '" + instanceName + "' is reserved");
         }
-        if (dataDir.resolve(instanceName).resolve("worker-1.sock").toString().length() > MAX_SOCKET_PATH) {
+        if (!socketFits(dataDir, instanceName)) {
             throw BranchException.invalid("instance name '" + instanceName + "' is too long for a control socket under "
                     + dataDir + " (use a shorter name or data directory)");
         }
@@ -101,18 +109,18 @@ public final class Instances {
             Checks.broker(request.broker());
         }
         apps.checkArguments(request.arguments());
-        int limit = Limits.maxInstances();
-        if (store.instances().size() >= limit) {
-            throw BranchException.invalid("this branch already runs its limit of " + limit + " instance(s) (--max-instances);"
-                    + " delete one or place the instance on another branch");
-        }
         InstanceRecord record = new InstanceRecord(instanceName, appName, queues, min, max, true, request.broker(),
                 request.arguments(), request.extraConfig(), 1, false, request.recycleAfterTasks(), request.recycleAboveRssKib());
         member.requireNameFree(instanceName);
-        if (!store.insertInstance(record)) {
-            boolean deleting = store.instanceRecord(instanceName).map(InstanceRecord::deleting).orElse(false);
-            throw BranchException.conflict("instance name '" + instanceName + "' is " + (deleting ? "being deleted; try again" : "taken"));
-        }
+        int limit = Limits.maxInstances();
+        store.insertInstance(record, limit).ifPresent(refusal -> {
+            throw switch (refusal) {
+                case LIMIT_REACHED -> BranchException.invalid("this branch already runs its limit of " + limit + " instance(s)"
+                        + " (--max-instances); delete one or place the instance on another branch");
+                case NAME_BEING_DELETED -> BranchException.conflict("instance name '" + instanceName + "' is being deleted; try again");
+                case NAME_TAKEN -> BranchException.conflict("instance name '" + instanceName + "' is taken");
+            };
+        });
         log.info("instance {} of app {} created (queues {}, autoscale {},{})", instanceName, appName, queues, max, min);
         events.record("instance.created", BranchEvent.fields("app", appName, "instance", instanceName));
         member.announceInstances();
@@ -334,7 +342,7 @@ public final class Instances {
         App app = store.app(record.app()).orElse(null);
         return new Instance(record.name(), record.app(), branchId, record.queues(), record.min(), record.max(),
                 record.enabled(), BrokerUrl.parse(brokers.brokerOf(app, record.broker())).display(),
-                "threads", record.arguments(), record.extraConfig(),
+                null, record.arguments(), record.extraConfig(),
                 status == null ? InstanceState.STOPPED.name() : status.state().name(),
                 status == null ? null : status.pid(), status == null ? 0 : status.restarts(),
                 status == null || status.startedAt() == null ? null : status.startedAt().toString(),

@@ -17,6 +17,11 @@ public final class Limits {
     /** The system property that overrides {@link #MAX_INSTANCES} (what {@code bin/branch --max-instances} sets). */
     public static final String MAX_INSTANCES_PROPERTY = "jcyme.maxInstances";
 
+    /** The most operations asked with {@code !/} (answered 202 at once) that run at the same time in the background. */
+    public static final int MAX_ASYNC_RUNNING = 16;
+    /** The most such operations waiting for one of those; one more is refused (503) until some have run. */
+    public static final int MAX_ASYNC_WAITING = 256;
+
     private Limits() {}
 
     /** The most instances this branch runs: {@value #MAX_INSTANCES_PROPERTY} when set (0 or more), else {@link #MAX_INSTANCES}. */

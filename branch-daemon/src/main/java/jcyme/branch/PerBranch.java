@@ -141,7 +141,7 @@ final class PerBranch {
         if (invalid != null) {
             return invalid;
         }
-        if (dataDir.resolve(name).resolve("worker.sock").toString().length() > Instances.MAX_SOCKET_PATH) {
+        if (!Instances.socketFits(dataDir, name)) {
             return "the name is too long for a control socket under " + dataDir + " (use a shorter app name, branch id or data directory)";
         }
         if (store.instances().size() >= Limits.maxInstances()) {

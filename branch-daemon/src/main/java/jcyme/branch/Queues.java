@@ -37,7 +37,11 @@ public final class Queues {
 
     public QueueSpec get(String app, String name) {
         apps.get(app);
-        return store.queue(app, name).orElseThrow(() -> BranchException.notFound("app '" + app + "' has no queue '" + name + "'"));
+        return store.queue(app, name).orElseThrow(() -> noSuchQueue(app, name));
+    }
+
+    private static BranchException noSuchQueue(String app, String name) {
+        return BranchException.notFound("app '" + app + "' has no queue '" + name + "'");
     }
 
     /** Declares the queue (on the broker too) for the app. */
@@ -50,9 +54,8 @@ public final class Queues {
         } catch (IOException | com.rabbitmq.client.ShutdownSignalException e) {
             throw new BranchException(502, "broker refused queue '" + spec.name() + "': " + Checks.firstLine(e.getMessage()));
         }
-        boolean created = store.queue(app, spec.name()).isEmpty();
-        store.putQueue(app, spec);
-        store.touchApp(app, member.nextClock(), branchId);
+        boolean created = store.putQueue(app, spec, member::nextClock, branchId)
+                .orElseThrow(() -> Apps.noSuchApp(app));
         member.replicate(app);
         return new Apps.Saved<>(spec, created);
     }
@@ -80,10 +83,10 @@ public final class Queues {
 
     /** Deletes the declaration and unbinds the queue from every instance of the app, which stop consuming it at once. */
     public void delete(String app, String name) {
-        get(app, name);
-        List<String> consumers = store.instances(app).stream().filter(r -> r.queues().contains(name)).map(InstanceRecord::name).toList();
-        store.deleteQueue(app, name);
-        store.touchApp(app, member.nextClock(), branchId);
+        List<String> consumers = store.deleteQueue(app, name, member::nextClock, branchId).orElseThrow(() -> {
+            get(app, name);
+            return noSuchQueue(app, name);
+        });
         member.replicate(app);
         reconciler.settle(consumers);
         log.info("queue {} of app {} deleted", name, app);

@@ -2,14 +2,11 @@ package jcyme.branch;
 
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BiFunction;
@@ -24,9 +21,10 @@ import org.slf4j.LoggerFactory;
 /**
  * Converges what runs to what the store says, one instance at a time. Whoever changes an
  * instance's record (an API call, replication, recovery) wakes its reconciler; so do the
- * supervisor's transitions and a periodic sweep. Passes over one instance never overlap, so two
- * requests about it can never interleave their effects; passes over different instances run in
- * parallel. A closed reconciler starts nothing.
+ * supervisor's transitions and a periodic sweep. Passes over one instance never overlap (see
+ * {@link Lanes}), so two requests about it can never interleave their effects — stopping the
+ * branch's workers goes through them too; passes over different instances run in parallel. A
+ * closed reconciler starts nothing, and {@link #close} returns once no pass is under way.
  */
 final class Reconciler implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Reconciler.class);
@@ -38,29 +36,26 @@ final class Reconciler implements AutoCloseable {
     private final Runnable instancesChanged;
     private final EventLog events;
     private final Duration settleTimeout;
-    private final Map<String, Lane> lanes = new HashMap<>();
+    private final Lanes lanes;
     /** Instances whose worker had stuck threads at the last look (passes over one instance never overlap). */
-    private final Map<String, Stuck> stuck = new java.util.concurrent.ConcurrentHashMap<>();
-    private final ExecutorService passes = Executors.newCachedThreadPool(DaemonThreads.named("reconcile"));
+    private final Map<String, Stuck> stuck = new ConcurrentHashMap<>();
     private final ScheduledExecutorService sweep = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("reconcile-sweep"));
+    /** Set by {@link #stopAll}: from then on a pass stops its instance's worker and starts nothing. */
+    private volatile boolean stopping;
     private volatile boolean closed;
-
-    /** One instance's queue of passes: at most one runs; wakes during a pass ask for one more. */
-    private static final class Lane {
-        boolean running;
-        List<CompletableFuture<Void>> waiting = new ArrayList<>();
-    }
 
     /**
      * @param specOf            what to run for a live record
      * @param queueBinding      the add_consumer arguments of one of an app's queues (app, queue)
      * @param instancesChanged  told when an instance is gone for good (for gossip)
      * @param events            where an instance gone for good is recorded ({@code instance.deleted})
-     * @param settleTimeout     how long {@link #settle} waits: a stop's full course, with room to spare
+     * @param settleTimeout     how long {@link #settle} waits, and {@link #close} for the passes under way:
+     *                          a stop's full course, with room to spare
      */
     Reconciler(Store store, Supervisor supervisor, Function<InstanceRecord, InstanceSpec> specOf,
                BiFunction<String, String, Map<String, Object>> queueBinding, Runnable instancesChanged, EventLog events,
                Duration settleTimeout) {
+        this.lanes = new Lanes("reconcile", this::pass, settleTimeout);
         this.store = store;
         this.supervisor = supervisor;
         this.specOf = specOf;
@@ -77,25 +72,7 @@ final class Reconciler implements AutoCloseable {
 
     /** Asks for a pass over the instance; completes once a pass begun after this call has ended. */
     CompletableFuture<Void> wake(String name) {
-        CompletableFuture<Void> done = new CompletableFuture<>();
-        synchronized (lanes) {
-            if (closed) {
-                done.complete(null);
-                return done;
-            }
-            Lane lane = lanes.computeIfAbsent(name, n -> new Lane());
-            lane.waiting.add(done);
-            if (!lane.running) {
-                lane.running = true;
-                try {
-                    passes.execute(() -> drain(name, lane));
-                } catch (RejectedExecutionException e) {
-                    lane.running = false;
-                    done.complete(null);
-                }
-            }
-        }
-        return done;
+        return lanes.wake(name);
     }
 
     /**
@@ -121,38 +98,32 @@ final class Reconciler implements AutoCloseable {
 
     /** Wakes every instance in the store (tombstones too) and every one the supervisor knows. */
     CompletableFuture<Void> wakeAll() {
-        List<CompletableFuture<Void>> all = new ArrayList<>();
-        java.util.Set<String> names = new java.util.TreeSet<>(store.allInstanceNames());
-        names.addAll(supervisor.names());
-        names.forEach(name -> all.add(wake(name)));
-        return CompletableFuture.allOf(all.toArray(CompletableFuture[]::new));
+        return CompletableFuture.allOf(allNames().stream().map(this::wake).toArray(CompletableFuture[]::new));
     }
 
-    private void drain(String name, Lane lane) {
-        while (true) {
-            List<CompletableFuture<Void>> served;
-            synchronized (lanes) {
-                if (lane.waiting.isEmpty() || closed) {
-                    lane.running = false;
-                    lanes.remove(name);
-                    lane.waiting.forEach(w -> w.complete(null));
-                    return;
-                }
-                served = lane.waiting;
-                lane.waiting = new ArrayList<>();
-            }
-            try {
-                pass(name);
-            } catch (RuntimeException e) {
-                log.warn("instance {}: reconcile failed: {}", name, e.toString());
-            } finally {
-                served.forEach(w -> w.complete(null));
-            }
-        }
+    /** Every instance in the store (tombstones too), every one the supervisor knows and every one with a pass under way. */
+    private java.util.Set<String> allNames() {
+        java.util.Set<String> names = new java.util.TreeSet<>(store.allInstanceNames());
+        names.addAll(supervisor.names());
+        names.addAll(lanes.busy());
+        return names;
+    }
+
+    /**
+     * Stops every worker warm, all at once, each in its own lane after the pass under way there
+     * (which cannot start a worker past this stop); from now on passes start nothing. Waits at most the settle timeout.
+     */
+    void stopAll() {
+        stopping = true;
+        settle(List.copyOf(allNames()));
     }
 
     /** One step toward the record: adopt on first sight, then delete, stop, (re)start or apply live settings. */
     private void pass(String name) {
+        if (stopping) {
+            supervisor.stop(name);
+            return;
+        }
         InstanceRecord record = store.instanceRecord(name).orElse(null);
         if (record != null && !supervisor.knows(name)) {
             supervisor.adopt(specOf(record));
@@ -253,7 +224,7 @@ final class Reconciler implements AutoCloseable {
     }
 
     private void start(InstanceRecord record) {
-        if (!closed) {
+        if (!closed && !stopping) {
             supervisor.start(specOf(record));
         }
     }
@@ -275,13 +246,11 @@ final class Reconciler implements AutoCloseable {
         return specOf.apply(record);
     }
 
-    /** Starts no more passes; one under way finishes its step, but cannot start a worker. */
+    /** Starts no more passes, and waits (at most the settle timeout) for the one under way on each instance to end. */
     @Override
     public void close() {
-        synchronized (lanes) {
-            closed = true;
-        }
+        closed = true;
         sweep.shutdownNow();
-        passes.shutdown();
+        lanes.close();
     }
 }

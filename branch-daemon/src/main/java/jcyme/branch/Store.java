@@ -12,6 +12,7 @@ import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.LongSupplier;
 import java.util.function.UnaryOperator;
 import jcyme.api.App;
 import jcyme.api.QueueSpec;
@@ -83,17 +84,42 @@ final class Store implements AutoCloseable {
         return one("SELECT json FROM apps WHERE name = ? AND deleted = 0", App.class, name);
     }
 
-    synchronized void putApp(App app, long clock, String origin) {
-        update("INSERT OR REPLACE INTO apps VALUES (?, ?, ?, ?, 0)", app.name(), json(app), clock, origin);
+    /** An app before and after a change (before is null for a new app; after is before when nothing changed). */
+    record AppChange(App before, App after) {
+        boolean changed() {
+            return after != before;
+        }
     }
 
-    /** A new version of an app that changed in place (say, its queues). */
-    synchronized void touchApp(String name, long clock, String origin) {
-        update("UPDATE apps SET clock = ?, origin = ? WHERE name = ?", clock, origin, name);
+    /**
+     * Writes a new version of the app computed from the live one (null if there is none), in one
+     * step: no other change comes between the read and the write, and the version's clock is taken
+     * inside it, so versions are numbered in the order they were written. {@code change} may throw
+     * to refuse, or return its argument to change nothing.
+     */
+    synchronized AppChange changeApp(String name, UnaryOperator<App> change, LongSupplier clock, String origin) {
+        App before = app(name).orElse(null);
+        App after = change.apply(before);
+        if (after != before) {
+            update("INSERT OR REPLACE INTO apps VALUES (?, ?, ?, ?, 0)", after.name(), json(after), clock.getAsLong(), origin);
+        }
+        return new AppChange(before, after);
     }
 
-    /** Deletes the app with its queues, tombstoning its instances and keeping a tombstone of its own, in one transaction. */
-    synchronized void deleteApp(String name, long clock, String origin) {
+    /**
+     * Deletes the live app with its queues, tombstoning its instances and keeping a tombstone of its
+     * own, in one transaction; the names of the instances it tombstoned, or empty if there was no live app.
+     */
+    synchronized Optional<List<String>> deleteApp(String name, LongSupplier clock, String origin) {
+        if (app(name).isEmpty()) {
+            return Optional.empty();
+        }
+        List<String> instances = instances(name).stream().map(InstanceRecord::name).toList();
+        deleteApp(name, clock.getAsLong(), origin);
+        return Optional.of(instances);
+    }
+
+    private void deleteApp(String name, long clock, String origin) {
         transaction(() -> {
             instancesLeave(name, true, java.util.Set.of());
             update("DELETE FROM queues WHERE app = ?", name);
@@ -162,16 +188,42 @@ final class Store implements AutoCloseable {
         return one("SELECT json FROM queues WHERE app = ? AND name = ?", QueueSpec.class, app, name);
     }
 
-    synchronized void putQueue(String app, QueueSpec queue) {
-        update("INSERT OR REPLACE INTO queues VALUES (?, ?, ?)", app, queue.name(), json(queue));
+    /**
+     * Stores the queue declaration of a live app with a new version of the app, in one transaction;
+     * whether the queue is new, or empty if there is no live app.
+     */
+    synchronized Optional<Boolean> putQueue(String app, QueueSpec queue, LongSupplier clock, String origin) {
+        if (app(app).isEmpty()) {
+            return Optional.empty();
+        }
+        boolean created = queue(app, queue.name()).isEmpty();
+        transaction(() -> {
+            update("INSERT OR REPLACE INTO queues VALUES (?, ?, ?)", app, queue.name(), json(queue));
+            touchApp(app, clock.getAsLong(), origin);
+        });
+        return Optional.of(created);
     }
 
-    /** Deletes the declaration and unbinds the queue from every instance of the app, in one transaction. */
-    synchronized void deleteQueue(String app, String name) {
+    /**
+     * Deletes the declaration, unbinds the queue from every instance of the app and makes a new
+     * version of the app, in one transaction; the instances that consumed it, or empty if the app has no such queue.
+     */
+    synchronized Optional<List<String>> deleteQueue(String app, String name, LongSupplier clock, String origin) {
+        if (app(app).isEmpty() || queue(app, name).isEmpty()) {
+            return Optional.empty();
+        }
+        List<String> consumers = instances(app).stream().filter(r -> r.queues().contains(name)).map(InstanceRecord::name).toList();
         transaction(() -> {
             update("DELETE FROM queues WHERE app = ? AND name = ?", app, name);
             instancesLeave(app, false, java.util.Set.of(name));
+            touchApp(app, clock.getAsLong(), origin);
         });
+        return Optional.of(consumers);
+    }
+
+    /** A new version of an app that changed in place (its queues). */
+    private void touchApp(String name, long clock, String origin) {
+        update("UPDATE apps SET clock = ?, origin = ? WHERE name = ?", clock, origin, name);
     }
 
     /** Live instance records (tombstones left out). */
@@ -200,7 +252,26 @@ final class Store implements AutoCloseable {
 
     /** Adds the instance unless the name is taken (by a live record or a tombstone); false if it was. */
     synchronized boolean insertInstance(InstanceRecord instance) {
-        return update("INSERT OR IGNORE INTO instances VALUES (?, ?, ?)", instance.name(), instance.app(), json(instance)) == 1;
+        return insertInstance(instance, Integer.MAX_VALUE).isEmpty();
+    }
+
+    /** Why {@link #insertInstance(InstanceRecord, int)} added nothing. */
+    enum Refusal { NAME_TAKEN, NAME_BEING_DELETED, LIMIT_REACHED }
+
+    /**
+     * Adds the instance in one step unless its name is taken (by a live record or a tombstone) or
+     * {@code limit} live instances exist already; empty when it was added, else why not.
+     */
+    synchronized Optional<Refusal> insertInstance(InstanceRecord instance, int limit) {
+        Optional<InstanceRecord> existing = instanceRecord(instance.name());
+        if (existing.isPresent()) {
+            return Optional.of(existing.get().deleting() ? Refusal.NAME_BEING_DELETED : Refusal.NAME_TAKEN);
+        }
+        if (instances().size() >= limit) {
+            return Optional.of(Refusal.LIMIT_REACHED);
+        }
+        update("INSERT INTO instances VALUES (?, ?, ?)", instance.name(), instance.app(), json(instance));
+        return Optional.empty();
     }
 
     /**

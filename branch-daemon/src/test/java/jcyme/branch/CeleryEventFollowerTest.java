@@ -33,7 +33,7 @@ class CeleryEventFollowerTest {
     void eventsAreAttributedStreamedAndTaskEventsKept() throws Exception {
         try (Store store = Store.open(tmp.resolve("branch.db"));
              TaskHistory history = TaskHistory.openQuiet(tmp.resolve("tasks.db"), new TaskHistory.Settings(10, Duration.ofDays(1)))) {
-            store.putApp(new App("pycon", null, null, Map.of(), List.of(), List.of(), Map.of(), List.of(), 1, 4), 1, "b1");
+            StoreTest.put(store, new App("pycon", null, null, Map.of(), List.of(), List.of(), Map.of(), List.of(), 1, 4), 1, "b1");
             store.insertInstance(new InstanceRecord("w1", "pycon", List.of("celery"), 1, 4, true, null, null, Map.of(), 0, false, null, null));
             store.replacePlacements("b2", List.of(new Store.Placement("w9", "shop", "b2")));
             EventLog events = EventLog.open(tmp.resolve("events.db"), "b1", EventLog.Bounds.fromProperties());
@@ -64,6 +64,33 @@ class CeleryEventFollowerTest {
             assertFalse(seen.get(2).fields().containsKey("app"), "a worker the cluster does not run, on a broker of two apps");
             assertEquals("pycon", seen.get(3).fields().get("app"), "a foreign worker on a broker only one app uses");
             assertFalse(seen.get(3).fields().containsKey("instance"));
+        }
+    }
+
+    @Test
+    void theNodeNamesRememberedAreBounded() throws Exception {
+        try (Store store = Store.open(tmp.resolve("branch.db"));
+             TaskHistory history = TaskHistory.openQuiet(tmp.resolve("tasks.db"), new TaskHistory.Settings(10, Duration.ofDays(1)));
+             EventLog events = EventLog.open(tmp.resolve("events.db"), "b1", EventLog.Bounds.fromProperties());
+             CeleryEventFollower follower = new CeleryEventFollower(store, new Brokers(store, "amqp://guest:guest@127.0.0.1:1//"),
+                     events, history)) {
+            for (int i = 0; i < 3 * CeleryEventFollower.MAX_STRANGERS; i++) {
+                follower.handle(event("worker-heartbeat", "stranger-" + i + "@host"), List.of());
+            }
+            assertTrue(follower.remembered() <= CeleryEventFollower.MAX_STRANGERS, "strangers: " + follower.remembered());
+
+            StoreTest.put(store, new App("pycon", null, null, Map.of(), List.of(), List.of(), Map.of(), List.of(), 1, 4), 1, "b1");
+            for (int i = 0; i < 100; i++) {
+                store.insertInstance(StoreTest.instance("w" + i, "pycon", List.of("celery")));
+            }
+            follower.refresh();
+            assertEquals(100, follower.remembered(), "the instances, and no stranger any more");
+            for (int i = 0; i < 100; i++) {
+                store.updateInstance("w" + i, InstanceRecord::tombstone);
+                store.purgeInstance("w" + i);
+            }
+            follower.refresh();
+            assertEquals(0, follower.remembered(), "instances gone for good are forgotten");
         }
     }
 }

@@ -10,6 +10,7 @@ import java.sql.DriverManager;
 import java.sql.Statement;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import jcyme.api.App;
 import jcyme.api.QueueSpec;
 import org.junit.jupiter.api.Test;
@@ -20,6 +21,10 @@ class StoreTest {
     @TempDir
     Path tmp;
 
+    static void put(Store store, App app, long clock, String origin) {
+        store.changeApp(app.name(), before -> app, () -> clock, origin);
+    }
+
     static App app(String name, int max) {
         return new App(name, null, null, Map.of(), List.of(), List.of(), Map.of(), List.of(), 1, max);
     }
@@ -27,7 +32,7 @@ class StoreTest {
     @Test
     void newerVersionsWinAndOlderOnesAreIgnored() throws Exception {
         try (Store store = Store.open(tmp.resolve("branch.db"))) {
-            store.putApp(app("pycon", 4), 5, "a");
+            put(store, app("pycon", 4), 5, "a");
             Store.AppEntry current = store.appEntry("pycon").orElseThrow();
             Store.AppEntry older = new Store.AppEntry("pycon", 4, "z", false, app("pycon", 9), List.of());
             Store.AppEntry tieLowerOrigin = new Store.AppEntry("pycon", 5, "A", false, app("pycon", 9), List.of());
@@ -42,10 +47,10 @@ class StoreTest {
     @Test
     void aDeleteStaysAsATombstoneWithTheAppsQueuesAndPlacementsGone() throws Exception {
         try (Store store = Store.open(tmp.resolve("branch.db"))) {
-            store.putApp(app("pycon", 4), 1, "a");
-            store.putQueue("pycon", new QueueSpec("images", null, null, null, null));
+            put(store, app("pycon", 4), 1, "a");
+            store.putQueue("pycon", new QueueSpec("images", null, null, null, null), () -> 1, "a");
             store.replacePlacements("c", List.of(new Store.Placement("w1", "pycon", "c")));
-            store.deleteApp("pycon", 2, "b");
+            store.deleteApp("pycon", () -> 2, "b");
             assertEquals(List.of(), store.appNames());
             assertEquals(List.of(), store.placements());
             Store.AppEntry tombstone = store.appEntry("pycon").orElseThrow();
@@ -86,7 +91,7 @@ class StoreTest {
         }
         try (Store store = Store.open(file)) {
             assertEquals(7, store.app("pycon").orElseThrow().maxConcurrency());
-            store.putApp(app("pycon", 8), 1, "a");
+            put(store, app("pycon", 8), 1, "a");
             assertEquals(1, store.appEntry("pycon").orElseThrow().clock());
         }
     }
@@ -104,7 +109,7 @@ class StoreTest {
     @Test
     void aDeletedInstanceIsATombstoneUntilPurgedAndItsNameStaysTaken() throws Exception {
         try (Store store = Store.open(tmp.resolve("branch.db"))) {
-            store.putApp(app("pycon", 4), 1, "a");
+            put(store, app("pycon", 4), 1, "a");
             assertTrue(store.insertInstance(instance("w1", "pycon", List.of("celery"))));
             store.updateInstance("w1", InstanceRecord::tombstone);
             assertEquals(List.of(), store.instances(), "a tombstone is not a live instance");
@@ -123,15 +128,20 @@ class StoreTest {
     @Test
     void deletingAnAppTombstonesItsInstancesAndDeletingAQueueUnbindsIt() throws Exception {
         try (Store store = Store.open(tmp.resolve("branch.db"))) {
-            store.putApp(app("pycon", 4), 1, "a");
-            store.putApp(app("other", 4), 1, "a");
-            store.putQueue("pycon", new QueueSpec("images", null, null, null, null));
+            put(store, app("pycon", 4), 1, "a");
+            put(store, app("other", 4), 1, "a");
+            store.putQueue("pycon", new QueueSpec("images", null, null, null, null), () -> 1, "a");
             store.insertInstance(instance("w1", "pycon", List.of("celery", "images")));
             store.insertInstance(instance("w2", "other", List.of("images")));
-            store.deleteQueue("pycon", "images");
+            assertEquals(Optional.of(List.of("w1")), store.deleteQueue("pycon", "images", () -> 2, "a"), "its consumers");
+            assertEquals(Optional.empty(), store.deleteQueue("pycon", "images", () -> 3, "a"), "gone already");
             assertEquals(List.of("celery"), store.instance("w1").orElseThrow().queues());
             assertEquals(List.of("images"), store.instance("w2").orElseThrow().queues(), "another app's binding stays");
-            store.deleteApp("pycon", 2, "a");
+            assertEquals(Optional.of(List.of("w1")), store.deleteApp("pycon", () -> 3, "a"), "the instances it tombstoned");
+            assertEquals(Optional.empty(), store.deleteApp("pycon", () -> 4, "a"), "deleted already");
+            assertEquals(Optional.empty(), store.putQueue("pycon", new QueueSpec("late", null, null, null, null), () -> 5, "a"),
+                    "no queue for a deleted app");
+            assertEquals(List.of(), store.queueNames("pycon"));
             assertTrue(store.instanceRecord("w1").orElseThrow().deleting());
             assertFalse(store.instanceRecord("w2").orElseThrow().deleting());
         }
@@ -140,7 +150,7 @@ class StoreTest {
     @Test
     void aChangeOfAnInstanceIsOneStep() throws Exception {
         try (Store store = Store.open(tmp.resolve("branch.db"))) {
-            store.putApp(app("pycon", 4), 1, "a");
+            put(store, app("pycon", 4), 1, "a");
             store.insertInstance(instance("w1", "pycon", List.of()));
             List<Thread> threads = new java.util.ArrayList<>();
             for (int i = 0; i < 8; i++) {
@@ -155,6 +165,29 @@ class StoreTest {
                 thread.join();
             }
             assertEquals(8, store.instance("w1").orElseThrow().queues().size(), "no bind lost to another");
+        }
+    }
+
+    @Test
+    void concurrentInsertsStopAtTheLimit() throws Exception {
+        try (Store store = Store.open(tmp.resolve("branch.db"))) {
+            put(store, app("pycon", 4), 1, "a");
+            java.util.concurrent.atomic.AtomicInteger refused = new java.util.concurrent.atomic.AtomicInteger();
+            List<Thread> threads = new java.util.ArrayList<>();
+            for (int i = 0; i < 8; i++) {
+                String name = "w" + i;
+                threads.add(startThread(() -> store.insertInstance(instance(name, "pycon", List.of()), 3)
+                        .ifPresent(why -> refused.incrementAndGet())));
+            }
+            for (Thread thread : threads) {
+                thread.join();
+            }
+            assertEquals(3, store.instances().size(), "no more than the limit");
+            assertEquals(5, refused.get());
+            String taken = store.instances().get(0).name();
+            assertEquals(Optional.of(Store.Refusal.NAME_TAKEN), store.insertInstance(instance(taken, "pycon", List.of()), 9));
+            store.updateInstance(taken, InstanceRecord::tombstone);
+            assertEquals(Optional.of(Store.Refusal.NAME_BEING_DELETED), store.insertInstance(instance(taken, "pycon", List.of()), 9));
         }
     }
 }

@@ -11,12 +11,12 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code bin/branch stop -D DIR}: stops the branch of a data directory together with its
- * instances. It leaves a stop request in the directory and sends the branch SIGTERM; the branch
- * sees the request as it stops and stops its workers warm first. A bare SIGTERM still stops the
- * branch alone, its instances running on.
+ * instances and its embedded broker. It leaves a stop request in the directory and sends the branch
+ * SIGTERM; the branch sees the request as it stops, stops its workers warm first and its embedded
+ * broker last. A bare SIGTERM still stops the branch alone, its instances and broker running on.
  */
 @Command(name = "stop", mixinStandardHelpOptions = true,
-        description = "Stop the branch of DIR and its instances (warm: running tasks finish), then wait until the branch is gone.")
+        description = "Stop the branch of DIR, its instances (warm: running tasks finish) and its embedded broker, then wait until the branch is gone.")
 final class BranchStopCommand implements Callable<Integer> {
     /** The file in the data directory that asks a stopping branch to take its instances along. */
     static final String REQUEST_FILE = "stop.request";
@@ -44,7 +44,7 @@ final class BranchStopCommand implements Callable<Integer> {
             return 1;
         }
         Files.writeString(dataDir.resolve(REQUEST_FILE), "instances\n", StandardCharsets.US_ASCII);
-        System.out.println("stopping branch pid " + branch.pid() + " and its instances");
+        System.out.println("stopping branch pid " + branch.pid() + ", its instances and its embedded broker");
         branch.destroy();
         long deadline = System.nanoTime() + (long) (waitSeconds * 1e9);
         while (branch.isAlive()) {

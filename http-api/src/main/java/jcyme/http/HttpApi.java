@@ -9,8 +9,10 @@ import io.javalin.json.JavalinJackson;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import jcyme.api.QueueSpec;
 import jcyme.branch.Apps;
 import jcyme.branch.Branch;
@@ -39,11 +41,8 @@ public final class HttpApi implements AutoCloseable {
     private final String token;
     private final Javalin app;
     private final java.util.Set<String> asyncGets = new java.util.HashSet<>();
-    private final ExecutorService background = Executors.newCachedThreadPool(task -> {
-        Thread thread = new Thread(task, "http-async");
-        thread.setDaemon(true);
-        return thread;
-    });
+    /** Runs the operations asked with {@code !/}: a bounded pool with a bounded queue, beyond which they are refused. */
+    private final ThreadPoolExecutor background;
 
     /**
      * An API that answers to loopback names and the branch's advertised host only.
@@ -59,6 +58,21 @@ public final class HttpApi implements AutoCloseable {
      * @param guard which hosts and origins may reach the branch (see {@link RequestGuard})
      */
     public HttpApi(Branch branch, String token, String corsOrigin, RequestGuard guard) {
+        this(branch, token, corsOrigin, guard, Limits.MAX_ASYNC_RUNNING, Limits.MAX_ASYNC_WAITING);
+    }
+
+    /**
+     * @param asyncRunning  the most {@code !/} operations run at once
+     * @param asyncWaiting  the most waiting for those; one more is a 503
+     */
+    HttpApi(Branch branch, String token, String corsOrigin, RequestGuard guard, int asyncRunning, int asyncWaiting) {
+        this.background = new ThreadPoolExecutor(asyncRunning, asyncRunning, 30, TimeUnit.SECONDS,
+                new ArrayBlockingQueue<>(asyncWaiting), task -> {
+            Thread thread = new Thread(task, "http-async");
+            thread.setDaemon(true);
+            return thread;
+        });
+        background.allowCoreThreadTimeOut(true);
         this.branch = branch;
         this.router = new ClusterRouter(branch);
         this.token = token;
@@ -206,13 +220,20 @@ public final class HttpApi implements AutoCloseable {
             Map<String, String> pathParams = Map.copyOf(ctx.pathParamMap());
             Map<String, Object> params = Params.of(ctx);
             String requestPath = ctx.path(); // the request is gone by the time the work ends
-            background.execute(() -> {
-                try {
-                    action.run(pathParams, params);
-                } catch (RuntimeException e) {
-                    log.warn("async {} {} failed: {}", method, requestPath, e.getMessage());
-                }
-            });
+            try {
+                background.execute(() -> {
+                    try {
+                        action.run(pathParams, params);
+                    } catch (RuntimeException e) {
+                        log.warn("async {} {} failed: {}", method, requestPath, e.getMessage());
+                    }
+                });
+            } catch (RejectedExecutionException e) {
+                ctx.header("Retry-After", "1");
+                error(ctx, 503, "too many operations in the background (" + background.getMaximumPoolSize() + " running, "
+                        + background.getQueue().size() + " waiting): try again later, or without !/");
+                return;
+            }
             ctx.status(202).json(Map.of("ok", "operation scheduled"));
         });
         if (method != HandlerType.GET && !asyncGets.contains(async)) {
@@ -239,13 +260,20 @@ public final class HttpApi implements AutoCloseable {
         if (config != null && !(config instanceof Map)) {
             throw BranchException.invalid("config must be a JSON object");
         }
-        Object id = params.get("config_id");
-        if (!(id instanceof String) && id != null) {
-            throw BranchException.invalid("config_id must be a string");
-        }
         @SuppressWarnings("unchecked")
         Map<String, Object> value = (Map<String, Object>) config;
-        ctx.json(branch.apps().putConfig(app(ctx), (String) id, value));
+        ctx.json(branch.apps().putConfig(app(ctx), configId(params.get("config_id")), value));
+    }
+
+    /** A config id as given: a string, or a whole number (MAUS's ids), whose digits are the id; null when none was given. */
+    private static String configId(Object id) {
+        if (id == null || id instanceof String) {
+            return (String) id;
+        }
+        if (id instanceof Integer || id instanceof Long || id instanceof java.math.BigInteger) {
+            return id.toString();
+        }
+        throw BranchException.invalid("config_id must be a string or a whole number");
     }
 
     /** Creates the instance here: {@code branch} and {@code placement} were used by the router to get here. */

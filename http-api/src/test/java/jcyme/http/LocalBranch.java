@@ -23,7 +23,12 @@ final class LocalBranch implements AutoCloseable {
     final HttpApi api;
 
     LocalBranch(Path dir, String token) throws IOException {
-        branch = Branch.start(new BranchConfig("local", dir.resolve("data"), DOWN_BROKER, 0, "http://127.0.0.1:0",
+        this(dir, token, DOWN_BROKER);
+    }
+
+    /** A branch whose own broker ({@code --broker}) is {@code broker}. */
+    LocalBranch(Path dir, String token, String broker) throws IOException {
+        branch = Branch.start(new BranchConfig("local", dir.resolve("data"), broker, 0, "http://127.0.0.1:0",
                 Path.of(System.getProperty("java.home"), "bin", "java"), dir.resolve("no-lib"), SupervisorSettings.defaults(), null));
         api = new HttpApi(branch, token, null).start("127.0.0.1", 0);
     }

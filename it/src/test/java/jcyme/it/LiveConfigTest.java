@@ -48,10 +48,13 @@ class LiveConfigTest {
         assertEquals(400, badValue.status(), badValue.text());
         assertTrue(badValue.json().path("error").asText().contains("--prefetch-multiplier"), badValue.text());
 
-        BranchProcess.Reply owned = branch.call("PUT", "/" + app, "{\"arguments\": \"-Q other\"}");
-        assertEquals(400, owned.status(), owned.text());
-        assertTrue(owned.json().path("error").asText().contains("set by the branch"), owned.text());
-        assertEquals(404, branch.call("GET", "/" + app).status());
+        // --work-dir too: the work-dir scrubber deletes old entries of that directory
+        for (String option : List.of("-Q other", "--work-dir /tmp", "--work-dir=/tmp")) {
+            BranchProcess.Reply owned = branch.call("PUT", "/" + app, "{\"arguments\": \"" + option + "\"}");
+            assertEquals(400, owned.status(), option + ": " + owned.text());
+            assertTrue(owned.json().path("error").asText().contains("set by the branch"), owned.text());
+            assertEquals(404, branch.call("GET", "/" + app).status());
+        }
 
         assertEquals(201, branch.call("PUT", "/" + app, "{\"arguments\": \"--prefetch-multiplier 1\", \"max_concurrency\": 3}").status());
         assertEquals("--prefetch-multiplier 1", branch.json("GET", "/" + app).path("arguments").asText());

@@ -39,8 +39,8 @@ final class NetnsHosts implements AutoCloseable {
     /** Makes the hosts (addresses .1, .2, ...), or skips the calling test saying why it cannot. */
     static NetnsHosts make(String... hosts) throws IOException, InterruptedException {
         assumeTrue(java.nio.file.Files.readString(java.nio.file.Path.of("/proc/self/status")).matches("(?s).*\\nUid:\\s+0\\s.*"),
-                "network namespaces need root (running as " + System.getProperty("user.name") + ")");
-        assumeTrue(run("ip", "netns", "list") == 0, "'ip netns' is not available");
+                "NOT RUN: network namespaces need root (running as " + System.getProperty("user.name") + ")");
+        assumeTrue(run("ip", "netns", "list") == 0, "NOT RUN: 'ip netns' is not available");
         String used = output("ip", "-4", "-o", "addr") + output("ip", "-4", "route", "show", "table", "all");
         Random random = new Random();
         String subnet;

@@ -75,11 +75,11 @@ class SecurityTest {
     @Test
     void aBranchOfAnotherUserWithNoSecretStaysAloneWhileTheSameUsersBranchesCluster() throws Exception {
         Assumptions.assumeTrue(run("id", "-u").equals("0") && Files.isExecutable(Path.of("/usr/sbin/runuser")),
-                "needs root and runuser to start a branch as another user");
+                "NOT RUN: needs root and runuser to start a branch as another user (running as " + System.getProperty("user.name") + ")");
         if (!run("id", OTHER_USER).contains("uid=")) {
             run("useradd", "-m", OTHER_USER);
         }
-        Assumptions.assumeTrue(run("id", OTHER_USER).contains("uid="), "could not create user " + OTHER_USER);
+        Assumptions.assumeTrue(run("id", OTHER_USER).contains("uid="), "NOT RUN: could not create user " + OTHER_USER);
         String home = run("sh", "-c", "getent passwd " + OTHER_USER + " | cut -d: -f6");
         // what the other user runs: a copy of lib/ it can read, a data directory of its own
         Path base = Files.createTempDirectory(Path.of("/tmp"), "jcyme-it-other-");

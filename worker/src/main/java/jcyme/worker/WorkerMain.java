@@ -134,7 +134,7 @@ public final class WorkerMain implements Callable<Integer> {
     /** Options a branch gives every worker it starts itself; an app's or instance's extra arguments may not. */
     public static final java.util.Set<String> BRANCH_OPTIONS = java.util.Set.of("--broker", "--hostname", "--queues", "--autoscale",
             "--concurrency", "--pidfile", "--logfile", "--statedb", "--control-socket", "--shutdown-timeout", "--classpath",
-            "--config-file", "--exit-when-ready", "--help", "--version");
+            "--config-file", "--work-dir", "--exit-when-ready", "--help", "--version");
 
     /**
      * Checks extra worker options (an app's or an instance's {@code arguments}) with the worker's
