@@ -306,6 +306,7 @@ class FaultsChaosTest {
 
     private void restartBroker() throws IOException {
         drain("before the broker is killed");
+        awaitNoRecycleUnderWay();
         int following = followingLines();
         branch.restartEmbeddedBroker();
         branch.awaitRunning(app, List.of(instance), Map.of(), Duration.ofSeconds(60));
@@ -314,6 +315,7 @@ class FaultsChaosTest {
 
     /** {@code branch stop} (warm, with the instance) while tasks run, then a start on the same data directory. */
     private void stopAndStartBranch() throws Exception {
+        awaitNoRecycleUnderWay();
         long pid = branch.json("GET", "/" + app + "/instances/" + instance).path("pid").asLong();
         BranchProcess.Reply stop = branch.stopWithInstances();
         if (stop.status() != 0) {
@@ -323,16 +325,10 @@ class FaultsChaosTest {
         branch.awaitRunning(app, List.of(instance), Map.of(instance, pid), Duration.ofSeconds(60));
     }
 
-    /**
-     * A SIGKILL of the branch, then a start on the same data directory: it adopts the worker that
-     * kept running. The kill waits for a recycle under way to end: one cut short is finished by the
-     * next start without an {@code instance.recycle} event, so it would not be counted.
-     */
+    /** A SIGKILL of the branch, then a start on the same data directory: it adopts the worker that kept running. */
     private void killAndStartBranch() throws Exception {
         drain("before the branch is killed");
-        String marker = "-Djcyme.instance=" + app + "/" + instance + " ";
-        Wait.until(Duration.ofSeconds(60), "one worker for " + instance + " (no recycle under way)",
-                () -> BranchProcess.processesWith(marker).size() == 1);
+        awaitNoRecycleUnderWay();
         long pid = branch.json("GET", "/" + app + "/instances/" + instance).path("pid").asLong();
         branch.kill9();
         branch.start();
@@ -341,6 +337,17 @@ class FaultsChaosTest {
             problems.add("the restarted branch did not adopt " + instance + ": pid " + pid + " -> " + after);
         }
         awaitFollowing(1, "after the branch restart");
+    }
+
+    /**
+     * Waits until the instance has one worker: a recycle cut short by a branch restart is finished
+     * by the next start without an {@code instance.recycle} event, and one whose replacement cannot
+     * reach the broker is given up, so neither would be counted.
+     */
+    private void awaitNoRecycleUnderWay() {
+        String marker = "-Djcyme.instance=" + app + "/" + instance + " ";
+        Wait.until(Duration.ofSeconds(60), "one worker for " + instance + " (no recycle under way)",
+                () -> BranchProcess.processesWith(marker).size() == 1);
     }
 
     /** Waits until every task sent has its result and the history has caught up with them. */
