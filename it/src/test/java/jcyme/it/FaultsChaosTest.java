@@ -123,6 +123,11 @@ class FaultsChaosTest {
             flow.close();
         }
         InstanceAudit.cleanUp(branch, app, tmp, "FaultsChaosTest");
+        Path log = tmp.resolve("instances").resolve(instance).resolve("worker.log");
+        if (java.nio.file.Files.exists(log)) {
+            java.nio.file.Files.copy(log, Path.of("target", "it-logs", "FaultsChaosTest", "worker.log"),
+                    java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        }
     }
 
     @Test
@@ -202,7 +207,8 @@ class FaultsChaosTest {
             failures.add(e.getMessage());
         }
         System.out.println("FaultsChaosTest: tasks " + flow.ids.size() + " (" + sums.size() + " sums, " + stalls.size() + " stalls, "
-                + probes.size() + " probes), with a final result " + flow.ready() + ", recycles " + recycles.size()
+                + probes.size() + " probes), with a final result " + flow.ready() + ", recycles " + recycles.size() + " "
+                + recycles.stream().map(r -> r.path("cause").asText() + " " + r.path("old_pid") + "->" + r.path("new_pid")).toList()
                 + ", PUT rounds " + clients.rounds() + ", producer retries " + flow.publishRetries.get()
                 + ", wall time " + wall + " ms (seed " + seed + ")");
         if (!failures.isEmpty()) {
@@ -433,9 +439,19 @@ class FaultsChaosTest {
         wanted.forEach((filter, count) -> {
             long got = historyTotal(filter);
             if (got != count) {
-                found.add("the history has " + got + " tasks with " + filter + ", wanted " + count);
+                String name = filter.substring(filter.indexOf("name=") + "name=".length());
+                Map<String, Long> states = new java.util.TreeMap<>();
+                for (String state : List.of("PENDING", "RECEIVED", "STARTED", "SUCCESS", "FAILURE", "RETRY", "REVOKED", "REJECTED")) {
+                    long n = historyTotal("name=" + name + "&state=" + state);
+                    if (n > 0) states.put(state, n);
+                }
+                found.add("the history has " + got + " tasks with " + filter + ", wanted " + count + "; " + name + " by state: " + states);
             }
         });
+        JsonNode failedSums = branch.json("GET", "/" + app + "/tasks?limit=5&name=tasks.add&q=" + encode("state:FAILURE,REVOKED,REJECTED"));
+        failedSums.path("tasks").forEach(t -> found.add("in the history: tasks.add " + t.path("id").asText() + " " + t.path("state").asText()
+                + " " + t.path("exception").asText() + " on " + t.path("worker").asText()
+                + " (its result: " + flow.results.get(t.path("id").asText()) + ")"));
         JsonNode unfinished = branch.json("GET", "/" + app + "/tasks?limit=5&q=" + encode("state:PENDING,RECEIVED,STARTED,RETRY"));
         if (unfinished.path("total").asLong() > 0) {
             List<String> examples = new ArrayList<>();
