@@ -54,7 +54,14 @@ class ChaosTest {
     final String app = "ch-" + UUID.randomUUID().toString().substring(0, 8);
     final String queue = app + "-q";
     BranchProcess branch;
-    final List<String> problems = new ArrayList<>();
+    final List<String> problems = Collections.synchronizedList(new ArrayList<>());
+    final List<String> names = new ArrayList<>();
+    Random random;
+    /** The instances' worker pids as last seen. */
+    Map<String, Long> pids;
+    int instanceKills;
+    int branchKills;
+    int brokerRestarts;
 
     @AfterEach
     void cleanUp() throws Exception {
@@ -66,18 +73,17 @@ class ChaosTest {
         long seed = Long.getLong("jcyme.it.chaos.seed", System.nanoTime());
         System.out.println("ChaosTest seed " + seed + " (-Djcyme.it.chaos.seed=" + seed + "), " + TASKS + " tasks, "
                 + INSTANCES + " instances, app " + app);
-        Random random = new Random(seed);
+        random = new Random(seed);
         long t0 = System.nanoTime();
         int brokerPort = BranchProcess.freePort();
         branch = new BranchProcess(tmp.resolve("instances"), "--no-cluster", "--broker-port", Integer.toString(brokerPort),
                 "--stop-grace", "2", "--kill-grace", "1", "--start-secs", START_SECS).start();
         assertEquals(201, branch.call("PUT", "/" + app).status());
-        List<String> names = new ArrayList<>();
         for (int i = 0; i < INSTANCES; i++) {
             names.add("i" + i);
             assertEquals(201, branch.call("POST", "/" + app + "/instances/i" + i + "?queues=" + queue + "&min=2&max=2").status());
         }
-        Map<String, Long> pids = branch.awaitRunning(app, names, Map.of(), Duration.ofSeconds(90));
+        pids = branch.awaitRunning(app, names, Map.of(), Duration.ofSeconds(90));
         int prefetch = 0;
         for (String name : names) {
             prefetch = Math.max(prefetch, branch.json("GET", "/" + app + "/instances/" + name + "/stats")
@@ -89,65 +95,9 @@ class ChaosTest {
         for (int i = 0; i < BRANCH_KILLS; i++) events.add("branch");
         for (int i = 0; i < BROKER_RESTARTS; i++) events.add("broker");
         Collections.shuffle(events, random);
-        int slice = Math.max(TaskFlow.BATCH, TASKS / (events.size() + 1));
-        int instanceKills = 0;
-        int branchKills = 0;
-        int brokerRestarts = 0;
-
         TaskFlow flow = new TaskFlow(brokerPort);
         try (flow) {
-            for (int e = 0; e <= events.size(); e++) {
-                int count = e == events.size() ? TASKS - flow.ids.size() : Math.min(slice, TASKS - flow.ids.size());
-                int before = flow.ready();
-                flow.publish(sleeps(random, count));
-                if (e == events.size()) {
-                    break;
-                }
-                // the event comes while this slice is being worked on: wait until a quarter of it is done
-                int target = before + count / 4;
-                try {
-                    Wait.until(Duration.ofSeconds(60), "progress before event " + (e + 1), () -> flow.ready() >= target);
-                } catch (AssertionError stall) {
-                    problems.add("no progress before event " + (e + 1) + " (" + events.get(e) + "): " + flow.ready()
-                            + " tasks done, wanted " + target);
-                }
-                switch (events.get(e)) {
-                    case "instance" -> {
-                        String name = names.get(random.nextInt(names.size()));
-                        // a worker dying within --start-secs of RUNNING counts as a quick failure (3 make it FATAL):
-                        // kill only one that has been up longer, as a crash in production would be
-                        Wait.until(Duration.ofSeconds(30), name + " to be up for " + UP_BEFORE_KILL.toMillis() + " ms",
-                                () -> upFor(name).compareTo(UP_BEFORE_KILL) >= 0);
-                        long pid = branch.json("GET", "/" + app + "/instances/" + name).path("pid").asLong();
-                        String cmdline = Files.readString(Path.of("/proc", Long.toString(pid), "cmdline")).replace('\0', ' ');
-                        if (!cmdline.contains("-Djcyme.instance=" + app + "/" + name + " ")) {
-                            throw new AssertionError("pid " + pid + " the API gave for " + name + " is not its worker: " + cmdline);
-                        }
-                        ProcessHandle.of(pid).orElseThrow().destroyForcibly();
-                        instanceKills++;
-                        pids = branch.awaitRunning(app, names, Map.of(name, pid), Duration.ofSeconds(60));
-                    }
-                    case "branch" -> {
-                        branch.kill9();
-                        branchKills++;
-                        branch.start();
-                        Map<String, Long> after = branch.awaitRunning(app, names, Map.of(), Duration.ofSeconds(60));
-                        for (String name : names) {
-                            if (!after.get(name).equals(pids.get(name))) {
-                                problems.add("branch restart " + branchKills + " did not re-adopt " + name + ": pid "
-                                        + pids.get(name) + " -> " + after.get(name));
-                            }
-                        }
-                        pids = after;
-                    }
-                    case "broker" -> {
-                        branch.restartEmbeddedBroker();
-                        brokerRestarts++;
-                        pids = branch.awaitRunning(app, names, Map.of(), Duration.ofSeconds(60));
-                    }
-                    default -> throw new IllegalStateException(events.get(e));
-                }
-            }
+            flow.sendAmid(events, TASKS, this::sleeps, this::happen, problems);
             flow.awaitReady(Duration.ofSeconds(180), Duration.ofSeconds(30), "after the chaos");
         }
 
@@ -214,6 +164,46 @@ class ChaosTest {
         }
     }
 
+    /** One fault: an instance's worker SIGKILLed, the branch SIGKILLed and started again, or the broker killed. */
+    private void happen(String fault) throws Exception {
+        switch (fault) {
+            case "instance" -> {
+                String name = names.get(random.nextInt(names.size()));
+                // a worker dying within --start-secs of RUNNING counts as a quick failure (3 make it FATAL):
+                // kill only one that has been up longer, as a crash in production would be
+                Wait.until(Duration.ofSeconds(30), name + " to be up for " + UP_BEFORE_KILL.toMillis() + " ms",
+                        () -> upFor(name).compareTo(UP_BEFORE_KILL) >= 0);
+                long pid = branch.json("GET", "/" + app + "/instances/" + name).path("pid").asLong();
+                String cmdline = Files.readString(Path.of("/proc", Long.toString(pid), "cmdline")).replace('\0', ' ');
+                if (!cmdline.contains("-Djcyme.instance=" + app + "/" + name + " ")) {
+                    throw new AssertionError("pid " + pid + " the API gave for " + name + " is not its worker: " + cmdline);
+                }
+                ProcessHandle.of(pid).orElseThrow().destroyForcibly();
+                instanceKills++;
+                pids = branch.awaitRunning(app, names, Map.of(name, pid), Duration.ofSeconds(60));
+            }
+            case "branch" -> {
+                branch.kill9();
+                branchKills++;
+                branch.start();
+                Map<String, Long> after = branch.awaitRunning(app, names, Map.of(), Duration.ofSeconds(60));
+                for (String name : names) {
+                    if (!after.get(name).equals(pids.get(name))) {
+                        problems.add("branch restart " + branchKills + " did not re-adopt " + name + ": pid "
+                                + pids.get(name) + " -> " + after.get(name));
+                    }
+                }
+                pids = after;
+            }
+            case "broker" -> {
+                branch.restartEmbeddedBroker();
+                brokerRestarts++;
+                pids = branch.awaitRunning(app, names, Map.of(), Duration.ofSeconds(60));
+            }
+            default -> throw new IllegalStateException(fault);
+        }
+    }
+
     /** How long the instance has been RUNNING (zero when it is not). */
     private Duration upFor(String name) {
         JsonNode instance = branch.json("GET", "/" + app + "/instances/" + name);
@@ -224,7 +214,7 @@ class ChaosTest {
     }
 
     /** {@code count} short sleeps (5 to 30 ms) on the test's queue. */
-    private List<TaskRequest> sleeps(Random random, int count) {
+    private List<TaskRequest> sleeps(int count) {
         List<TaskRequest> requests = new ArrayList<>();
         for (int i = 0; i < count; i++) {
             double seconds = (5 + random.nextInt(26)) / 1000.0;

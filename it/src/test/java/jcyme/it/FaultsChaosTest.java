@@ -7,7 +7,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -124,9 +126,8 @@ class FaultsChaosTest {
         }
         InstanceAudit.cleanUp(branch, app, tmp, "FaultsChaosTest");
         Path log = tmp.resolve("instances").resolve(instance).resolve("worker.log");
-        if (java.nio.file.Files.exists(log)) {
-            java.nio.file.Files.copy(log, Path.of("target", "it-logs", "FaultsChaosTest", "worker.log"),
-                    java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        if (Files.exists(log)) {
+            Files.copy(log, Path.of("target", "it-logs", "FaultsChaosTest", "worker.log"), StandardCopyOption.REPLACE_EXISTING);
         }
     }
 
@@ -152,33 +153,18 @@ class FaultsChaosTest {
         for (int i = 0; i < BROKER_RESTARTS; i++) events.add("broker");
         for (int i = 0; i < BRANCH_RESTARTS; i++) events.add(i % 2 == 0 ? "branch stop" : "branch kill");
         Collections.shuffle(events, random);
-        System.out.println("FaultsChaosTest events " + events);
-        int slice = Math.max(TaskFlow.BATCH, TASKS / (events.size() + 1));
+        System.out.println("FaultsChaosTest faults " + events);
         flow = new TaskFlow(brokerPort);
-        for (int e = 0; e <= events.size(); e++) {
-            int count = e == events.size() ? TASKS - sums.size() : Math.min(slice, TASKS - sums.size());
-            int before = flow.ready();
-            flow.publish(sums(count));
-            if (e == events.size()) {
-                break;
-            }
-            // the event comes while this slice is being worked on: wait until a quarter of it is done
-            int target = before + count / 4;
-            try {
-                Wait.until(Duration.ofSeconds(60), "progress before event " + (e + 1), () -> flow.ready() >= target);
-            } catch (AssertionError stuck) {
-                problems.add("no progress before event " + (e + 1) + " (" + events.get(e) + "): " + flow.ready()
-                        + " tasks done, wanted " + target);
-            }
-            step(t0, "event " + (e + 1) + " of " + events.size() + ": " + events.get(e) + " (" + flow.ready() + " tasks done)");
-            switch (events.get(e)) {
+        flow.sendAmid(events, TASKS, this::sums, fault -> {
+            step(t0, fault + " (" + flow.ready() + " tasks done)");
+            switch (fault) {
                 case "stall" -> stallPastItsHardLimit();
                 case "broker" -> restartBroker();
                 case "branch stop" -> stopAndStartBranch();
                 case "branch kill" -> killAndStartBranch();
-                default -> throw new IllegalStateException(events.get(e));
+                default -> throw new IllegalStateException(fault);
             }
-        }
+        }, problems);
         step(t0, "all " + TASKS + " sums sent");
         flow.awaitReady(Duration.ofSeconds(120), Duration.ofSeconds(30), "after the faults");
         clients.stop();

@@ -10,6 +10,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.IntFunction;
 import jcyme.tasks.TaskProducer;
 import jcyme.tasks.TaskRequest;
 import jcyme.tasks.TaskResult;
@@ -30,6 +31,8 @@ final class TaskFlow implements AutoCloseable {
     static final Duration PUBLISH_PATIENCE = Duration.ofSeconds(90);
     /** The producer's connection recovers on its own once the broker is back: the pause before a batch is tried again. */
     static final Duration RECOVERY_PAUSE = Duration.ofMillis(250);
+    /** How long the tasks may make no progress before a fault comes anyway (and the problem is noted). */
+    static final Duration PROGRESS_PATIENCE = Duration.ofSeconds(60);
 
     private final TaskProducer producer;
     private final int brokerPort;
@@ -80,6 +83,36 @@ final class TaskFlow implements AutoCloseable {
     void awaitReady(Duration timeout, Duration quiet, String when) {
         Wait.until(timeout, "every task to have a final result " + when + " (or " + quiet.toSeconds() + " s without a result)",
                 () -> ready() == ids.size() || quietFor(quiet));
+    }
+
+    /** A fault, done between two slices of tasks. */
+    interface Fault {
+        void happen(String name) throws Exception;
+    }
+
+    /**
+     * Sends {@code total} tasks ({@code make} gives that many) in as many slices as there are
+     * faults, plus one; each fault comes while the slice before it is being worked on, once a
+     * quarter of that slice is done (or, noted in {@code problems}, after {@link #PROGRESS_PATIENCE}
+     * without progress).
+     */
+    void sendAmid(List<String> faults, int total, IntFunction<List<TaskRequest>> make, Fault fault, List<String> problems)
+            throws Exception {
+        int slice = Math.max(BATCH, total / (faults.size() + 1));
+        int sent = 0;
+        for (String name : faults) {
+            int count = Math.min(slice, total - sent);
+            int target = ready() + count / 4;
+            publish(make.apply(count));
+            sent += count;
+            try {
+                Wait.until(PROGRESS_PATIENCE, "progress before the " + name, () -> ready() >= target);
+            } catch (AssertionError stuck) {
+                problems.add("no progress before the " + name + ": " + ready() + " tasks done, wanted " + target);
+            }
+            fault.happen(name);
+        }
+        publish(make.apply(total - sent));
     }
 
     /** Publishes the requests in confirmed batches, each sent again with the same ids while the broker is down. */
