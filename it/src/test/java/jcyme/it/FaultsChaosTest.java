@@ -23,8 +23,6 @@ import java.util.UUID;
 import java.util.concurrent.BrokenBarrierException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CyclicBarrier;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.function.IntFunction;
 import jcyme.tasks.Json;
 import jcyme.tasks.TaskRequest;
@@ -84,10 +82,14 @@ class FaultsChaosTest {
     static final int PROBE_ATTEMPTS = 3;
     /** The pause between two rounds of PUTs. */
     static final Duration PUT_ROUND_PAUSE = Duration.ofSeconds(1);
+    /** The pause before a PUT that got no answer is sent again. */
+    static final Duration PUT_RETRY_PAUSE = Duration.ofMillis(100);
     /** How long one PUT is tried again (the branch may be restarting) before the client gives up. */
     static final Duration PUT_PATIENCE = Duration.ofSeconds(90);
     /** How long the history may stand still before it counts as caught up (or as never going to). */
     static final Duration HISTORY_SETTLE = Duration.ofSeconds(5);
+    /** The largest pool an app may ask for (Limits). */
+    static final int MAX_CONCURRENCY = 256;
     /** What a client PUTs in round r of each field: every value valid at any moment, none changing what the tasks do. */
     static final Map<String, IntFunction<Object>> FIELDS = Map.of(
             "arguments", r -> "--autoscale-keepalive " + (r + 1),
@@ -96,8 +98,8 @@ class FaultsChaosTest {
             "env", r -> Map.of("JCYME_IT_ROUND", Integer.toString(r)),
             "setup_cmd", r -> ": round " + r,
             "default_queues", r -> List.of("round-" + r),
-            "min_concurrency", r -> 1 + r % 128,
-            "max_concurrency", r -> 129 + r % 128,
+            "min_concurrency", r -> 1 + r % (MAX_CONCURRENCY / 2),
+            "max_concurrency", r -> MAX_CONCURRENCY / 2 + 1 + r % (MAX_CONCURRENCY / 2),
             "recycle_above_rss_kib", r -> 1_000_000_000L + r,
             "recycle_after_tasks", r -> 1_000_000_000L + r);
 
@@ -140,8 +142,10 @@ class FaultsChaosTest {
         int brokerPort = BranchProcess.freePort();
         branch = new BranchProcess(tmp.resolve("instances"), "--no-cluster", "--broker-port", Integer.toString(brokerPort),
                 "--shutdown-timeout", "3", "--kill-grace", "1", "--start-secs", "1").start();
-        assertEquals(201, branch.call("PUT", "/" + app).status());
-        assertEquals(201, branch.call("PUT", "/" + otherApp).status());
+        for (String each : List.of(app, otherApp)) {
+            // the largest max_concurrency: every min_concurrency a client sends is valid, whatever max it meets
+            assertEquals(201, branch.call("PUT", "/" + each, "{\"max_concurrency\": " + MAX_CONCURRENCY + "}").status());
+        }
         BranchProcess.Reply created = branch.call("POST", "/" + app + "/instances/" + instance, Json.MAPPER.writeValueAsString(Map.of(
                 "queues", List.of(queue), "min", CONCURRENCY, "max", CONCURRENCY, "recycle_after_tasks", RECYCLE_AFTER_TASKS)));
         assertEquals(201, created.status(), created.text());
@@ -477,7 +481,8 @@ class FaultsChaosTest {
     /**
      * CLIENTS threads, each PUTting one field of one of the two apps, a new value every round; all
      * of them send at the same moment (a barrier), one round every PUT_ROUND_PAUSE, until stopped. A
-     * PUT that gets no answer (the branch is restarting) is sent again until it is answered.
+     * PUT that gets no answer (the branch is restarting) is sent again until it is answered; one
+     * refused, or unanswered for PUT_PATIENCE, is noted and the client goes on with the next round.
      */
     final class AppClients {
         private final List<Thread> threads = new ArrayList<>();
@@ -516,21 +521,19 @@ class FaultsChaosTest {
         private void run(String target, String field) {
             try {
                 for (int r = 0; ; r++) {
-                    round.await(PUT_PATIENCE.toSeconds() * 2, TimeUnit.SECONDS);
+                    round.await();
                     if (stopped) {
                         return;
                     }
                     Object value = FIELDS.get(field).apply(r);
-                    if (!put(target, field, value)) {
-                        round.reset();
-                        return;
+                    if (put(target, field, value)) {
+                        lastAccepted.put(target + " " + field, value);
                     }
-                    lastAccepted.put(target + " " + field, value);
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-            } catch (BrokenBarrierException | TimeoutException e) {
-                problems.add("PUT client " + target + " " + field + " stopped: " + e);
+            } catch (BrokenBarrierException e) {
+                problems.add("PUT client " + target + " " + field + " stopped: the round was broken");
             } catch (IOException e) {
                 problems.add("PUT client " + target + " " + field + ": " + e);
             }
@@ -555,7 +558,7 @@ class FaultsChaosTest {
                 } catch (AssertionError noAnswer) {
                     last = noAnswer.getMessage();
                 }
-                Thread.sleep(100);
+                Thread.sleep(PUT_RETRY_PAUSE.toMillis());
             }
             problems.add("PUT /" + target + " " + body + " unanswered for " + PUT_PATIENCE.toSeconds() + " s: " + last);
             return false;
@@ -565,14 +568,20 @@ class FaultsChaosTest {
             return rounds;
         }
 
-        /** Ends the rounds (after the one under way) and waits for every client. */
+        /**
+         * Ends the rounds (after the one under way) and waits for every client; should one be gone,
+         * the others would wait for it at the barrier, so it is broken for them.
+         */
         void stop() throws InterruptedException {
             stopping = true;
+            long deadline = System.nanoTime() + PUT_PATIENCE.plus(PUT_ROUND_PAUSE).toNanos();
             for (Thread client : threads) {
-                client.join(PUT_PATIENCE.toMillis() * 2);
-                if (client.isAlive()) {
-                    client.interrupt();
-                    problems.add("PUT client " + client.getName() + " did not stop");
+                client.join(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
+            }
+            if (threads.stream().anyMatch(Thread::isAlive)) {
+                round.reset();
+                for (Thread client : threads) {
+                    client.join(PUT_ROUND_PAUSE.toMillis());
                 }
             }
         }
