@@ -161,7 +161,11 @@ final class BranchProcess implements AutoCloseable {
     }
 
     Path out() {
-        return dataDir.resolveSibling(dataDir.getFileName() + "-branch-" + starts + ".out");
+        return out(starts);
+    }
+
+    private Path out(int start) {
+        return dataDir.resolveSibling(dataDir.getFileName() + "-branch-" + start + ".out");
     }
 
     BranchProcess start() throws IOException {
@@ -195,6 +199,15 @@ final class BranchProcess implements AutoCloseable {
 
     String log() {
         return read(out());
+    }
+
+    /** The output of every start of this branch so far, oldest first. */
+    String logs() {
+        StringBuilder all = new StringBuilder();
+        for (int start = 1; start <= starts; start++) {
+            all.append(read(out(start)));
+        }
+        return all.toString();
     }
 
     Reply call(String method, String path) {
