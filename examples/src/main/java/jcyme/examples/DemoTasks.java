@@ -3,6 +3,10 @@ package jcyme.examples;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.math.BigDecimal;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -88,6 +92,33 @@ public final class DemoTasks {
             }
             Thread.sleep(Math.round(seconds * 1000));
             return BigDecimal.valueOf(seconds);
+        }
+    }
+
+    /**
+     * {@code tasks.stall(seconds)}: blocks that long where interrupts do not reach, as a task stuck
+     * in I/O does (a read on a connection to a local server socket that never writes); returns the
+     * seconds asked for. Neither a soft limit nor revoke-with-terminate ends it sooner.
+     */
+    public static final class Stall extends Named {
+        public Stall() {
+            super("tasks.stall");
+        }
+
+        @Override
+        public Object run(TaskCall call) throws IOException {
+            double seconds = call.doubleArg(0);
+            if (!(seconds > 0) || seconds > Integer.MAX_VALUE / 1000.0) {
+                throw new IllegalArgumentException("tasks.stall() needs 0 < seconds <= " + Integer.MAX_VALUE / 1000 + ", got " + seconds);
+            }
+            InetAddress loopback = InetAddress.getLoopbackAddress();
+            try (ServerSocket silent = new ServerSocket(0, 1, loopback); Socket socket = new Socket(loopback, silent.getLocalPort())) {
+                socket.setSoTimeout((int) Math.max(1, Math.round(seconds * 1000)));
+                socket.getInputStream().read();
+                throw new IllegalStateException("the silent server sent something");
+            } catch (SocketTimeoutException over) {
+                return BigDecimal.valueOf(seconds);
+            }
         }
     }
 

@@ -2,13 +2,17 @@ package jcyme.examples;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.math.BigDecimal;
 import java.math.BigInteger;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.locks.LockSupport;
 import jcyme.tasks.Json;
 import jcyme.tasks.Retry;
 import jcyme.tasks.Task;
@@ -31,7 +35,7 @@ class DemoTasksTest {
     @Test
     void serviceLoaderFindsEveryDemoTask() {
         assertEquals(List.of("tasks.add", "tasks.config", "tasks.echo", "tasks.fail", "tasks.fib", "tasks.flaky", "tasks.lifecycle", "tasks.noop",
-                        "tasks.sleep", "tasks.workdir"),
+                        "tasks.sleep", "tasks.stall", "tasks.workdir"),
                 List.copyOf(tasks.keySet()));
     }
 
@@ -44,6 +48,26 @@ class DemoTasksTest {
         assertThrows(IllegalArgumentException.class, () -> run("tasks.add", "a", 1));
         RuntimeException failure = assertThrows(RuntimeException.class, () -> run("tasks.fail", "boom"));
         assertEquals("boom", failure.getMessage());
+    }
+
+    @Test
+    void stallBlocksThroughInterruptsForTheSecondsAsked() throws Exception {
+        Thread caller = Thread.currentThread();
+        Thread interrupter = new Thread(() -> {
+            for (int i = 0; i < 5; i++) {
+                caller.interrupt();
+                LockSupport.parkNanos(Duration.ofMillis(40).toNanos());
+            }
+        });
+        long started = System.nanoTime();
+        interrupter.start();
+        Object returned = run("tasks.stall", 0.3);
+        long tookMs = Duration.ofNanos(System.nanoTime() - started).toMillis();
+        interrupter.join();
+        Thread.interrupted();
+        assertEquals(new BigDecimal("0.3"), returned);
+        assertTrue(tookMs >= 300, "blocked through the interrupts for 0.3 s, took " + tookMs + " ms");
+        assertThrows(IllegalArgumentException.class, () -> run("tasks.stall", 0));
     }
 
     @Test

@@ -11,7 +11,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import jcyme.tasks.Json;
 
@@ -158,7 +161,11 @@ final class BranchProcess implements AutoCloseable {
     }
 
     Path out() {
-        return dataDir.resolveSibling(dataDir.getFileName() + "-branch-" + starts + ".out");
+        return out(starts);
+    }
+
+    private Path out(int start) {
+        return dataDir.resolveSibling(dataDir.getFileName() + "-branch-" + start + ".out");
     }
 
     BranchProcess start() throws IOException {
@@ -192,6 +199,15 @@ final class BranchProcess implements AutoCloseable {
 
     String log() {
         return read(out());
+    }
+
+    /** The output of every start of this branch so far, oldest first. */
+    String logs() {
+        StringBuilder all = new StringBuilder();
+        for (int start = 1; start <= starts; start++) {
+            all.append(read(out(start)));
+        }
+        return all.toString();
     }
 
     Reply call(String method, String path) {
@@ -240,6 +256,88 @@ final class BranchProcess implements AutoCloseable {
             return last[0] != null && last[0].path("state").asText().equals(state);
         }, () -> "last: " + last[0] + "\n" + log());
         return last[0];
+    }
+
+    /**
+     * Waits until every instance named is RUNNING with a pid other than the one {@code notPids}
+     * gives it (the worker it had before); returns their pids.
+     */
+    Map<String, Long> awaitRunning(String app, List<String> names, Map<String, Long> notPids, Duration timeout) {
+        Map<String, Long> pids = new HashMap<>();
+        Map<String, String> last = new TreeMap<>();
+        Wait.until(timeout, "instances " + names + " to be RUNNING" + (notPids.isEmpty() ? "" : " (new pid for " + notPids + ")"), () -> {
+            pids.clear();
+            for (String name : names) {
+                Reply reply;
+                try {
+                    reply = call("GET", "/" + app + "/instances/" + name);
+                } catch (AssertionError noReply) {
+                    return false;
+                }
+                if (reply.status() != 200) {
+                    last.put(name, reply.status() + " " + reply.text());
+                    return false;
+                }
+                JsonNode json = reply.json();
+                last.put(name, json.path("state").asText() + " pid " + json.path("pid").asText());
+                if (!json.path("state").asText().equals("RUNNING") || !json.path("pid").isNumber()
+                        || json.path("pid").asLong() == notPids.getOrDefault(name, -1L)) {
+                    return false;
+                }
+                pids.put(name, json.path("pid").asLong());
+            }
+            return true;
+        }, () -> last + "\n" + ConcurrencyTest.tail(log(), 40));
+        return new HashMap<>(pids);
+    }
+
+    /** The port of the branch's embedded broker ({@code --broker-port}). */
+    int brokerPort() {
+        return Integer.parseInt(option("--broker-port"));
+    }
+
+    /**
+     * SIGKILLs the branch's embedded broker (the process its {@code broker/broker.pid} names, checked
+     * to be one) and waits until the branch has started it again.
+     */
+    void restartEmbeddedBroker() throws IOException {
+        long brokerPid = Long.parseLong(Files.readAllLines(dataDir.resolve("broker/broker.pid")).get(0).trim());
+        String cmdline = commandLine(brokerPid);
+        if (!cmdline.contains("-Djcyme.broker=")) {
+            throw new AssertionError("broker.pid " + brokerPid + " is not the embedded broker: " + cmdline);
+        }
+        ProcessHandle.of(brokerPid).orElseThrow().destroyForcibly();
+        Wait.until(Duration.ofSeconds(10), "the broker to die", () -> !portOpen(brokerPort()));
+        Wait.until(Duration.ofSeconds(90), "the branch to start the broker again", () -> portOpen(brokerPort()), this::log);
+    }
+
+    /** True when something accepts TCP connections on {@code port} of the loopback address. */
+    static boolean portOpen(int port) {
+        try (java.net.Socket socket = new java.net.Socket()) {
+            socket.connect(new java.net.InetSocketAddress("127.0.0.1", port), 200);
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /**
+     * {@code bin/branch stop -D DIR}: the branch stops together with its instances (warm) and exits.
+     * The reply's status is the command's exit code, its text the command's output.
+     */
+    Reply stopWithInstances() throws IOException, InterruptedException {
+        List<String> stop = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", lib() + "/*", "jcyme.cli.BranchMain", "stop", "-D", dataDir.toString());
+        Process command = new ProcessBuilder(stop).redirectErrorStream(true).start();
+        String output = new String(command.getInputStream().readAllBytes());
+        if (!command.waitFor(90, TimeUnit.SECONDS)) {
+            command.destroyForcibly();
+            throw new AssertionError("branch stop did not exit: " + output);
+        }
+        if (process != null) {
+            process.waitFor(30, TimeUnit.SECONDS);
+        }
+        return new Reply(command.exitValue(), output);
     }
 
     /** Runs {@code cyme ARGS} from dist/; the reply's status is its exit code, its text stdout and stderr. */

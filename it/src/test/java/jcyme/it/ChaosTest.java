@@ -4,8 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
-import java.net.InetSocketAddress;
-import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -15,15 +13,11 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.Set;
 import java.util.TreeMap;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import jcyme.tasks.TaskProducer;
 import jcyme.tasks.TaskRequest;
 import jcyme.tasks.TaskState;
 import org.junit.jupiter.api.AfterEach;
@@ -37,9 +31,8 @@ import org.junit.jupiter.api.io.TempDir;
  * a task run twice is counted (from the results that arrive and from the workers' "succeeded" log
  * lines) and must stay within what could have been in flight at the kills (prefetch × kills).
  *
- * <p>The producer republishes nothing by itself: at-least-once must come from the workers and the
- * broker. Only a batch whose publish failed (broker down) is sent again, with the same task ids,
- * and those ids are counted apart.
+ * <p>The tasks go through a {@link TaskFlow}: nothing is republished but a batch whose publish
+ * failed (broker down), with the same task ids, and those ids are counted apart.
  *
  * <p>Sizes: {@code -Djcyme.it.chaos.tasks=5000 .instanceKills=10 .branchKills=2 .brokerRestarts=1
  * .instances=3 .seed=...}.
@@ -50,7 +43,6 @@ class ChaosTest {
     static final int BRANCH_KILLS = Integer.getInteger("jcyme.it.chaos.branchKills", 2);
     static final int BROKER_RESTARTS = Integer.getInteger("jcyme.it.chaos.brokerRestarts", 1);
     static final int INSTANCES = Integer.getInteger("jcyme.it.chaos.instances", 3);
-    static final int BATCH = 50;
     /** The branch's --start-secs here, and how long an instance is left up before it is killed. */
     static final String START_SECS = "1";
     static final Duration UP_BEFORE_KILL = Duration.ofMillis(1500);
@@ -62,16 +54,14 @@ class ChaosTest {
     final String app = "ch-" + UUID.randomUUID().toString().substring(0, 8);
     final String queue = app + "-q";
     BranchProcess branch;
-    int brokerPort;
-
-    /** Result messages that arrived, by task id and state. */
-    final Map<String, Map<TaskState, AtomicInteger>> results = new ConcurrentHashMap<>();
-    final AtomicInteger successes = new AtomicInteger();
-    final AtomicLong lastResultAt = new AtomicLong(System.nanoTime());
-    final List<String> ids = Collections.synchronizedList(new ArrayList<>());
-    final Set<String> republishedIds = ConcurrentHashMap.newKeySet();
-    final AtomicInteger publishRetries = new AtomicInteger();
     final List<String> problems = Collections.synchronizedList(new ArrayList<>());
+    final List<String> names = new ArrayList<>();
+    Random random;
+    /** The instances' worker pids as last seen. */
+    Map<String, Long> pids;
+    int instanceKills;
+    int branchKills;
+    int brokerRestarts;
 
     @AfterEach
     void cleanUp() throws Exception {
@@ -83,19 +73,17 @@ class ChaosTest {
         long seed = Long.getLong("jcyme.it.chaos.seed", System.nanoTime());
         System.out.println("ChaosTest seed " + seed + " (-Djcyme.it.chaos.seed=" + seed + "), " + TASKS + " tasks, "
                 + INSTANCES + " instances, app " + app);
-        Random random = new Random(seed);
+        random = new Random(seed);
         long t0 = System.nanoTime();
-        brokerPort = BranchProcess.freePort();
-        String brokerUrl = "amqp://guest:guest@127.0.0.1:" + brokerPort + "//";
+        int brokerPort = BranchProcess.freePort();
         branch = new BranchProcess(tmp.resolve("instances"), "--no-cluster", "--broker-port", Integer.toString(brokerPort),
                 "--stop-grace", "2", "--kill-grace", "1", "--start-secs", START_SECS).start();
         assertEquals(201, branch.call("PUT", "/" + app).status());
-        List<String> names = new ArrayList<>();
         for (int i = 0; i < INSTANCES; i++) {
             names.add("i" + i);
             assertEquals(201, branch.call("POST", "/" + app + "/instances/i" + i + "?queues=" + queue + "&min=2&max=2").status());
         }
-        Map<String, Long> pids = awaitAllRunning(names, Map.of(), Duration.ofSeconds(90));
+        pids = branch.awaitRunning(app, names, Map.of(), Duration.ofSeconds(90));
         int prefetch = 0;
         for (String name : names) {
             prefetch = Math.max(prefetch, branch.json("GET", "/" + app + "/instances/" + name + "/stats")
@@ -107,82 +95,10 @@ class ChaosTest {
         for (int i = 0; i < BRANCH_KILLS; i++) events.add("branch");
         for (int i = 0; i < BROKER_RESTARTS; i++) events.add("broker");
         Collections.shuffle(events, random);
-        int slice = Math.max(BATCH, TASKS / (events.size() + 1));
-        int instanceKills = 0;
-        int branchKills = 0;
-        int brokerRestarts = 0;
-
-        try (TaskProducer producer = TaskProducer.connect(brokerUrl)) {
-            producer.addResultListener(result -> {
-                results.computeIfAbsent(result.taskId(), id -> new ConcurrentHashMap<>())
-                        .computeIfAbsent(result.state(), s -> new AtomicInteger()).incrementAndGet();
-                if (result.state() == TaskState.SUCCESS) {
-                    successes.incrementAndGet();
-                }
-                lastResultAt.set(System.nanoTime());
-            });
-            for (int e = 0; e <= events.size(); e++) {
-                int count = e == events.size() ? TASKS - ids.size() : Math.min(slice, TASKS - ids.size());
-                int before = successes.get();
-                publish(producer, random, count);
-                if (e == events.size()) {
-                    break;
-                }
-                // the event comes while this slice is being worked on: wait until a quarter of it is done
-                int target = before + count / 4;
-                try {
-                    Wait.until(Duration.ofSeconds(60), "progress before event " + (e + 1), () -> successes.get() >= target);
-                } catch (AssertionError stall) {
-                    problems.add("no progress before event " + (e + 1) + " (" + events.get(e) + "): " + successes.get()
-                            + " successes, wanted " + target);
-                }
-                switch (events.get(e)) {
-                    case "instance" -> {
-                        String name = names.get(random.nextInt(names.size()));
-                        // a worker dying within --start-secs of RUNNING counts as a quick failure (3 make it FATAL):
-                        // kill only one that has been up longer, as a crash in production would be
-                        Wait.until(Duration.ofSeconds(30), name + " to be up for " + UP_BEFORE_KILL.toMillis() + " ms",
-                                () -> upFor(name).compareTo(UP_BEFORE_KILL) >= 0);
-                        long pid = branch.json("GET", "/" + app + "/instances/" + name).path("pid").asLong();
-                        String cmdline = Files.readString(Path.of("/proc", Long.toString(pid), "cmdline")).replace('\0', ' ');
-                        if (!cmdline.contains("-Djcyme.instance=" + app + "/" + name + " ")) {
-                            throw new AssertionError("pid " + pid + " the API gave for " + name + " is not its worker: " + cmdline);
-                        }
-                        ProcessHandle.of(pid).orElseThrow().destroyForcibly();
-                        instanceKills++;
-                        pids = awaitAllRunning(names, Map.of(name, pid), Duration.ofSeconds(60));
-                    }
-                    case "branch" -> {
-                        branch.kill9();
-                        branchKills++;
-                        branch.start();
-                        Map<String, Long> after = awaitAllRunning(names, Map.of(), Duration.ofSeconds(60));
-                        for (String name : names) {
-                            if (!after.get(name).equals(pids.get(name))) {
-                                problems.add("branch restart " + branchKills + " did not re-adopt " + name + ": pid "
-                                        + pids.get(name) + " -> " + after.get(name));
-                            }
-                        }
-                        pids = after;
-                    }
-                    case "broker" -> {
-                        long brokerPid = Long.parseLong(Files.readAllLines(branch.dataDir.resolve("broker/broker.pid")).get(0).trim());
-                        String cmdline = Files.readString(Path.of("/proc", Long.toString(brokerPid), "cmdline"));
-                        if (!cmdline.contains("-Djcyme.broker=")) {
-                            throw new AssertionError("broker.pid " + brokerPid + " is not the embedded broker: " + cmdline);
-                        }
-                        ProcessHandle.of(brokerPid).orElseThrow().destroyForcibly();
-                        brokerRestarts++;
-                        Wait.until(Duration.ofSeconds(10), "the broker to die", () -> !portOpen(brokerPort));
-                        Wait.until(Duration.ofSeconds(90), "the branch to start the broker again", () -> portOpen(brokerPort),
-                                branch::log);
-                        pids = awaitAllRunning(names, Map.of(), Duration.ofSeconds(60));
-                    }
-                    default -> throw new IllegalStateException(events.get(e));
-                }
-            }
-            Wait.until(Duration.ofSeconds(180), "every task to succeed (or 30 s without a result)", () ->
-                    doneIds() == TASKS || System.nanoTime() - lastResultAt.get() > Duration.ofSeconds(30).toNanos());
+        TaskFlow flow = new TaskFlow(brokerPort);
+        try (flow) {
+            flow.sendAmid(events, TASKS, this::sleeps, this::happen, problems);
+            flow.awaitReady(Duration.ofSeconds(180), Duration.ofSeconds(30), "after the chaos");
         }
 
         // ---- accounting ---------------------------------------------------------------------------
@@ -193,8 +109,8 @@ class ChaosTest {
         int duplicates = 0;
         int duplicatesOfRepublished = 0;
         int duplicateResults = 0;
-        for (String id : ids) {
-            Map<TaskState, AtomicInteger> got = results.getOrDefault(id, Map.of());
+        for (String id : flow.ids) {
+            Map<TaskState, AtomicInteger> got = flow.results.getOrDefault(id, Map.of());
             int ok = got.containsKey(TaskState.SUCCESS) ? got.get(TaskState.SUCCESS).get() : 0;
             got.forEach((state, n) -> {
                 if (state != TaskState.SUCCESS) otherStates.merge(state.name(), n.get(), Integer::sum);
@@ -205,7 +121,7 @@ class ChaosTest {
             }
             duplicateResults += Math.max(0, ok - 1);
             int extra = Math.max(0, Math.max(ok, ran) - 1);
-            if (republishedIds.contains(id)) {
+            if (flow.republishedIds.contains(id)) {
                 duplicatesOfRepublished += extra;
             } else {
                 duplicates += extra;
@@ -214,12 +130,12 @@ class ChaosTest {
         int killsWithInFlight = instanceKills + branchKills + brokerRestarts * INSTANCES;
         int bound = prefetch * killsWithInFlight;
         long wall = (System.nanoTime() - t0) / 1_000_000;
-        System.out.println("ChaosTest: tasks " + ids.size() + ", instance kills " + instanceKills + ", branch kills " + branchKills
+        System.out.println("ChaosTest: tasks " + flow.ids.size() + ", instance kills " + instanceKills + ", branch kills " + branchKills
                 + ", broker restarts " + brokerRestarts + ", lost " + (lost.size() + resultMissingButRan.size())
                 + " (never ran " + lost.size() + ", ran but no result " + resultMissingButRan.size() + ")"
                 + ", duplicates " + duplicates + " (bound " + bound + " = prefetch " + prefetch + " x " + killsWithInFlight
                 + "; duplicate results " + duplicateResults + ")"
-                + ", producer retries " + publishRetries.get() + " (" + republishedIds.size() + " ids, their duplicates "
+                + ", producer retries " + flow.publishRetries.get() + " (" + flow.republishedIds.size() + " ids, their duplicates "
                 + duplicatesOfRepublished + "), other states " + otherStates + ", wall time " + wall + " ms (seed " + seed + ")");
 
         List<String> failures = new ArrayList<>(problems);
@@ -228,8 +144,8 @@ class ChaosTest {
         } catch (AssertionError e) {
             failures.add(e.getMessage());
         }
-        if (ids.size() != TASKS) {
-            failures.add("published " + ids.size() + " of " + TASKS);
+        if (flow.ids.size() != TASKS) {
+            failures.add("published " + flow.ids.size() + " of " + TASKS);
         }
         if (!lost.isEmpty()) {
             failures.add(lost.size() + " task(s) lost: never reported SUCCESS and no worker logged them succeeded, e.g. "
@@ -248,6 +164,46 @@ class ChaosTest {
         }
     }
 
+    /** One fault: an instance's worker SIGKILLed, the branch SIGKILLed and started again, or the broker killed. */
+    private void happen(String fault) throws Exception {
+        switch (fault) {
+            case "instance" -> {
+                String name = names.get(random.nextInt(names.size()));
+                // a worker dying within --start-secs of RUNNING counts as a quick failure (3 make it FATAL):
+                // kill only one that has been up longer, as a crash in production would be
+                Wait.until(Duration.ofSeconds(30), name + " to be up for " + UP_BEFORE_KILL.toMillis() + " ms",
+                        () -> upFor(name).compareTo(UP_BEFORE_KILL) >= 0);
+                long pid = branch.json("GET", "/" + app + "/instances/" + name).path("pid").asLong();
+                String cmdline = Files.readString(Path.of("/proc", Long.toString(pid), "cmdline")).replace('\0', ' ');
+                if (!cmdline.contains("-Djcyme.instance=" + app + "/" + name + " ")) {
+                    throw new AssertionError("pid " + pid + " the API gave for " + name + " is not its worker: " + cmdline);
+                }
+                ProcessHandle.of(pid).orElseThrow().destroyForcibly();
+                instanceKills++;
+                pids = branch.awaitRunning(app, names, Map.of(name, pid), Duration.ofSeconds(60));
+            }
+            case "branch" -> {
+                branch.kill9();
+                branchKills++;
+                branch.start();
+                Map<String, Long> after = branch.awaitRunning(app, names, Map.of(), Duration.ofSeconds(60));
+                for (String name : names) {
+                    if (!after.get(name).equals(pids.get(name))) {
+                        problems.add("branch restart " + branchKills + " did not re-adopt " + name + ": pid "
+                                + pids.get(name) + " -> " + after.get(name));
+                    }
+                }
+                pids = after;
+            }
+            case "broker" -> {
+                branch.restartEmbeddedBroker();
+                brokerRestarts++;
+                pids = branch.awaitRunning(app, names, Map.of(), Duration.ofSeconds(60));
+            }
+            default -> throw new IllegalStateException(fault);
+        }
+    }
+
     /** How long the instance has been RUNNING (zero when it is not). */
     private Duration upFor(String name) {
         JsonNode instance = branch.json("GET", "/" + app + "/instances/" + name);
@@ -257,82 +213,14 @@ class ChaosTest {
         return Duration.between(java.time.Instant.parse(instance.path("started_at").asText()), java.time.Instant.now());
     }
 
-    private int doneIds() {
-        int done = 0;
-        for (Map<TaskState, AtomicInteger> got : results.values()) {
-            if (got.containsKey(TaskState.SUCCESS)) done++;
+    /** {@code count} short sleeps (5 to 30 ms) on the test's queue. */
+    private List<TaskRequest> sleeps(int count) {
+        List<TaskRequest> requests = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            double seconds = (5 + random.nextInt(26)) / 1000.0;
+            requests.add(TaskRequest.of("tasks.sleep").args(seconds).queue(queue).build());
         }
-        return done;
-    }
-
-    /**
-     * Publishes {@code count} short tasks in confirmed batches. A batch that fails (the broker is
-     * down) is sent again with the same ids once the producer's connection has recovered.
-     */
-    private void publish(TaskProducer producer, Random random, int count) {
-        for (int sent = 0; sent < count; sent += BATCH) {
-            List<TaskRequest> batch = new ArrayList<>();
-            for (int i = sent; i < Math.min(count, sent + BATCH); i++) {
-                double seconds = (5 + random.nextInt(26)) / 1000.0;
-                batch.add(TaskRequest.of("tasks.sleep").args(seconds).queue(queue).build());
-            }
-            long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
-            for (int attempt = 0; ; attempt++) {
-                try {
-                    if (attempt == 0) {
-                        batch.forEach(r -> ids.add(r.id()));
-                    } else {
-                        publishRetries.incrementAndGet();
-                        batch.forEach(r -> republishedIds.add(r.id()));
-                    }
-                    producer.sendAll(batch);
-                    break;
-                } catch (IOException | RuntimeException e) {
-                    if (System.nanoTime() > deadline) {
-                        throw new AssertionError("could not publish for 90 s: " + e, e);
-                    }
-                    Wait.until(Duration.ofSeconds(90), "the broker to accept connections", () -> portOpen(brokerPort));
-                    try {
-                        Thread.sleep(250); // the producer's connection recovers on its own: give it a moment
-                    } catch (InterruptedException interrupted) {
-                        Thread.currentThread().interrupt();
-                        throw new AssertionError("interrupted");
-                    }
-                }
-            }
-        }
-    }
-
-    /**
-     * Waits until every instance is RUNNING with a pid that is not one of {@code notPids}; returns the pids.
-     */
-    private Map<String, Long> awaitAllRunning(List<String> names, Map<String, Long> notPids, Duration timeout) {
-        Map<String, Long> pids = new HashMap<>();
-        Map<String, String> last = new TreeMap<>();
-        Wait.until(timeout, "instances " + names + " to be RUNNING" + (notPids.isEmpty() ? "" : " (new pid for " + notPids + ")"), () -> {
-            pids.clear();
-            for (String name : names) {
-                BranchProcess.Reply reply;
-                try {
-                    reply = branch.call("GET", "/" + app + "/instances/" + name);
-                } catch (AssertionError noReply) {
-                    return false;
-                }
-                if (reply.status() != 200) {
-                    last.put(name, reply.status() + " " + reply.text());
-                    return false;
-                }
-                JsonNode json = reply.json();
-                last.put(name, json.path("state").asText() + " pid " + json.path("pid").asText());
-                if (!json.path("state").asText().equals("RUNNING") || !json.path("pid").isNumber()
-                        || json.path("pid").asLong() == notPids.getOrDefault(name, -1L)) {
-                    return false;
-                }
-                pids.put(name, json.path("pid").asLong());
-            }
-            return true;
-        }, () -> last + "\n" + ConcurrencyTest.tail(branch.log(), 40));
-        return new HashMap<>(pids);
+        return requests;
     }
 
     /** "succeeded" lines per task id in the workers' logs. */
@@ -349,14 +237,5 @@ class ChaosTest {
             }
         }
         return counts;
-    }
-
-    private static boolean portOpen(int port) {
-        try (Socket socket = new Socket()) {
-            socket.connect(new InetSocketAddress("127.0.0.1", port), 200);
-            return true;
-        } catch (IOException e) {
-            return false;
-        }
     }
 }

@@ -12,7 +12,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -142,24 +141,18 @@ class PerBranchTest {
                         && BranchProcess.processesWith(ClusterTest.instanceMarker(app, name("c", 2))).isEmpty());
 
         // branch stop -D: branch c exits and takes its instance along; the others run on
-        List<String> command = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", BranchProcess.lib() + "/*", "jcyme.cli.BranchMain", "stop", "-D", tmp.resolve("c").toString());
-        Process stop = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String output = new String(stop.getInputStream().readAllBytes());
-        assertTrue(stop.waitFor(90, TimeUnit.SECONDS), output);
-        assertEquals(0, stop.exitValue(), output);
-        assertTrue(output.contains("stopped"), output);
+        BranchProcess.Reply stop = c.stopWithInstances();
+        assertEquals(0, stop.status(), stop.text());
+        assertTrue(stop.text().contains("stopped"), stop.text());
         assertTrue(BranchProcess.processesWith("-Djcyme.instance=" + app + "/" + name("c", 1)).isEmpty(), c.log());
         assertTrue(c.log().contains("stopping with its instances"), c.log());
         assertEquals(1, BranchProcess.processesWith(ClusterTest.instanceMarker(app, name("a", 1))).size());
         assertEquals(1, BranchProcess.processesWith(ClusterTest.instanceMarker(app, name("b", 1))).size());
 
         // nothing to stop now
-        Process again = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String refusal = new String(again.getInputStream().readAllBytes());
-        assertTrue(again.waitFor(30, TimeUnit.SECONDS));
-        assertEquals(1, again.exitValue(), refusal);
-        assertTrue(refusal.startsWith("branch: no branch runs on"), refusal);
+        BranchProcess.Reply again = c.stopWithInstances();
+        assertEquals(1, again.status(), again.text());
+        assertTrue(again.text().startsWith("branch: no branch runs on"), again.text());
 
         // the app changes while c is down; c restarts, runs its instance again and catches up with the change
         a.json("PUT", "/" + app + "?per_branch=2");
