@@ -182,6 +182,7 @@ class FaultsChaosTest {
         failures.addAll(wrongResults());
         failures.addAll(wrongHistory());
         failures.addAll(clients.lostPuts());
+        awaitNoRecycleUnderWay();
         List<String> recycles = recycles();
         if (recycles.size() < RECYCLES) {
             failures.add(recycles.size() + " recycle(s) of " + instance + ", wanted at least " + RECYCLES + ": " + recycles);
@@ -327,7 +328,10 @@ class FaultsChaosTest {
         awaitFollowing(1, "after the branch restart");
     }
 
-    /** Waits until the instance has one worker: a kill in the middle of a recycle leaves the newer one to be adopted. */
+    /**
+     * Waits until the instance has one worker, for a recycle under way to end: one that a kill
+     * would cut short leaves the newer worker to be adopted, one at the end is yet to be counted.
+     */
     private void awaitNoRecycleUnderWay() {
         String marker = "-Djcyme.instance=" + app + "/" + instance + " ";
         Wait.until(Duration.ofSeconds(60), "one worker for " + instance + " (no recycle under way)",
