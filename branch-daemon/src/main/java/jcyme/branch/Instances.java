@@ -23,6 +23,7 @@ import jcyme.supervisor.ControlClient;
 import jcyme.supervisor.InstanceState;
 import jcyme.supervisor.InstanceStatus;
 import jcyme.supervisor.Supervisor;
+import jcyme.supervisor.WorkerLauncher;
 import jcyme.tasks.BrokerUrl;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -38,7 +39,8 @@ public final class Instances {
     /** Entries of the data directory that are the branch's own, never instances. */
     static final Set<String> OWN_ENTRIES = Set.of("broker", "branch.db", "branch.db-wal", "branch.db-shm", "branch.lock",
             "tasks.db", "tasks.db-wal", "tasks.db-shm",
-            "events.db", "events.db-wal", "events.db-shm", "stop.request", Instances.SPARES_LOG);
+            "events.db", "events.db-wal", "events.db-shm", "stop.request", Instances.SPARES_LOG,
+            WorkerLauncher.SPARES_DIR);
     /** Where spare workers write until they are claimed. */
     static final String SPARES_LOG = "spares.log";
     /** The longest path of a Unix socket (sun_path less its terminating NUL). */

@@ -68,7 +68,7 @@ public final class WorkerLauncher implements Launcher {
     }
 
     /** The spares' working directory in the data directory: an instance's name cannot start with a dot. */
-    static final String SPARES_DIR = ".spares";
+    public static final String SPARES_DIR = ".spares";
 
     /** The JVM options and main class of a worker (without java and its arguments). */
     public List<String> jvm(List<String> appOptions) {

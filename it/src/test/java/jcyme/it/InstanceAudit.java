@@ -22,7 +22,7 @@ import jcyme.supervisor.Supervisor;
  */
 final class InstanceAudit {
     /** Entries of a branch's data directory that are the branch's own (Branch.OWN_ENTRIES). */
-    static final Set<String> OWN_ENTRIES = Set.of("broker", "branch.db", "branch.db-wal", "branch.db-shm", "branch.lock");
+    static final Set<String> OWN_ENTRIES = Set.of("broker", ".spares", "branch.db", "branch.db-wal", "branch.db-shm", "branch.lock");
     /** States that say the branch is still moving an instance somewhere. */
     static final Set<String> TRANSIENT = Set.of("STARTING", "STOPPING", "BACKOFF", "EXITED");
 

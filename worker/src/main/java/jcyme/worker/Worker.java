@@ -118,10 +118,10 @@ public final class Worker {
         steps.add(new Step("broker", () -> broker.connect(stopRequested), warm -> {
             if (warm) broker.close(); else broker.abort();
         }));
+        steps.add(new Step("events", this::startEvents, warm -> stopEvents()));
         steps.add(new Step("pool", this::startPool, this::stopPool));
         steps.add(new Step("consumer", this::startConsuming, warm -> stopConsuming()));
         steps.add(new Step("control", this::startControl, warm -> { }));
-        steps.add(new Step("events", this::startEvents, warm -> stopEvents()));
         steps.add(new Step("pidbox", this::startPidbox, warm -> {
             if (pidbox != null) pidbox.stop();
         }));

@@ -133,6 +133,11 @@ final class TestWorkers implements AutoCloseable {
         return events.stream().map(e -> e.path("type").asText() + " " + e.path("uuid").asText()).toList();
     }
 
+    /** Declares {@code queue} as Celery does, so tasks can wait in it before any worker consumes it. */
+    void declare(String queue) throws IOException {
+        jcyme.tasks.CeleryQueue.named(queue).declare(channel);
+    }
+
     /** Consumers on {@code queue} now. */
     long consumers(String queue) throws IOException {
         return channel.consumerCount(queue);

@@ -174,6 +174,22 @@ class WorkerFaultsTest {
     }
 
     @Test
+    void tasksWaitingAtStartSendTheirEvents() throws Exception {
+        workers.declare("q.early");
+        List<String> ids = new java.util.ArrayList<>();
+        for (int i = 0; i < 200; i++) {
+            ids.add(workers.send("q.early", "test.quick", null, null));
+        }
+        workers.start(dir, "early", "q.early", tasks(new CountDownLatch(0)), "-c", "2", "-E");
+
+        for (String id : ids) {
+            assertEquals(TaskState.SUCCESS, workers.result(id).state());
+            await(() -> workers.events("task-started", id) == 1 && workers.events("task-succeeded", id) == 1,
+                    "task-started and task-succeeded of " + id);
+        }
+    }
+
+    @Test
     void poolRestartAnswersAsCeleryAndAsksForARecycle() throws Exception {
         workers.start(dir, "restart", "q.restart", tasks(new CountDownLatch(0)), "-c", "1");
         Path sock = socket(dir, "restart");
