@@ -1,6 +1,9 @@
 package jcyme.it;
 
-/** The worker contract against RabbitMQ (started by bin/test). */
+import org.junit.jupiter.api.parallel.Isolated;
+
+/** The worker contract against RabbitMQ (started by bin/test); alone, since it restarts that RabbitMQ. */
+@Isolated
 class RabbitMqWorkerTest extends WorkerContract {
     @Override
     TestBroker broker() {

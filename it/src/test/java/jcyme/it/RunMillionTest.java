@@ -16,13 +16,15 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.parallel.Isolated;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * bench/run-million at CI size, as a child JVM from the distribution: two real branches, two
  * workers and RabbitMQ; every result comes back, the report, CSV and plot are there, and nothing it
- * started is left behind.
+ * started is left behind. Alone: it checks for what it left behind among every process.
  */
+@Isolated
 class RunMillionTest {
     static final int TASKS = 2000;
     static final long RUN_TIMEOUT_SECONDS = 150;
