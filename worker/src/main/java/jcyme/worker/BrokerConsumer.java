@@ -21,6 +21,7 @@ import com.rabbitmq.client.impl.recovery.TopologyRecoveryFilter;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -139,10 +140,11 @@ final class BrokerConsumer implements AutoCloseable {
         /** Queue to consumer tag, of the consumers not cancelled; guarded by {@code taskLock}. */
         final Map<String, String> consumers = new LinkedHashMap<>();
         /** Consumers cancelled whose cancel-ok has not come yet: deliveries may still be on their way; guarded by {@code taskLock}. */
-        final Set<String> ending = new java.util.HashSet<>();
+        final Set<String> ending = new HashSet<>();
+        /** Its consumers are cancelled; set under {@code taskLock}, read without it on each ack. */
+        volatile boolean retired;
         /** Guarded by {@code taskLock}. */
-        boolean retired;
-        boolean closing;
+        boolean closed;
 
         private TaskChannel(Channel channel, int serial) {
             this.channel = channel;
@@ -219,6 +221,7 @@ final class BrokerConsumer implements AutoCloseable {
         synchronized (taskLock) {
             gone = new ArrayList<>(retiring);
             retiring.clear();
+            gone.forEach(channel -> channel.closed = true);
         }
         consuming.acks.reset(next);
         for (TaskChannel channel : gone) {
@@ -544,11 +547,14 @@ final class BrokerConsumer implements AutoCloseable {
     }
 
     private void closeIfDone(TaskChannel on) {
+        if (!on.retired) {
+            return;
+        }
         synchronized (taskLock) {
-            if (on.closing || !on.done()) {
+            if (on.closed || !on.done()) {
                 return;
             }
-            on.closing = true;
+            on.closed = true;
             retiring.remove(on);
         }
         closeLater(on);
