@@ -61,6 +61,8 @@ import org.slf4j.LoggerFactory;
  */
 final class BrokerConsumer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(BrokerConsumer.class);
+    /** Channels that stopped consuming but stay open for what they delivered, at most; past it no fresh channel opens. */
+    static final int MAX_RETIRING_CHANNELS = 4;
 
     /** What the worker does with what the broker delivers. */
     interface Handler {
@@ -78,9 +80,6 @@ final class BrokerConsumer implements AutoCloseable {
     /** The channel each consumed queue was declared on, open while it is consumed; guarded by {@code taskLock}. */
     private final Map<String, Channel> declaredOn = new LinkedHashMap<>();
     private final AtomicLong generation = new AtomicLong();
-    /** Channels that stopped consuming, open until what they delivered is done, before a new one opens in their place. */
-    static final int MAX_RETIRING_CHANNELS = 4;
-
     private final Object taskLock = new Object();
     private final WorkerConfig.Batching batching;
     private final ScheduledExecutorService timer;
