@@ -24,7 +24,8 @@ import jcyme.worker.Logging;
  * messages kept), and then while one task is held for a day-long countdown. Each drain is a fresh
  * queue filled while the worker does not consume it, then bound live with {@code add_consumer}
  * and timed until it holds no ready message; the worker's RSS is read after each phase, and its
- * log is searched for ERROR lines at the end.
+ * log is searched for ERROR lines at the end. The held phase is also shown against the phase just
+ * before it (after the restart): on a shared machine the pace drifts between phases far apart.
  *
  * <p>Usage: {@code bench/run-faults [--tasks N] [--concurrency C] [--rounds R]}; the script starts
  * the RabbitMQ node of its own that this restarts (never the tests' node).
@@ -91,22 +92,26 @@ public final class PaceUnderFaults {
                 + " JVM -c %d per round: warm-up drains, then before, after a RabbitMQ restart-app, and then while one task is"
                 + " held for a %d-day countdown (each the faster of %d drains)%n", BrokerUrl.parse(brokerUrl).display(), tasks,
                 concurrency, HELD_COUNTDOWN.toDays(), DRAINS_PER_PHASE);
-        System.out.printf(Locale.ROOT, "%-6s %10s %10s %10s %8s %8s %11s %11s %11s %7s%n", "round", "before/s", "after/s", "held/s",
-                "after/b", "held/b", "RSS before", "RSS after", "RSS held", "ERRORs");
+        System.out.printf(Locale.ROOT, "%-6s %10s %10s %10s %8s %8s %8s %11s %11s %11s %7s%n", "round", "before/s", "after/s", "held/s",
+                "after/b", "held/b", "held/a", "RSS before", "RSS after", "RSS held", "ERRORs");
         List<Double> heldRatios = new ArrayList<>();
         List<Double> afterRatios = new ArrayList<>();
+        List<Double> heldToAfter = new ArrayList<>();
         List<Double> rssGrowth = new ArrayList<>();
         for (int round = 1; round <= rounds; round++) {
             Run run = oneWorker(round);
             heldRatios.add(run.held() / run.before());
             afterRatios.add(run.afterRestart() / run.before());
+            heldToAfter.add(run.held() / run.afterRestart());
             rssGrowth.add(run.rssHeld() - run.rssBefore());
-            System.out.printf(Locale.ROOT, "%-6d %10.0f %10.0f %10.0f %8.2f %8.2f %7.0f MiB %7.0f MiB %7.0f MiB %7d%n", round,
+            System.out.printf(Locale.ROOT, "%-6d %10.0f %10.0f %10.0f %8.2f %8.2f %8.2f %7.0f MiB %7.0f MiB %7.0f MiB %7d%n", round,
                     run.before(), run.afterRestart(), run.held(), run.afterRestart() / run.before(), run.held() / run.before(),
+                    run.held() / run.afterRestart(),
                     run.rssBefore(), run.rssAfter(), run.rssHeld(), run.errors());
         }
-        System.out.printf(Locale.ROOT, "median: after restart/before %.2f, held/before %.2f, RSS at the end - before %+.0f MiB%n",
-                percentile(afterRatios, 50), percentile(heldRatios, 50), percentile(rssGrowth, 50));
+        System.out.printf(Locale.ROOT, "median: after restart/before %.2f, held/before %.2f, held/after restart (the phase just before) %.2f,"
+                + " RSS at the end - before %+.0f MiB%n", percentile(afterRatios, 50), percentile(heldRatios, 50),
+                percentile(heldToAfter, 50), percentile(rssGrowth, 50));
     }
 
     private Run oneWorker(int round) throws Exception {

@@ -38,6 +38,11 @@ import java.util.concurrent.TimeUnit;
  * A new channel (after a reconnect) starts over with a new generation: tags of an older one are
  * not acked (the broker redelivers them). Guarded by {@code lock} (but for registering a
  * delivery), under which rejects and requeues are sent too, so a multiple ack never overtakes them.
+ *
+ * <p>While WIDE, once {@code singlesBeforeBlocked} ready tags in a row have gone one by one past
+ * the same outstanding tag, the tracker tells {@code onBlocked} (once per such tag): a channel
+ * that consumes from then on coalesces again, and this one only finishes what it was given. A
+ * {@linkplain #retire() retired} tracker acks each ready tag at once, until it is {@linkplain #idle() idle}.
  */
 final class Acks {
     /** Writes one ack on the channel. */
@@ -52,6 +57,9 @@ final class Acks {
 
     private enum Mode { NARROW, WIDE }
 
+    /** Ready tags acked one by one past the same outstanding tag, while WIDE, before {@code onBlocked} is told. */
+    static final int SINGLES_BEFORE_BLOCKED = 1024;
+
     /** Ticks in a row with few tasks ended before WIDE narrows: a stall of the machine is not the end of a burst. */
     private static final int SLOW_TICKS_TO_NARROW = 10;
 
@@ -61,6 +69,8 @@ final class Acks {
     private final long intervalNanos;
     private final ScheduledExecutorService timer;
     private final Runnable onModeChange;
+    private final int singlesBeforeBlocked;
+    private final Runnable onBlocked;
 
     /** The channel's generation: tags of an older one are ignored. */
     private volatile long generation;
@@ -76,19 +86,28 @@ final class Acks {
     private int endedInPeriod;
     private ScheduledFuture<?> tick;
     private int slowTicks;
+    /** The outstanding tag that the last ready tags were acked one by one past, and how many went so. */
+    private long blocker = -1;
+    private int singlesPastBlocker;
+    private boolean retired;
 
     /**
      * @param window       extra prefetch while WIDE, and twice the count that triggers a flush; 0 never widens
      * @param interval     the tick of WIDE mode, and the period over which NARROW counts ended tasks
      * @param onModeChange told (outside the lock) when the mode changed, so prefetch can follow
+     * @param singlesBeforeBlocked ready tags acked one by one past one outstanding tag, while WIDE, before it is blocked
+     * @param onBlocked    told (under the lock: it must not block) once per outstanding tag that blocks coalescing
      */
-    Acks(Object lock, Channel channel, int window, Duration interval, ScheduledExecutorService timer, Runnable onModeChange) {
+    Acks(Object lock, Channel channel, int window, Duration interval, ScheduledExecutorService timer, Runnable onModeChange,
+         int singlesBeforeBlocked, Runnable onBlocked) {
         this.lock = lock;
         this.channel = channel;
         this.window = window;
         this.intervalNanos = interval.toNanos();
         this.timer = timer;
         this.onModeChange = onModeChange;
+        this.singlesBeforeBlocked = singlesBeforeBlocked;
+        this.onBlocked = onBlocked;
     }
 
     /** The prefetch to add to Celery's now: {@code window} while WIDE. */
@@ -121,9 +140,9 @@ final class Acks {
             }
             ready.add(tag);
             endedInPeriod++;
-            if (mode == Mode.NARROW) {
+            if (mode == Mode.NARROW || retired) {
                 flush(true);
-                changed = maybeWiden();
+                changed = !retired && maybeWiden();
             } else {
                 if (ready.size() >= window / 2) {
                     flush(false);
@@ -163,10 +182,38 @@ final class Acks {
             generation = next;
             outstanding.clear();
             ready.clear();
+            blocker = -1;
+            singlesPastBlocker = 0;
             changed = narrow();
         }
         if (changed) {
             onModeChange.run();
+        }
+    }
+
+    /**
+     * No more deliveries come on the channel (its consumers are cancelled): from now on each ready
+     * tag is acked at once, so that the tracker ends {@linkplain #idle() idle} with its last task.
+     */
+    void retire() {
+        synchronized (lock) {
+            retired = true;
+            flush(true);
+            narrow(); // no one reads a retired channel's mode
+        }
+    }
+
+    /** The oldest outstanding tag has blocked coalescing: {@code onBlocked} was told of it, and it is still outstanding. */
+    boolean blocked() {
+        synchronized (lock) {
+            return !retired && !outstanding.isEmpty() && outstanding.first() == blocker && singlesPastBlocker >= singlesBeforeBlocked;
+        }
+    }
+
+    /** Nothing is outstanding or waiting for its ack. */
+    boolean idle() {
+        synchronized (lock) {
+            return outstanding.isEmpty() && ready.isEmpty();
         }
     }
 
@@ -192,7 +239,8 @@ final class Acks {
                 channel.ack(run.last(), true);
                 run.clear();
             }
-            if (singles) {
+            if (singles && !ready.isEmpty()) {
+                countSinglesPast(outstanding.first(), ready.size());
                 while (!ready.isEmpty()) {
                     channel.ack(ready.first(), false);
                     ready.pollFirst();
@@ -201,6 +249,21 @@ final class Acks {
         } catch (IOException | RuntimeException e) {
             // the channel is closing: what was not acked is redelivered after the reconnect
             ready.clear();
+        }
+    }
+
+    /** {@code count} ready tags go one by one past the outstanding {@code tag}: tells {@code onBlocked} once enough went so while WIDE. */
+    private void countSinglesPast(long tag, int count) {
+        if (tag != blocker) {
+            blocker = tag;
+            singlesPastBlocker = 0;
+        }
+        if (mode != Mode.WIDE || retired || singlesPastBlocker >= singlesBeforeBlocked) {
+            return;
+        }
+        singlesPastBlocker += count;
+        if (singlesPastBlocker >= singlesBeforeBlocked) {
+            onBlocked.run();
         }
     }
 

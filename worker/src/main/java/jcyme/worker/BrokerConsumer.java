@@ -21,15 +21,20 @@ import com.rabbitmq.client.impl.recovery.TopologyRecoveryFilter;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import jcyme.tasks.BrokerUrl;
 import jcyme.tasks.CeleryQueue;
@@ -46,9 +51,18 @@ import org.slf4j.LoggerFactory;
  * acked; the broker redelivers them. Each consumed queue is declared on a channel of its own that
  * stays open while it is consumed, so that the reconnect declares it again before consuming it;
  * what was declared on a channel closed since is not replayed (see {@link #connectionFactory}).
+ *
+ * <p>Each task channel has its own {@link Acks}. When a task held unacked for long (an ETA a day
+ * away, a long task) keeps the consuming channel's acks from coalescing ({@link Acks} tells it),
+ * the queues are consumed on a fresh channel and the old channel's consumers are cancelled: what it
+ * delivered is finished and acked there, and it closes once nothing of it is outstanding. At most
+ * {@link #MAX_RETIRING_CHANNELS} such channels stay open; past that the consuming channel acks
+ * around its held tags one by one.
  */
 final class BrokerConsumer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(BrokerConsumer.class);
+    /** Channels that stopped consuming but stay open for what they delivered, at most; past it no fresh channel opens. */
+    static final int MAX_RETIRING_CHANNELS = 4;
 
     /** What the worker does with what the broker delivers. */
     interface Handler {
@@ -67,23 +81,81 @@ final class BrokerConsumer implements AutoCloseable {
     private final Map<String, Channel> declaredOn = new LinkedHashMap<>();
     private final AtomicLong generation = new AtomicLong();
     private final Object taskLock = new Object();
+    private final WorkerConfig.Batching batching;
+    private final ScheduledExecutorService timer;
+    private final Runnable onAckModeChange;
+    private final int singlesBeforeRotation;
     private Connection connection;
-    private Channel taskChannel;
+    /** The channel that consumes the task queues; set under {@code taskLock}. */
+    private volatile TaskChannel consuming;
+    /** Channels whose consumers are cancelled, open until what they delivered is acked; guarded by {@code taskLock}. */
+    private final List<TaskChannel> retiring = new ArrayList<>();
+    private int channelsOpened;
+    private long rotations;
+    private boolean closing;
+    private final AtomicBoolean rotationPending = new AtomicBoolean();
+    /** Opens and closes task channels: round trips to the broker that no task or ack waits for. */
+    private final ExecutorService channelWork = Executors.newSingleThreadExecutor(work -> {
+        Thread thread = new Thread(work, "task-channels");
+        thread.setDaemon(true);
+        return thread;
+    });
     private Publisher publisher;
     /** Where task messages were sent since the last failed publish: declared already. */
     private final Set<String> declaredTargets = ConcurrentHashMap.newKeySet();
     private volatile int prefetch;
-    private final Acks acks;
 
     /** {@code onAckModeChange} is told when the acks widen or narrow their window, so prefetch can follow. */
     BrokerConsumer(BrokerUrl broker, String connectionName, Duration maxBackoff, WorkerConfig.Batching batching,
                    ScheduledExecutorService timer, Runnable onAckModeChange, Handler handler) {
+        this(broker, connectionName, maxBackoff, batching, timer, onAckModeChange, handler, Acks.SINGLES_BEFORE_BLOCKED);
+    }
+
+    /** {@code singlesBeforeRotation}: acks sent one by one past one held tag before the queues move to a fresh channel. */
+    BrokerConsumer(BrokerUrl broker, String connectionName, Duration maxBackoff, WorkerConfig.Batching batching,
+                   ScheduledExecutorService timer, Runnable onAckModeChange, Handler handler, int singlesBeforeRotation) {
         this.broker = broker;
         this.connectionName = connectionName;
         this.maxBackoff = maxBackoff;
         this.handler = handler;
-        this.acks = new Acks(taskLock, (tag, multiple) -> taskChannel.basicAck(tag, multiple), batching.ackWindow(),
-                batching.ackInterval(), timer, onAckModeChange);
+        this.batching = batching;
+        this.timer = timer;
+        this.onAckModeChange = onAckModeChange;
+        this.singlesBeforeRotation = singlesBeforeRotation;
+    }
+
+    /** Where a request was delivered: the task channel, and the connection's generation then. */
+    record DeliveredOn(TaskChannel channel, long generation) {}
+
+    /**
+     * A channel that consumes the task queues, or did: its consumers and the acks of what it
+     * delivered. Its consumer tags carry its serial, so that those of a fresh channel never meet
+     * the old one's in the client's records (which are per connection).
+     */
+    final class TaskChannel {
+        final Channel channel;
+        final Acks acks;
+        final int serial;
+        /** Queue to consumer tag, of the consumers not cancelled; guarded by {@code taskLock}. */
+        final Map<String, String> consumers = new LinkedHashMap<>();
+        /** Consumers cancelled whose cancel-ok has not come yet: deliveries may still be on their way; guarded by {@code taskLock}. */
+        final Set<String> ending = new HashSet<>();
+        /** Its consumers are cancelled; set under {@code taskLock}, read without it on each ack. */
+        volatile boolean retired;
+        /** Guarded by {@code taskLock}. */
+        boolean closed;
+
+        private TaskChannel(Channel channel, int serial) {
+            this.channel = channel;
+            this.serial = serial;
+            this.acks = new Acks(new Object(), channel::basicAck, batching.ackWindow(), batching.ackInterval(), timer,
+                    onAckModeChange, singlesBeforeRotation, () -> requestRotation(this));
+        }
+
+        /** Retired, every delivery it made registered, and all of them acked or settled. */
+        private boolean done() {
+            return retired && ending.isEmpty() && acks.idle();
+        }
     }
 
     /** Connects, retrying with backoff until it works; false when {@code cancel} opened first. */
@@ -106,7 +178,7 @@ final class BrokerConsumer implements AutoCloseable {
             }
         }
         try {
-            taskChannel = connection.createChannel();
+            consuming = openTaskChannel();
             publisher = new Publisher(connection);
         } catch (IOException e) {
             throw new IllegalStateException("cannot open a channel on " + broker + ": " + reason(e), e);
@@ -121,7 +193,7 @@ final class BrokerConsumer implements AutoCloseable {
 
             @Override
             public void handleRecoveryStarted(Recoverable recoverable) {
-                acks.reset(generation.incrementAndGet());
+                resetAcks();
             }
         });
         log.info("connected to broker {}", broker);
@@ -132,9 +204,36 @@ final class BrokerConsumer implements AutoCloseable {
         if (cause.isInitiatedByApplication()) {
             return;
         }
-        acks.reset(generation.incrementAndGet());
+        resetAcks();
         log.warn("lost the broker connection ({}); reconnecting, unacked tasks will be redelivered", reason(cause));
         handler.onConnectionLost();
+    }
+
+    /**
+     * The channel is gone with the connection: no tag of before means anything on the recovered
+     * one. The consuming channel is recovered with its consumers; retired ones close (the broker
+     * gives back what they delivered).
+     */
+    private void resetAcks() {
+        long next = generation.incrementAndGet();
+        List<TaskChannel> gone;
+        synchronized (taskLock) {
+            gone = new ArrayList<>(retiring);
+            retiring.clear();
+            gone.forEach(channel -> channel.closed = true);
+        }
+        consuming.acks.reset(next);
+        for (TaskChannel channel : gone) {
+            channel.acks.reset(next);
+            closeLater(channel);
+        }
+    }
+
+    private TaskChannel openTaskChannel() throws IOException {
+        Channel channel = connection.createChannel();
+        synchronized (taskLock) {
+            return new TaskChannel(channel, channelsOpened++);
+        }
     }
 
     /** Declares {@code queue} as Celery does and starts consuming it (no-op when already consumed). */
@@ -149,24 +248,7 @@ final class BrokerConsumer implements AutoCloseable {
                 if (queues.containsKey(queue.name())) {
                     return false;
                 }
-                taskChannel.basicConsume(queue.name(), false, consumerTag(queue.name()), new DefaultConsumer(taskChannel) {
-                    @Override
-                    public void handleDelivery(String tag, Envelope envelope, AMQP.BasicProperties props, byte[] body) {
-                        deliver(envelope, props, body);
-                    }
-
-                    @Override
-                    public void handleCancel(String tag) {
-                        log.warn("broker cancelled consumer of queue {} (queue deleted?)", queue.name());
-                        synchronized (taskLock) {
-                            forget(queue.name());
-                        }
-                        // the client keeps a consumer the broker cancelled, and would consume the queue again after a reconnect
-                        if (taskChannel instanceof AutorecoveringChannel recovering) {
-                            recovering.deleteRecordedConsumer(tag);
-                        }
-                    }
-                });
+                consumeOn(consuming, queue.name());
                 queues.put(queue.name(), queue);
                 declaredOn.put(queue.name(), declaration);
                 consumed = true;
@@ -177,6 +259,46 @@ final class BrokerConsumer implements AutoCloseable {
                 close(declaration);
             }
         }
+    }
+
+    /** Starts a consumer of {@code queue} on {@code on} (under {@code taskLock}). */
+    private void consumeOn(TaskChannel on, String queue) throws IOException {
+        String consumerTag = "jcyme." + queue + "." + on.serial;
+        on.channel.basicConsume(queue, false, consumerTag, new DefaultConsumer(on.channel) {
+            @Override
+            public void handleDelivery(String tag, Envelope envelope, AMQP.BasicProperties props, byte[] body) {
+                deliver(on, envelope, props, body);
+            }
+
+            @Override
+            public void handleCancelOk(String tag) {
+                consumerEnded(on, tag);
+            }
+
+            @Override
+            public void handleCancel(String tag) {
+                log.warn("broker cancelled consumer of queue {} (queue deleted?)", queue);
+                synchronized (taskLock) {
+                    if (on.consumers.remove(queue) != null && on == consuming) {
+                        forget(queue);
+                    }
+                }
+                consumerEnded(on, tag);
+                // the client keeps a consumer the broker cancelled, and would consume the queue again after a reconnect
+                if (on.channel instanceof AutorecoveringChannel recovering) {
+                    recovering.deleteRecordedConsumer(tag);
+                }
+            }
+        });
+        on.consumers.put(queue, consumerTag);
+    }
+
+    /** A consumer's last delivery has been registered (its cancel-ok comes after them): a retired channel may be done. */
+    private void consumerEnded(TaskChannel on, String tag) {
+        synchronized (taskLock) {
+            on.ending.remove(tag);
+        }
+        closeIfDone(on);
     }
 
     /**
@@ -223,8 +345,9 @@ final class BrokerConsumer implements AutoCloseable {
                 return false;
             }
             forget(queue);
+            String consumerTag = consuming.consumers.remove(queue);
             try {
-                taskChannel.basicCancel(consumerTag(queue));
+                consuming.channel.basicCancel(consumerTag);
             } catch (AlreadyClosedException e) {
                 log.debug("cancel of {} while disconnected: {}", queue, e.getMessage());
             }
@@ -268,7 +391,7 @@ final class BrokerConsumer implements AutoCloseable {
             }
             prefetch = count;
             try {
-                taskChannel.basicQos(count, true);
+                consuming.channel.basicQos(count, true);
             } catch (AlreadyClosedException e) {
                 log.debug("prefetch {} is set once the broker is back: {}", count, reason(e)); // the client applies it on recovery
             } catch (IOException e) {
@@ -283,53 +406,169 @@ final class BrokerConsumer implements AutoCloseable {
 
     /** What prefetch gains while acks are coalesced over a window (finished tasks hold those slots until their ack). */
     int ackWindowPrefetch() {
-        return acks.extraPrefetch();
+        return consuming.acks.extraPrefetch();
     }
 
-    private void deliver(Envelope envelope, AMQP.BasicProperties props, byte[] body) {
-        long deliveredIn = acks.delivered(envelope.getDeliveryTag());
+    /** Task channels open: the consuming one and those retired but not yet done. */
+    int taskChannels() {
+        synchronized (taskLock) {
+            return 1 + retiring.size();
+        }
+    }
+
+    /** How many times the task queues moved to a fresh channel. */
+    long rotations() {
+        synchronized (taskLock) {
+            return rotations;
+        }
+    }
+
+    private void deliver(TaskChannel on, Envelope envelope, AMQP.BasicProperties props, byte[] body) {
+        DeliveredOn deliveredOn = new DeliveredOn(on, on.acks.delivered(envelope.getDeliveryTag()));
         TaskMessage message;
         try {
             message = TaskMessage.decode(props, body);
         } catch (InvalidMessageException e) {
             log.error("rejected a message from {}: {}", envelope.getRoutingKey(), e.getMessage());
-            reject(envelope.getDeliveryTag(), deliveredIn);
+            reject(envelope.getDeliveryTag(), deliveredOn);
             return;
         }
-        handler.onTask(new Request(message, envelope, deliveredIn, props.getPriority()));
+        handler.onTask(new Request(message, envelope, deliveredOn, props.getPriority()));
     }
 
     /**
-     * Acknowledges a finished task whose outcome is confirmed, now or with the next flush of the
-     * coalesced acks; false when the delivery is from before a reconnect.
+     * Acknowledges a finished task whose outcome is confirmed, on the channel that delivered it,
+     * now or with the next flush of the coalesced acks; false when the delivery is from before a reconnect.
      */
     boolean ack(Request request) {
-        if (!acks.ready(request.envelope.getDeliveryTag(), request.channelGeneration)) {
+        TaskChannel on = request.deliveredOn.channel();
+        if (!on.acks.ready(request.envelope.getDeliveryTag(), request.deliveredOn.generation())) {
             log.debug("not acking {}: delivered before a reconnect, the broker redelivers it", request.id());
             return false;
         }
+        closeIfDone(on);
         return true;
     }
 
     void reject(Request request) {
-        reject(request.envelope.getDeliveryTag(), request.channelGeneration);
+        reject(request.envelope.getDeliveryTag(), request.deliveredOn);
     }
 
     /** Gives a delivery back to its queue (nack with requeue), to be delivered again. */
     void requeue(Request request) {
         long tag = request.envelope.getDeliveryTag();
-        settle(tag, request.channelGeneration, "requeue of " + request.id(), () -> taskChannel.basicNack(tag, false, true));
+        Channel channel = request.deliveredOn.channel().channel;
+        settle(tag, request.deliveredOn, "requeue of " + request.id(), () -> channel.basicNack(tag, false, true));
     }
 
-    private void reject(long deliveryTag, long deliveredIn) {
-        settle(deliveryTag, deliveredIn, "reject", () -> taskChannel.basicReject(deliveryTag, false));
+    private void reject(long deliveryTag, DeliveredOn deliveredOn) {
+        Channel channel = deliveredOn.channel().channel;
+        settle(deliveryTag, deliveredOn, "reject", () -> channel.basicReject(deliveryTag, false));
     }
 
-    private void settle(long tag, long deliveredIn, String what, Acks.Settlement settlement) {
+    private void settle(long tag, DeliveredOn deliveredOn, String what, Acks.Settlement settlement) {
         try {
-            acks.settle(tag, deliveredIn, settlement);
+            deliveredOn.channel().acks.settle(tag, deliveredOn.generation(), settlement);
         } catch (IOException | AlreadyClosedException e) {
             log.debug("{} lost with the connection: {}", what, reason(e));
+        }
+        closeIfDone(deliveredOn.channel());
+    }
+
+    /** {@code on}'s acks are blocked by a held tag: the queues move to a fresh channel, unless one is moving already. */
+    private void requestRotation(TaskChannel on) {
+        if (!rotationPending.compareAndSet(false, true)) {
+            return;
+        }
+        try {
+            channelWork.execute(() -> {
+                try {
+                    rotate(on);
+                } finally {
+                    rotationPending.set(false);
+                }
+            });
+        } catch (RejectedExecutionException closing) {
+            rotationPending.set(false);
+        }
+    }
+
+    /**
+     * Consumes every queue on a fresh channel (with the same prefetch), then cancels the consumers
+     * of {@code blocked}, which finishes and acks what it delivered and then closes. Nothing moves
+     * when {@code blocked} no longer consumes, or {@link #MAX_RETIRING_CHANNELS} are retiring already.
+     */
+    private void rotate(TaskChannel blocked) {
+        TaskChannel fresh = null;
+        synchronized (taskLock) {
+            if (closing || blocked != consuming || queues.isEmpty() || retiring.size() >= MAX_RETIRING_CHANNELS) {
+                return;
+            }
+            try {
+                fresh = openTaskChannel();
+                if (prefetch > 0) {
+                    fresh.channel.basicQos(prefetch, true);
+                }
+                for (String queue : queues.keySet()) {
+                    consumeOn(fresh, queue);
+                }
+            } catch (IOException | RuntimeException e) {
+                log.warn("could not consume on a fresh task channel ({}); acks past a held task go one by one", reason(e));
+                if (fresh != null) {
+                    retire(fresh); // what it delivered meanwhile is acked there
+                }
+                return;
+            }
+            consuming = fresh;
+            rotations++;
+            retire(blocked);
+            log.debug("task queues moved to channel {}: {} channel(s) retiring", fresh.serial, retiring.size());
+        }
+        closeIfDone(blocked);
+        onAckModeChange.run(); // the fresh channel's acks start narrow
+    }
+
+    /** Cancels {@code on}'s consumers (under {@code taskLock}): it delivers nothing more, and closes once done. */
+    private void retire(TaskChannel on) {
+        for (String consumerTag : on.consumers.values()) {
+            on.ending.add(consumerTag);
+            try {
+                on.channel.basicCancel(consumerTag);
+            } catch (IOException | RuntimeException e) {
+                on.ending.remove(consumerTag); // the broker cancelled it, or the channel is gone: nothing more comes
+                log.debug("cancel of {} on a retiring channel: {}", consumerTag, reason(e));
+            }
+        }
+        on.consumers.clear();
+        on.retired = true;
+        on.acks.retire();
+        retiring.add(on);
+    }
+
+    private void closeIfDone(TaskChannel on) {
+        if (!on.retired) {
+            return;
+        }
+        synchronized (taskLock) {
+            if (on.closed || !on.done()) {
+                return;
+            }
+            on.closed = true;
+            retiring.remove(on);
+        }
+        closeLater(on);
+        TaskChannel now = consuming;
+        if (now.acks.blocked()) {
+            requestRotation(now); // it was blocked while the retiring channels were at their cap
+        }
+    }
+
+    /** Closes a channel no longer needed, off the thread that found it so (a close waits for the broker). */
+    private void closeLater(TaskChannel on) {
+        try {
+            channelWork.execute(() -> close(on.channel));
+        } catch (RejectedExecutionException stopping) {
+            close(on.channel); // the connection closes anyway
         }
     }
 
@@ -463,7 +702,18 @@ final class BrokerConsumer implements AutoCloseable {
         if (publisher != null) {
             publisher.drain(5_000);
         }
-        acks.flushAll();
+        List<TaskChannel> open;
+        synchronized (taskLock) {
+            closing = true;
+            open = new ArrayList<>(retiring);
+        }
+        if (consuming != null) {
+            consuming.acks.flushAll();
+        }
+        for (TaskChannel channel : open) {
+            channel.acks.flushAll();
+        }
+        channelWork.shutdown();
         if (connection != null) {
             try {
                 connection.close(5_000);
@@ -475,13 +725,10 @@ final class BrokerConsumer implements AutoCloseable {
 
     /** Closes at once without waiting; unacked deliveries return to their queues. */
     void abort() {
+        channelWork.shutdownNow();
         if (connection != null) {
             connection.abort(1_000);
         }
-    }
-
-    private static String consumerTag(String queue) {
-        return "jcyme." + queue;
     }
 
     static String reason(Throwable e) {

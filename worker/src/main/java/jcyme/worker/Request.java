@@ -20,8 +20,8 @@ import jcyme.tasks.TaskMessage;
 final class Request {
     final TaskMessage message;
     final Envelope envelope;
-    /** Which broker channel delivered it; after a reconnect older deliveries can no longer be acked. */
-    final long channelGeneration;
+    /** The task channel that delivered it, where it is acked, and the connection's generation then: after a reconnect it can no longer be. */
+    final BrokerConsumer.DeliveredOn deliveredOn;
     /** The message's AMQP priority, or null when it has none. */
     final Integer priority;
     private final AtomicBoolean finished = new AtomicBoolean();
@@ -44,14 +44,14 @@ final class Request {
         STUCK
     }
 
-    Request(TaskMessage message, Envelope envelope, long channelGeneration) {
-        this(message, envelope, channelGeneration, null);
+    Request(TaskMessage message, Envelope envelope, BrokerConsumer.DeliveredOn deliveredOn) {
+        this(message, envelope, deliveredOn, null);
     }
 
-    Request(TaskMessage message, Envelope envelope, long channelGeneration, Integer priority) {
+    Request(TaskMessage message, Envelope envelope, BrokerConsumer.DeliveredOn deliveredOn, Integer priority) {
         this.message = message;
         this.envelope = envelope;
-        this.channelGeneration = channelGeneration;
+        this.deliveredOn = deliveredOn;
         this.priority = priority;
     }
 

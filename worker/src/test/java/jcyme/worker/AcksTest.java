@@ -20,6 +20,10 @@ class AcksTest {
     /** What went out: "N+" for a multiple ack up to N, "N" for a single one, "nack N" for a requeue. */
     private final List<String> sent = new ArrayList<>();
     private final AtomicInteger modeChanges = new AtomicInteger();
+    /** How many times the tracker said a held tag blocks its coalescing. */
+    private final AtomicInteger blocked = new AtomicInteger();
+    /** Ready tags past one held tag, while WIDE, before it is blocked: small here. */
+    private static final int SINGLES_BEFORE_BLOCKED = 32;
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
 
     @AfterEach
@@ -29,7 +33,7 @@ class AcksTest {
 
     private Acks acks(int window, Duration interval) {
         return new Acks(sent, (tag, multiple) -> sent.add(tag + (multiple ? "+" : "")), window, interval, timer,
-                modeChanges::incrementAndGet);
+                modeChanges::incrementAndGet, SINGLES_BEFORE_BLOCKED, blocked::incrementAndGet);
     }
 
     /** Registers the deliveries {@code from..to} (generation 0), in tag order as a channel delivers them. */
@@ -143,7 +147,7 @@ class AcksTest {
         Acks acks = new Acks(new Object(), (tag, multiple) -> {
             acked.incrementAndGet();
             if (multiple && tag >= held) covering.incrementAndGet();
-        }, 128, Duration.ofHours(1), timer, () -> { });
+        }, 128, Duration.ofHours(1), timer, () -> { }, Integer.MAX_VALUE, () -> { });
         acks.delivered(held);
         int maxTracked = 0;
         int inFlight = 144; // Celery's prefetch at -c 4 plus the window
@@ -220,5 +224,63 @@ class AcksTest {
         assertEquals(1, acks.delivered(3));
         assertTrue(acks.ready(3, 1));
         assertEquals(List.of("reject 1", "2+", "3+"), sent);
+    }
+
+    @Test
+    void aHeldTagThatKeepsBlockingWideAcksIsToldOnce() {
+        Acks acks = acks(16, Duration.ofHours(1));
+        widen(acks, 1);
+        deliver(acks, 3, 200); // tag 3 is held
+        for (long tag = 4; tag <= 3 + SINGLES_BEFORE_BLOCKED - 8; tag++) {
+            acks.ready(tag, 0);
+        }
+        assertEquals(0, blocked.get(), "fewer singles than the setting past the held tag: not blocked yet");
+        for (long tag = 4 + SINGLES_BEFORE_BLOCKED - 8; tag <= 200; tag++) {
+            acks.ready(tag, 0);
+        }
+        assertEquals(1, blocked.get(), "told once for the held tag, however many singles follow");
+        assertFalse(ackedTags(1, 200).contains(3L));
+        deliver(acks, 201, 400);
+        acks.ready(201, 0); // tag 3 is still the oldest outstanding: the same blocker
+        for (long tag = 202; tag <= 400; tag++) {
+            acks.ready(tag, 0);
+        }
+        assertEquals(1, blocked.get(), "the same held tag is not told twice");
+    }
+
+    @Test
+    void narrowAcksAreNeverBlocked() {
+        Acks acks = acks(0, Duration.ofHours(1));
+        deliver(acks, 1, 500); // tag 1 is held
+        for (long tag = 2; tag <= 500; tag++) {
+            acks.ready(tag, 0);
+        }
+        assertEquals(0, blocked.get(), "one ack per task either way: a fresh channel would save nothing");
+        assertEquals(1, acks.trackedTags(), "only the held tag is kept");
+    }
+
+    @Test
+    void aRetiredTrackerAcksEachReadyTagAtOnceAndEndsIdle() throws Exception {
+        Acks acks = acks(16, Duration.ofHours(1));
+        widen(acks, 1);
+        deliver(acks, 3, 10);
+        acks.ready(3, 0);
+        acks.ready(4, 0);
+        assertEquals(List.of(), sent, "wide: waits for half a window");
+        acks.retire();
+        assertEquals(List.of("4+"), sent, "retiring flushes what is ready");
+        assertEquals(0, acks.extraPrefetch(), "a retired channel does not raise prefetch");
+        acks.ready(6, 0);
+        assertEquals(List.of("4+", "6"), sent, "tag 5 is outstanding: 6 goes alone, at once");
+        acks.ready(5, 0);
+        assertTrue(acks.settle(7, 0, () -> sent.add("nack 7")));
+        for (long tag = 8; tag <= 9; tag++) {
+            acks.ready(tag, 0);
+        }
+        assertFalse(acks.idle(), "tag 10 is outstanding");
+        acks.ready(10, 0);
+        assertTrue(acks.idle());
+        assertEquals(List.of("4+", "6", "5+", "nack 7", "8+", "9+", "10+"), sent, "each at once, and none before the nack it covers");
+        assertEquals(0, blocked.get(), "a retired tracker is never blocked");
     }
 }

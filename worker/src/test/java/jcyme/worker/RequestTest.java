@@ -18,7 +18,7 @@ class RequestTest {
         TaskMessage message = new TaskMessage(id, "tasks.sleep", JsonNodeFactory.instance.arrayNode(),
                 JsonNodeFactory.instance.objectNode(), TaskMessage.defaultEmbed(), 0, null, null, null, null, id, null,
                 null, "test", false, null, id);
-        return new Request(message, new Envelope(1, false, "", "q"), 0);
+        return new Request(message, new Envelope(1, false, "", "q"), null);
     }
 
     @Test
@@ -81,7 +81,7 @@ class RequestTest {
 
     @Test
     void taskInfoShowsTheAckAndTheMessagePriority() {
-        Request request = new Request(request("a").message, new Envelope(1, false, "", "q"), 0, 9);
+        Request request = new Request(request("a").message, new Envelope(1, false, "", "q"), null, 9);
         assertFalse(request.info(false, "n@h", 1).path("acknowledged").asBoolean());
         request.acknowledged();
         assertTrue(request.info(false, "n@h", 1).path("acknowledged").asBoolean());

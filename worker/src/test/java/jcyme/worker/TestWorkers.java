@@ -174,10 +174,15 @@ final class TestWorkers implements AutoCloseable {
 
     /** Polls {@code stats} until {@code condition} holds of it; returns the last answer. */
     static JsonNode awaitStats(Path socket, java.util.function.Predicate<JsonNode> condition, String what) {
+        return awaitControl(socket, "stats", condition, what);
+    }
+
+    /** Polls control command {@code method} until {@code condition} holds of its answer; returns the last one. */
+    static JsonNode awaitControl(Path socket, String method, java.util.function.Predicate<JsonNode> condition, String what) {
         JsonNode[] last = {null};
         await(() -> {
             try {
-                last[0] = control(socket, "stats", Map.of());
+                last[0] = control(socket, method, Map.of());
             } catch (IOException e) {
                 return false;
             }

@@ -1,6 +1,7 @@
 package jcyme.worker;
 
 import static jcyme.worker.TestWorkers.await;
+import static jcyme.worker.TestWorkers.awaitControl;
 import static jcyme.worker.TestWorkers.awaitStats;
 import static jcyme.worker.TestWorkers.control;
 import static jcyme.worker.TestWorkers.socket;
@@ -145,6 +146,38 @@ class WorkerFaultsTest {
         } catch (java.io.IOException e) {
             return -1;
         }
+    }
+
+    @Test
+    void aTaskHeldForADayLetsTwoThousandOthersDrainOnAFreshChannelAndStaysUnacked() throws Exception {
+        // a long ack interval: the worker's acks surely widen, however slow the machine is
+        Worker first = workers.start(dir, "held", "q.held", tasks(new CountDownLatch(0)), "-c", "2", "-E", "--ack-interval", "1");
+        String held = workers.send("q.held", "test.quick", Instant.now().plus(Duration.ofDays(1)), null);
+        String soon = workers.send("q.held", "test.quick", Instant.now().plusSeconds(5), null);
+        List<String> drained = new java.util.ArrayList<>();
+        for (int i = 0; i < 2_000; i++) {
+            drained.add(workers.send("q.held", "test.quick", null, null));
+        }
+        for (String id : drained) {
+            assertEquals(TaskState.SUCCESS, workers.result(id).state());
+        }
+        assertTrue(first.broker().rotations() >= 1, "the held task's channel made way for a fresh one");
+        assertEquals(TaskState.SUCCESS, workers.result(soon).state(), "a task held on the retired channel runs when due");
+        assertTrue(workers.results(held).isEmpty(), "the task held for a day has not run");
+        first.stop(true); // flushes every channel's acks: the held task goes back to the queue, unacked
+
+        workers.start(dir, "held2", "q.held", tasks(new CountDownLatch(0)), "-c", "2", "-E");
+        JsonNode scheduled = awaitControl(socket(dir, "held2"), "scheduled", answer -> answer.size() == 1, "the held task on the next worker");
+        assertEquals(held, scheduled.get(0).path("request").path("id").asText());
+        assertTrue(scheduled.get(0).path("request").path("delivery_info").path("redelivered").asBoolean(), "it was never acked");
+        String last = workers.send("q.held", "test.quick", null, null);
+        await(() -> workers.events("task-succeeded", last) == 1, "the task sent last to succeed");
+        for (String id : drained) {
+            assertEquals(1, workers.events("task-received", id), "each task was received once: every ack went through");
+            assertEquals(1, workers.results(id).size());
+        }
+        assertEquals(1, workers.events("task-received", soon));
+        assertTrue(workers.results(held).isEmpty(), "the held task was run by neither worker");
     }
 
     @Test
