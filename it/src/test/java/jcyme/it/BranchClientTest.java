@@ -15,8 +15,10 @@ import jcyme.client.BranchException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceLock;
 
 /** BranchClient and the cyme command line against a real branch. */
+@ResourceLock(TestBroker.RABBITMQ)
 class BranchClientTest {
     @TempDir
     Path tmp;

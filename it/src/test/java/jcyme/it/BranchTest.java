@@ -20,8 +20,10 @@ import jcyme.tasks.TaskRequest;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceLock;
 
 /** A real branch JVM, its real worker JVMs and a real broker (RabbitMQ, or the branch's embedded one). */
+@ResourceLock(TestBroker.RABBITMQ)
 class BranchTest {
     @TempDir
     Path tmp;

@@ -23,12 +23,14 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.parallel.ResourceLock;
 
 /**
  * A jcyme worker in a Celery deployment: Debian's python3-celery (5.2.6) as producer, as
  * remote-control client and event consumer, and as a Python worker answering the same commands
  * in the same run, all on RabbitMQ.
  */
+@ResourceLock(TestBroker.RABBITMQ)
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class CeleryInteropTest {
     static final Path PYTHON = Path.of("/usr/bin/python3");

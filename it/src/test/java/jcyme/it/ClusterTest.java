@@ -17,8 +17,10 @@ import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceLock;
 
 /** Three real branch JVMs on loopback, joined over TCP with a shared secret, acting as one. */
+@ResourceLock(TestBroker.RABBITMQ)
 class ClusterTest {
     @TempDir
     Path tmp;

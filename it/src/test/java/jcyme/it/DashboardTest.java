@@ -18,6 +18,7 @@ import jcyme.tasks.Json;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceLock;
 import org.openqa.selenium.WebElement;
 
 /**
@@ -26,6 +27,7 @@ import org.openqa.selenium.WebElement;
  * {@link #tasksPageListsSentTasksAndShowsAFailureWithItsException} needs the task history and the
  * event stream (GET /&lt;app&gt;/tasks, GET /events/stream, GET .../queues/&lt;q&gt;/depth).
  */
+@ResourceLock(TestBroker.RABBITMQ)
 class DashboardTest {
     @TempDir
     Path tmp;

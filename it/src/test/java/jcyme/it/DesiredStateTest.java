@@ -20,11 +20,13 @@ import jcyme.tasks.TaskRequest;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceLock;
 
 /**
  * The store is the only record of what should run: what the branch does at the edges of an
  * instance's life (a branch stopping, a branch restarted mid-stop, FATAL, a warm stop) follows it.
  */
+@ResourceLock(TestBroker.RABBITMQ)
 class DesiredStateTest {
     @TempDir
     Path tmp;

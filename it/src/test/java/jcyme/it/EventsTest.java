@@ -24,8 +24,10 @@ import jcyme.tasks.Json;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceLock;
 
 /** The branch event log against a real branch, real workers and RabbitMQ: kept across restarts, streamed live, followed by cyme. */
+@ResourceLock(TestBroker.RABBITMQ)
 class EventsTest {
     private static final String TOKEN = "events-test-token";
 

@@ -30,6 +30,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceLock;
 
 /**
  * Thousands of generated hostile requests against a live branch — random paths and verbs, names
@@ -39,6 +40,7 @@ import org.junit.jupiter.api.io.TempDir;
  * a directory on disk. The generator is seeded; the seed is printed, and {@code -Dhostile.seed=N}
  * replays a run ({@code -Dhostile.requests=N} changes its length).
  */
+@ResourceLock(TestBroker.RABBITMQ)
 class HostileInputTest {
     static final String APP = "fz";
     static final String INSTANCE = "w1";

@@ -18,12 +18,14 @@ import jcyme.client.BranchException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceLock;
 
 /**
  * Two branches serving HTTPS with certificates of one test CA (made with openssl): curl, cyme and
  * BranchClient reach them with that CA, they forward to each other over HTTPS, plain HTTP gets a
  * clear refusal, and bad key files stop a branch at start-up with one line.
  */
+@ResourceLock(TestBroker.RABBITMQ)
 class HttpsTest {
     @TempDir
     Path tmp;

@@ -13,11 +13,13 @@ import java.util.UUID;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceLock;
 
 /**
  * An app's live configuration reaches its running workers on every branch; its {@code arguments}
  * are worker options checked by the worker's parser and applied at start.
  */
+@ResourceLock(TestBroker.RABBITMQ)
 class LiveConfigTest {
     @TempDir
     Path tmp;

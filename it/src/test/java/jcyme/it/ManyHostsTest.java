@@ -17,6 +17,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceLock;
 
 /**
  * Three hosts (network namespaces on a bridge of their own), a branch on each as the README's
@@ -25,6 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
  * LAN, both halves change and delete apps, requests about C's instance answer 503 naming C, the
  * LAN heals, and every branch converges to the same apps by the merge rule (DESIGN.md).
  */
+@ResourceLock(TestBroker.RABBITMQ)
 class ManyHostsTest {
     private static final String TOKEN = "t-" + UUID.randomUUID();
     private static final String SECRET = "s-" + UUID.randomUUID();

@@ -26,11 +26,13 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.parallel.ResourceLock;
 
 /**
  * A real Prometheus server (Debian's, {@code scripts/prometheus.sh}) scraping a real branch that
  * runs with a token and a real instance on RabbitMQ, read back through Prometheus' query API.
  */
+@ResourceLock(TestBroker.RABBITMQ)
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class MetricsPrometheusTest {
     private static final String TOKEN = "prom-" + UUID.randomUUID();

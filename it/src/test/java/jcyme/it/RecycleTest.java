@@ -23,8 +23,10 @@ import jcyme.tasks.TaskRequest;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceLock;
 
 /** Recycling under load on a real branch against RabbitMQ: rolling, so no task is lost and the queue never goes unconsumed. */
+@ResourceLock(TestBroker.RABBITMQ)
 class RecycleTest {
     static final int TASKS = 400;
     static final Duration PACE = Duration.ofMillis(75);

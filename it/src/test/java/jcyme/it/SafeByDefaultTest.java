@@ -18,6 +18,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceLock;
 
 /**
  * A branch on 127.0.0.1 is safe from the web pages its operator visits and bounded against
@@ -25,6 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
  * cross-origin form POST or a DNS-rebound Host is refused and creates nothing, each limit is a
  * 4xx that names it, and every request that may change something leaves an audit line.
  */
+@ResourceLock(TestBroker.RABBITMQ)
 class SafeByDefaultTest {
     static final String EVIL = "http://evil.example";
 

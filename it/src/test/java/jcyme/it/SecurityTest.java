@@ -28,12 +28,14 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceLock;
 
 /**
  * Safe by default: nobody but the branch's own OS user can join its cluster, a replicated app
  * passes the checks of a request, the broker password shows nowhere, and the control socket is
  * private from the first moment.
  */
+@ResourceLock(TestBroker.RABBITMQ)
 class SecurityTest {
     static final String OTHER_USER = "jcyme-other";
 

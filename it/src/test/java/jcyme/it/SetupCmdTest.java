@@ -15,8 +15,10 @@ import java.util.UUID;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceLock;
 
 /** An app's setup_cmd runs before each start of its workers; a failing or slow one is a failed start that never starts a worker. */
+@ResourceLock(TestBroker.RABBITMQ)
 class SetupCmdTest {
     @TempDir
     Path tmp;

@@ -17,8 +17,10 @@ import jcyme.supervisor.ClassArchive;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceLock;
 
 /** The start path: spare workers that instances take over, and the class-data archive workers map. */
+@ResourceLock(TestBroker.RABBITMQ)
 class SpareWorkerTest {
     @TempDir
     Path tmp;

@@ -17,11 +17,13 @@ import java.util.UUID;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceLock;
 
 /**
  * The task history of a real branch: its worker instances send task events (-E), the branch
  * follows them on the real broker and keeps every task in tasks.db, which survives a kill -9.
  */
+@ResourceLock(TestBroker.RABBITMQ)
 class TaskHistoryTest {
     static final int SUCCEEDING = 5;
     static final int FAILING = 2;

@@ -10,6 +10,12 @@ import jcyme.tasks.BrokerUrl;
 
 /** A real broker under test: the embedded one (in this JVM) or RabbitMQ (from JCYME_RABBITMQ_URL). */
 abstract class TestBroker {
+    /**
+     * The lock of the classes that use the suite's RabbitMQ: they run one at a time, since workers
+     * of different tests on one broker share its {@code celeryev} exchange and node names
+     * ({@code w1@host}), and a branch records the task events of every worker it knows by name.
+     */
+    static final String RABBITMQ = "jcyme.it.rabbitmq";
 
     abstract String url();
 

@@ -16,12 +16,14 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceLock;
 
 /**
  * The suite's RabbitMQ is found by what answers, not by its port: a running branch's embedded
  * broker (the quickstart holds 127.0.0.1:5672 with one) or any other program on the port is
  * refused with a clear message — by TestBroker and by scripts/rabbitmq.sh, which bin/test runs.
  */
+@ResourceLock(TestBroker.RABBITMQ)
 class TestRabbitMqCheckTest {
     @TempDir
     Path tmp;
