@@ -12,10 +12,11 @@ import jcyme.client.BranchClient;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceAccessMode;
 import org.junit.jupiter.api.parallel.ResourceLock;
 
 /** {@code cyme status}, as Celery's: the instances that answer, "N nodes online.", or exit 69. */
-@ResourceLock(TestBroker.RABBITMQ)
+@ResourceLock(value = TestBroker.RABBITMQ, mode = ResourceAccessMode.READ)
 class CymeStatusTest {
     @TempDir
     Path tmp;

@@ -18,6 +18,7 @@ import jcyme.client.BranchException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceAccessMode;
 import org.junit.jupiter.api.parallel.ResourceLock;
 
 /**
@@ -25,7 +26,7 @@ import org.junit.jupiter.api.parallel.ResourceLock;
  * BranchClient reach them with that CA, they forward to each other over HTTPS, plain HTTP gets a
  * clear refusal, and bad key files stop a branch at start-up with one line.
  */
-@ResourceLock(TestBroker.RABBITMQ)
+@ResourceLock(value = TestBroker.RABBITMQ, mode = ResourceAccessMode.READ)
 class HttpsTest {
     @TempDir
     Path tmp;

@@ -17,6 +17,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceAccessMode;
 import org.junit.jupiter.api.parallel.ResourceLock;
 
 /**
@@ -26,7 +27,7 @@ import org.junit.jupiter.api.parallel.ResourceLock;
  * LAN, both halves change and delete apps, requests about C's instance answer 503 naming C, the
  * LAN heals, and every branch converges to the same apps by the merge rule (DESIGN.md).
  */
-@ResourceLock(TestBroker.RABBITMQ)
+@ResourceLock(value = TestBroker.RABBITMQ, mode = ResourceAccessMode.READ)
 class ManyHostsTest {
     private static final String TOKEN = "t-" + UUID.randomUUID();
     private static final String SECRET = "s-" + UUID.randomUUID();

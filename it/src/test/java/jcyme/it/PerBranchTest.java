@@ -15,10 +15,11 @@ import java.util.UUID;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceAccessMode;
 import org.junit.jupiter.api.parallel.ResourceLock;
 
 /** {@code per_branch}: an app's instances on every live branch of a real cluster, with RabbitMQ; the fleet commands. */
-@ResourceLock(TestBroker.RABBITMQ)
+@ResourceLock(value = TestBroker.RABBITMQ, mode = ResourceAccessMode.READ)
 class PerBranchTest {
     @TempDir
     Path tmp;

@@ -16,10 +16,11 @@ import jcyme.tasks.TaskRequest;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceAccessMode;
 import org.junit.jupiter.api.parallel.ResourceLock;
 
 /** Purge, like {@code celery purge} and {@code celery worker --purge}: against a real branch, worker and RabbitMQ. */
-@ResourceLock(TestBroker.RABBITMQ)
+@ResourceLock(value = TestBroker.RABBITMQ, mode = ResourceAccessMode.READ)
 class PurgeTest {
     private static final int K = 7;
 

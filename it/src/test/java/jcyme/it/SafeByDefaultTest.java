@@ -18,6 +18,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceAccessMode;
 import org.junit.jupiter.api.parallel.ResourceLock;
 
 /**
@@ -26,7 +27,7 @@ import org.junit.jupiter.api.parallel.ResourceLock;
  * cross-origin form POST or a DNS-rebound Host is refused and creates nothing, each limit is a
  * 4xx that names it, and every request that may change something leaves an audit line.
  */
-@ResourceLock(TestBroker.RABBITMQ)
+@ResourceLock(value = TestBroker.RABBITMQ, mode = ResourceAccessMode.READ)
 class SafeByDefaultTest {
     static final String EVIL = "http://evil.example";
 

@@ -11,9 +11,10 @@ import jcyme.tasks.BrokerUrl;
 /** A real broker under test: the embedded one (in this JVM) or RabbitMQ (from JCYME_RABBITMQ_URL). */
 abstract class TestBroker {
     /**
-     * The lock of the classes that use the suite's RabbitMQ: they run one at a time, since workers
-     * of different tests on one broker share its {@code celeryev} exchange and node names
-     * ({@code w1@host}), and a branch records the task events of every worker it knows by name.
+     * The lock of the classes that use the suite's RabbitMQ. Workers of different tests on one
+     * broker share its {@code celeryev} exchange and node names ({@code w1@host}), and a branch
+     * records the task events of every worker it knows by name: a class that reads task history,
+     * events or task metrics holds it alone; the others hold it in READ mode, side by side.
      */
     static final String RABBITMQ = "jcyme.it.rabbitmq";
 

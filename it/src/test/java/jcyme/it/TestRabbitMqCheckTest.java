@@ -16,6 +16,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceAccessMode;
 import org.junit.jupiter.api.parallel.ResourceLock;
 
 /**
@@ -23,7 +24,7 @@ import org.junit.jupiter.api.parallel.ResourceLock;
  * broker (the quickstart holds 127.0.0.1:5672 with one) or any other program on the port is
  * refused with a clear message — by TestBroker and by scripts/rabbitmq.sh, which bin/test runs.
  */
-@ResourceLock(TestBroker.RABBITMQ)
+@ResourceLock(value = TestBroker.RABBITMQ, mode = ResourceAccessMode.READ)
 class TestRabbitMqCheckTest {
     @TempDir
     Path tmp;

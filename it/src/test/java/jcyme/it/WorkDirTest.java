@@ -20,10 +20,11 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.ResourceAccessMode;
 import org.junit.jupiter.api.parallel.ResourceLock;
 
 /** Each task's own work directory, and the scrub of old ones, on a real worker against RabbitMQ. */
-@ResourceLock(TestBroker.RABBITMQ)
+@ResourceLock(value = TestBroker.RABBITMQ, mode = ResourceAccessMode.READ)
 class WorkDirTest {
     static final Duration RESULT = Duration.ofSeconds(30);
     private static final Pattern SCRUB_LINE = Pattern.compile(
